@@ -1,0 +1,130 @@
+"""pgod(8): parse the command line into Settings, run the Daemon. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pgo import __version__
+from pgo.config import load_config
+from pgo.daemon import EXIT_ERROR, Daemon, Settings
+from pgo.duration import format_duration, parse_duration
+from pgo.errors import ConfigError
+
+DEFAULT_INTERVAL = "5m0s"
+_BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
+_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "version", "help")
+_TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"pgod: {message} (see pgod --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pgod", usage="pgod [OPTION]... -c CONFIG",
+        description="Clone and pull every service's git repository, check its compose file "
+                    "against the service's policy and run podman-compose as the service's "
+                    "user; redeploy when the project changes upstream.",
+        epilog="Exit status: 0 after SIGINT/SIGTERM (containers keep running), 1 on an error, "
+               "2 after SIGHUP (so systemd restarts pgod). Bool options also take Go syntax: "
+               "--root=false.")
+    parser.add_argument("-c", "--config", metavar="FILE", help="config file to read (required)")
+    parser.add_argument("-s", "--ssh", metavar="ADDR", default=":2222",
+                        help='SSH address to listen on (default ":2222")')
+    parser.add_argument("-d", "--debug", action="store_true",
+                        help="debug logging: every command run, as which user, where")
+    parser.add_argument("-r", "--restart", action="store_true",
+                        help="send SIGHUP to ourselves when the config file changes")
+    parser.add_argument("-o", "--root", action=argparse.BooleanOptionalAction, default=True,
+                        help="require root (default true); --root=false or --no-root runs "
+                             "every service as the invoking user, for debugging")
+    parser.add_argument("-t", "--duration", metavar="DURATION", default=DEFAULT_INTERVAL,
+                        help="time between pulls, Go syntax such as 90s or 1h30m "
+                             f"(default {DEFAULT_INTERVAL}; each wait adds jitter up to half)")
+    parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
+                        help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
+    parser.add_argument("--version", action="version", version=f"pgod {__version__}")
+    return parser
+
+
+def normalize_go_flags(argv: Sequence[str]) -> list[str]:
+    """Accept Go flag spellings: -config x, --root=false, -o=false, -debug=true."""
+    out: list[str] = []
+    for arg in argv:
+        if arg == "--":
+            out.extend(argv[len(out):])
+            break
+        name, eq, value = arg.partition("=")
+        if re.fullmatch(r"-[a-z]{2,}", name) and name[1:] in _LONG:
+            name = "-" + name
+        name = _BOOL_FLAGS.get(name, name)
+        if eq and name in _BOOL_FLAGS.values():
+            out.append(_bool_flag(name, value))
+        else:
+            out.append(name + eq + value)
+    return out
+
+
+def _bool_flag(name: str, value: str) -> str:
+    if value.lower() in _TRUE:
+        return name
+    if value.lower() in _FALSE:
+        return "--no-root" if name == "--root" else "--no-" + name[2:]
+    raise SystemExit(f"pgod: {name}={value}: expected true or false")
+
+
+def parse_ssh_address(text: str) -> tuple[str, int]:
+    """':2222' -> ('', 2222); '127.0.0.1:22'; '[::1]:2222'. ValueError if malformed."""
+    match = re.fullmatch(r"(?P<host>\[[0-9a-fA-F:.]+\]|[^\s:\[\]]*):(?P<port>\d{1,5})", text)
+    if match is None or int(match.group("port")) > 65535:
+        raise ValueError(f"invalid SSH address {text!r}: use [HOST]:PORT such as :2222")
+    return match.group("host").strip("[]"), int(match.group("port"))
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Validate the parsed options; raise SystemExit(1) with one clear line on bad input."""
+    parser = build_parser()
+    if not args.config:
+        parser.error("missing -c CONFIG: the config file to read")
+    if args.root and os.geteuid() != 0:
+        parser.error("must run as root to switch to the services' users "
+                     "(use --root=false to debug as yourself)")
+    try:
+        interval = parse_duration(args.duration)
+        host, port = parse_ssh_address(args.ssh)
+    except ValueError as err:
+        parser.error(str(err))
+    if interval <= 0:
+        parser.error(f"--duration {args.duration}: must be positive")
+    try:
+        config = load_config(args.config, check_accounts=args.root)
+    except ConfigError as err:
+        parser.exit(EXIT_ERROR, f"pgod: {err}\n")
+    return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
+                    ssh_host=host, ssh_port=port, watch_config=args.restart,
+                    as_root=args.root)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(normalize_go_flags(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    settings = settings_from(args)
+    logging.getLogger("pgo.daemon").info(
+        "pgod %s: %d service(s) from %s, pulling every %s", __version__,
+        len(settings.config.services), settings.config.path, format_duration(settings.interval))
+    return asyncio.run(Daemon(settings).serve())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The command grammar, shared by pgod and pgoctl: `host:name//command [args...]`.
+
+Pure. pgod receives `name//command args` as the SSH command; every argument is checked
+against the command's own allowlist and becomes one argv element, never shell text.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pgo.config import NAME_RE
+from pgo.errors import Refusal
+
+MAX_COMMAND = 1024
+_COMPOSE_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_COMMAND_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def _tail(value: str) -> bool:
+    return value == "all" or (value.isdigit() and len(value) <= 7)
+
+
+def _since(value: str) -> bool:
+    return re.fullmatch(r"[0-9A-Za-z:.+-]{1,40}", value) is not None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """What a command accepts. `compose` is the podman-compose argv prefix (None: local)."""
+
+    compose: tuple[str, ...] | None
+    summary: str
+    flags: Mapping[str, str] = field(default_factory=dict)        # spelling -> canonical
+    options: Mapping[str, tuple[str, Callable[[str], bool]]] = field(default_factory=dict)
+    services: bool = False   # compose service names accepted as positional arguments
+    mutates: bool = False    # takes the service lock (never races a redeploy)
+
+
+_LOGS_FLAGS = {"-f": "-f", "--follow": "-f", "-t": "-t", "--timestamps": "-t"}
+_LOGS_OPTIONS = {"--tail": ("--tail", _tail), "-n": ("--tail", _tail),
+                 "--since": ("--since", _since)}
+
+COMMANDS: dict[str, CommandSpec] = {
+    "ping": CommandSpec(None, "reply pong! and this machine's host name"),
+    "status": CommandSpec(None, "deployed commit, state, since when, last error"),
+    "up": CommandSpec(("up", "-d"), "create and start the containers", services=True,
+                      mutates=True),
+    "down": CommandSpec(("down",), "stop and remove the containers", mutates=True),
+    "ps": CommandSpec(("ps",), "list the containers"),
+    "pull": CommandSpec(("pull",), "pull the images", services=True, mutates=True),
+    "build": CommandSpec(("build",), "build the images", services=True, mutates=True),
+    "restart": CommandSpec(("restart",), "restart containers", services=True, mutates=True),
+    "start": CommandSpec(("start",), "start stopped containers", services=True, mutates=True),
+    "stop": CommandSpec(("stop",), "stop containers", services=True, mutates=True),
+    "logs": CommandSpec(("logs",), "show container output; -f follows", _LOGS_FLAGS,
+                        _LOGS_OPTIONS, services=True),
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed, validated request: run `command` on service `service` with `args`."""
+
+    service: str
+    command: str
+    args: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> CommandSpec:
+        return COMMANDS[self.command]
+
+    @property
+    def follow(self) -> bool:
+        return "-f" in self.args
+
+    def compose_argv(self) -> list[str]:
+        assert self.spec.compose is not None
+        return [*self.spec.compose, *self.args]
+
+
+def parse_request(line: str) -> Request:
+    """Parse the SSH command `name//command args...`; raise Refusal 400 or 406."""
+    if len(line) > MAX_COMMAND:
+        raise Refusal(400, f"command longer than {MAX_COMMAND} characters")
+    try:
+        words = shlex.split(line)
+    except ValueError as err:
+        raise Refusal(400, f"cannot parse command: {err}") from None
+    if not words or "//" not in words[0]:
+        raise Refusal(400, "expected SERVICE//COMMAND [ARGS...], e.g. pgo//ps")
+    service, command = words[0].split("//", 1)
+    if not NAME_RE.match(service):
+        raise Refusal(400, f"{service!r} is not a service name")
+    if not _COMMAND_NAME.match(command):
+        raise Refusal(400, f"{command!r} is not a command name")
+    if command not in COMMANDS:
+        raise Refusal(406, f"unknown command {command!r}; known: {', '.join(sorted(COMMANDS))}")
+    return Request(service, command, check_args(command, words[1:]))
+
+
+def check_args(command: str, words: Sequence[str]) -> tuple[str, ...]:
+    """Validate arguments against the command's allowlist; canonical argv or Refusal 406."""
+    spec, out, rest = COMMANDS[command], [], list(words)
+    while rest:
+        word = rest.pop(0)
+        name, eq, value = word.partition("=")
+        if word in spec.flags:
+            out.append(spec.flags[word])
+        elif name in spec.options:
+            if not eq:
+                if not rest:
+                    raise Refusal(406, f"{command}: {name} needs a value")
+                value = rest.pop(0)
+            canonical, valid = spec.options[name]
+            if not valid(value):
+                raise Refusal(406, f"{command}: {name} {value!r} is not accepted")
+            out.extend((canonical, value))
+        elif spec.services and _COMPOSE_SERVICE.match(word):
+            out.append(word)
+        else:
+            raise Refusal(406, f"{command}: argument {word!r} is not accepted"
+                          + (f" (accepted: {', '.join(sorted({*spec.flags, *spec.options}))})"
+                             if spec.flags or spec.options else " (takes none)"
+                             if not spec.services else " (accepted: compose service names)"))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Target:
+    """pgoctl's `host:name//command [args...]`."""
+
+    host: str
+    service: str
+    command: str
+    args: tuple[str, ...]
+
+    def remote_command(self) -> str:
+        """The SSH command line sent to pgod, each word quoted."""
+        return shlex.join([f"{self.service}//{self.command}", *self.args])
+
+
+def parse_target(text: str, args: Sequence[str] = ()) -> Target:
+    """Parse `host:name//command` (host may be [v6]); ValueError with a hint on bad input."""
+    match = re.fullmatch(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<name>[^\s:/]+)"
+                         r"//(?P<command>\S+)", text)
+    if match is None:
+        raise ValueError(f"{text!r}: expected HOST:SERVICE//COMMAND, e.g. example.org:pgo//ps")
+    return Target(match.group("host").strip("[]"), match.group("name"),
+                  match.group("command"), tuple(args))

@@ -1,0 +1,54 @@
+"""podman-compose, run as the service user, always with an explicit file and project name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pgo import proc
+from pgo.errors import PgoError
+from pgo.proc import Account
+
+TIMEOUTS = {"pull": 1800.0, "build": 1800.0, "up": 600.0, "down": 300.0}
+DEFAULT_TIMEOUT = 300.0
+
+
+def find_podman_compose() -> str:
+    """podman-compose from our own environment (pinned), else from PATH."""
+    sibling = os.path.join(os.path.dirname(sys.executable), "podman-compose")
+    if os.access(sibling, os.X_OK):
+        return sibling
+    found = shutil.which("podman-compose")
+    if found is None:
+        raise PgoError("podman-compose not found next to the Python running pgod nor on PATH")
+    return found
+
+
+@dataclass(frozen=True)
+class Project:
+    """One compose project: `podman-compose -f FILE -p NAME` in the checkout."""
+
+    name: str
+    workdir: str
+    file: str  # relative to workdir
+    account: Account
+    executable: str
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,
+                *args]
+
+    async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
+        """Run a podman-compose subcommand to completion; CommandFailed on failure."""
+        limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
+        return await proc.run(self.argv(*args), self.account, self.workdir, timeout=limit)
+
+    async def start(self, args: Sequence[str], *, merge_stderr: bool = True,
+                    ) -> asyncio.subprocess.Process:
+        """Start a podman-compose subcommand whose output the caller streams."""
+        return await proc.start(self.argv(*args), self.account, self.workdir,
+                                merge_stderr=merge_stderr)

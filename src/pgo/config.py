@@ -1,0 +1,199 @@
+"""The TOML config: parsed into frozen dataclasses, strictly validated.
+
+Every error names the file, the service and the key, and says what would be accepted.
+"""
+
+from __future__ import annotations
+
+import grp
+import pwd
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from pgo.errors import ConfigError
+from pgo.ports import PortRange, parse_port_range
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                      r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
+_SERVICE_KEYS = frozenset(
+    {"name", "user", "group", "repository", "branch", "urls", "ports", "compose"}
+)
+_REQUIRED = ("name", "repository", "user")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """One `[[services]]` table."""
+
+    name: str
+    user: str
+    repository: str
+    branch: str = "main"
+    group: str | None = None
+    urls: tuple[tuple[str, str], ...] = ()
+    ports: tuple[PortRange, ...] = ()
+    compose: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole config file."""
+
+    path: str
+    services: tuple[ServiceConfig, ...] = field(default=())
+
+    def service(self, name: str) -> ServiceConfig | None:
+        return next((s for s in self.services if s.name == name), None)
+
+
+def load_config(path: str, *, check_accounts: bool = True) -> Config:
+    """Read and validate the config file at `path`."""
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(path, f"cannot read config: {err}") from err
+    return parse_config(text, path, check_accounts=check_accounts)
+
+
+def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Config:
+    """Parse config text; `check_accounts` also requires users and groups to exist."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(path, f"invalid TOML: {err}") from err
+    unknown = sorted(set(data) - {"services"})
+    if unknown:
+        raise ConfigError(path, "unknown top-level key; only [[services]] tables are accepted",
+                          key=unknown[0])
+    tables = data.get("services", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
+    services: list[ServiceConfig] = []
+    for index, table in enumerate(tables):
+        service = _parse_service(table, path, index)
+        if any(s.name == service.name for s in services):
+            raise ConfigError(path, "duplicate service name", service.name, "name")
+        if check_accounts:
+            _check_accounts(service, path)
+        services.append(service)
+    return Config(path=path, services=tuple(services))
+
+
+def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceConfig:
+    label = str(table.get("name", f"#{index + 1}"))
+    unknown = sorted(set(table) - _SERVICE_KEYS)
+    if unknown:
+        accepted = ", ".join(sorted(_SERVICE_KEYS))
+        raise ConfigError(path, f"unknown key; accepted keys are {accepted}", label, unknown[0])
+    for key in _REQUIRED:
+        if key not in table:
+            raise ConfigError(path, "missing required key", label, key)
+    for key in ("name", "user", "group", "repository", "branch", "compose"):
+        if key in table and (not isinstance(table[key], str) or not table[key]):
+            raise ConfigError(path, "must be a non-empty string", label, key)
+    name = table["name"]
+    if not NAME_RE.match(name):
+        raise ConfigError(path, "must be 1-63 characters of a-z, 0-9, '_' and '-', starting "
+                          "with a letter or digit (it names a directory and a compose project)",
+                          label, "name")
+    ports = _parse_ports(table.get("ports", []), path, name)
+    return ServiceConfig(
+        name=name,
+        user=table["user"],
+        group=table.get("group"),
+        repository=_check_repository(table["repository"], path, name),
+        branch=_check_branch(table.get("branch", "main"), path, name),
+        urls=_parse_urls(table.get("urls", {}), ports, path, name),
+        ports=ports,
+        compose=_check_compose(table.get("compose"), path, name),
+    )
+
+
+def _parse_ports(value: Any, path: str, name: str) -> tuple[PortRange, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list of port ranges such as ["5005/5"]', name, "ports")
+    ranges = []
+    for item in value:
+        text = str(item) if isinstance(item, int) and not isinstance(item, bool) else item
+        if not isinstance(text, str):
+            raise ConfigError(path, f"{item!r} is not a string such as \"5005/5\"", name, "ports")
+        try:
+            ranges.append(parse_port_range(text))
+        except ValueError as err:
+            raise ConfigError(path, str(err), name, "ports") from err
+    return tuple(ranges)
+
+
+def _parse_urls(value: Any, ports: tuple[PortRange, ...], path: str,
+                name: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise ConfigError(path, 'must be a table such as { "example.org" = ":5006" }',
+                          name, "urls")
+    urls = []
+    for host, target in value.items():
+        if not _HOST_RE.match(host.lower()):
+            raise ConfigError(path, f"{host!r} is not a DNS host name", name, "urls")
+        match = _URL_TARGET_RE.match(target) if isinstance(target, str) else None
+        if match is None:
+            raise ConfigError(path, f"{host!r}: target {target!r} is not [HOST]:PORT "
+                              "such as \":5006\"", name, "urls")
+        port = int(match.group("port"))
+        if not any(port in r for r in ports):
+            allowed = ", ".join(map(str, ports)) or "none"
+            raise ConfigError(path, f"{host!r}: port {port} is outside the service's ports "
+                              f"(allowed: {allowed})", name, "urls")
+        urls.append((host.lower(), target))
+    return tuple(urls)
+
+
+def _check_repository(url: str, path: str, name: str) -> str:
+    if url.startswith("-") or any(c.isspace() or ord(c) < 32 for c in url):
+        raise ConfigError(path, f"{url!r} is not a git URL", name, "repository")
+    if url.startswith("ext::") or "::" in url.split("/", 1)[0]:
+        raise ConfigError(path, "git remote helpers (TRANSPORT::ADDRESS) are not allowed",
+                          name, "repository")
+    return url
+
+
+def _check_branch(branch: str, path: str, name: str) -> str:
+    bad = (branch.startswith(("-", "/")) or branch.endswith(("/", ".lock", "."))
+           or ".." in branch or "//" in branch or "@{" in branch
+           or any(c.isspace() or c in "~^:?*[\\" or ord(c) < 32 for c in branch))
+    if bad:
+        raise ConfigError(path, f"{branch!r} is not a valid branch name", name, "branch")
+    return branch
+
+
+def _check_compose(value: str | None, path: str, name: str) -> str | None:
+    if value is None:
+        return None
+    parts = PurePosixPath(value).parts
+    if value.startswith("/") or ".." in parts or not parts:
+        raise ConfigError(path, f"{value!r} must be a path inside the repository", name, "compose")
+    return str(PurePosixPath(*parts))
+
+
+def _check_accounts(service: ServiceConfig, path: str) -> None:
+    try:
+        pwd.getpwnam(service.user)
+    except KeyError:
+        raise ConfigError(path, f"no such user {service.user!r} on this machine",
+                          service.name, "user") from None
+    if service.group is None:
+        return
+    try:
+        group = grp.getgrnam(service.group)
+    except KeyError:
+        raise ConfigError(path, f"no such group {service.group!r} on this machine",
+                          service.name, "group") from None
+    primary = pwd.getpwnam(service.user).pw_gid
+    if group.gr_gid != primary and service.user not in group.gr_mem:
+        raise ConfigError(path, f"user {service.user!r} is not a member of group "
+                          f"{service.group!r}", service.name, "group")

@@ -1,0 +1,135 @@
+"""pgod's lifecycle: startup, the per-service loops, signals, a bounded shutdown.
+
+SIGINT/SIGTERM: exit 0 and leave every container running. SIGHUP: exit 2, so systemd
+restarts us with the new config. With `watch_config`, a changed config file means SIGHUP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+
+import asyncssh
+
+from pgo.compose import find_podman_compose
+from pgo.config import Config
+from pgo.keys import OperatorKey
+from pgo.proc import Account
+from pgo.service import ServiceRunner
+from pgo.sshcommands import Sessions
+from pgo.sshserver import LOGIN_TIMEOUT, KeyServer, load_host_key
+
+log = logging.getLogger("pgo.daemon")
+
+EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
+CONFIG_POLL = 1.0
+HOST_KEY = "ssh_host_ed25519_key"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything pgod was told on its command line, after validation."""
+
+    config: Config
+    directory: str
+    interval: float
+    ssh_host: str
+    ssh_port: int
+    watch_config: bool = False
+    as_root: bool = True  # False (--root=false): every service runs as the invoking user
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state_dir = os.path.join(settings.directory, ".pgod")
+        self.runners: dict[str, ServiceRunner] = {}
+        self._stop = asyncio.Event()
+        self.exit_code = EXIT_OK
+
+    def stop(self, code: int) -> None:
+        if not self._stop.is_set():
+            self.exit_code = code
+            self._stop.set()
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        for signum, code in ((signal.SIGINT, EXIT_OK), (signal.SIGTERM, EXIT_OK),
+                             (signal.SIGHUP, EXIT_HUP)):
+            loop.add_signal_handler(signum, self._on_signal, signum, code)
+        self._startup()
+        listener = await self._listen()
+        tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
+                 for n, r in self.runners.items()]
+        if self.settings.watch_config:
+            tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
+        await self._stop.wait()
+        listener.close()
+        await _cancel_all(tasks)
+        log.info("stopped (exit %d); containers keep running", self.exit_code)
+        return self.exit_code
+
+    async def _listen(self) -> asyncssh.SSHAcceptor:
+        """Serve SSH on the configured address, on this event loop."""
+        host_key = load_host_key(os.path.join(self.state_dir, HOST_KEY))
+        sessions = Sessions(self.runners)
+        host, port = self.settings.ssh_host, self.settings.ssh_port
+        listener = await asyncssh.create_server(
+            lambda: KeyServer(self.keys), host or None, port,
+            server_host_keys=[host_key], process_factory=sessions.handle,
+            encoding="utf-8", line_editor=False, allow_pty=False, agent_forwarding=False,
+            x11_forwarding=False, password_auth=False, kbdint_auth=False,
+            login_timeout=LOGIN_TIMEOUT, sftp_factory=None, allow_scp=False)
+        log.info("SSH listening on %s:%d, host key %s", host or "*",
+                 listener.get_port(), host_key.get_fingerprint())
+        return listener
+
+    def keys(self) -> dict[str, tuple[OperatorKey, ...]]:
+        return {name: runner.keys for name, runner in self.runners.items()}
+
+    def _on_signal(self, signum: int, code: int) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stop(code)
+
+    def _startup(self) -> None:
+        os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        compose_exe = find_podman_compose()
+        log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
+        for service in self.settings.config.services:
+            account = (Account.lookup(service.user, service.group) if self.settings.as_root
+                       else Account.current())
+            self.runners[service.name] = ServiceRunner(
+                service, account, self.settings.directory, self.state_dir, compose_exe,
+                self.settings.interval)
+
+    async def _watch_config(self) -> None:
+        path = self.settings.config.path
+        first = _digest(path)
+        while True:
+            await asyncio.sleep(CONFIG_POLL)
+            if _digest(path) != first:
+                log.info("config %s changed, sending SIGHUP to ourselves", path)
+                os.kill(os.getpid(), signal.SIGHUP)
+                return
+
+
+def _digest(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).digest()
+    except OSError:
+        return None
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel every task (each kills its running child's process group) and wait, bounded."""
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)

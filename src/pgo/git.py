@@ -1,0 +1,91 @@
+"""git, run as the service user on one checkout. Change detection by commit hashes only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pgo import proc
+from pgo.proc import Account
+
+GIT_TIMEOUT = 300.0
+LOCAL_TIMEOUT = 60.0
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A clone of one branch of a repository in `path`, owned by `account`."""
+
+    path: str
+    url: str
+    branch: str
+    account: Account
+
+    @property
+    def upstream(self) -> str:
+        return f"refs/remotes/origin/{self.branch}"
+
+    async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
+        argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never", *args]
+        result = await proc.run(argv, self.account, self.path, timeout=timeout, env=_GIT_ENV,
+                                merge_stderr=False)
+        return result.output
+
+    def exists(self) -> bool:
+        return os.path.isdir(os.path.join(self.path, ".git"))
+
+    async def clone(self) -> None:
+        """Clone the branch into the (existing, empty, user-owned) directory."""
+        await self._git("clone", "--quiet", "--single-branch", "--no-tags",
+                        "--branch", self.branch, "--", self.url, ".", timeout=GIT_TIMEOUT)
+
+    async def fetch(self) -> str:
+        """Fetch the branch; return the upstream commit hash."""
+        await self._git("fetch", "--quiet", "--prune", "--no-tags", "--", "origin",
+                        f"+refs/heads/{self.branch}:{self.upstream}", timeout=GIT_TIMEOUT)
+        return await self.rev_parse(self.upstream)
+
+    async def rev_parse(self, ref: str) -> str:
+        out = await self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        return out.strip()
+
+    async def head(self) -> str:
+        return await self.rev_parse("HEAD")
+
+    async def changed_paths(self, old: str, new: str) -> frozenset[str]:
+        out = await self._git("diff", "--name-only", "--no-renames", "-z", old, new, "--")
+        return frozenset(p for p in out.split("\0") if p)
+
+    async def reset(self, commit: str) -> None:
+        """Move the working tree to `commit` (follows force-pushes; never merges)."""
+        await self._git("reset", "--hard", "--quiet", commit)
+
+    async def read(self, commit: str, path: str) -> str | None:
+        """The text of a regular file at `commit` (symlinks are not followed), or None."""
+        entries = await self.ls_tree(commit, path)
+        if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
+            return None
+        return await self._git("cat-file", "blob", f"{commit}:{path}")
+
+    async def ls_tree(self, commit: str, path: str = "") -> list[TreeEntry]:
+        """Entries at the top of the tree, or of directory `path/`, or the file `path`."""
+        out = await self._git("ls-tree", "-z", commit, *(["--", path] if path else []))
+        entries = []
+        for record in out.split("\0"):
+            if record:
+                meta, name = record.split("\t", 1)
+                mode, kind, _ = meta.split(" ")
+                entries.append(TreeEntry(mode, kind, name))
+        return entries

@@ -1,0 +1,128 @@
+"""The only place that starts subprocesses.
+
+Argv lists only, an explicit environment, the service user's uid/gid, a process group of
+its own, a timeout, and the whole group killed when the caller is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import pwd
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pgo.errors import CommandFailed
+
+log = logging.getLogger("pgo.proc")
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Variables podman itself needs (see TEST-MACHINE.md): passed through from pgod's environment.
+PASSTHROUGH = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "TZ")
+OUTPUT_LIMIT = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Account:
+    """The unix identity a command runs as."""
+
+    user: str
+    uid: int
+    gid: int
+    home: str
+
+    @classmethod
+    def lookup(cls, user: str, group: str | None = None) -> Account:
+        entry = pwd.getpwnam(user)
+        gid = grp.getgrnam(group).gr_gid if group else entry.pw_gid
+        return cls(user=user, uid=entry.pw_uid, gid=gid, home=entry.pw_dir)
+
+    @classmethod
+    def current(cls) -> Account:
+        entry = pwd.getpwuid(os.getuid())
+        return cls(user=entry.pw_name, uid=entry.pw_uid, gid=os.getgid(), home=entry.pw_dir)
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """A clean environment: HOME, PATH, USER, LOGNAME and what podman needs."""
+        env = {"HOME": self.home, "PATH": SAFE_PATH, "USER": self.user, "LOGNAME": self.user,
+               "LANG": "C.UTF-8"}
+        env.update({k: os.environ[k] for k in PASSTHROUGH if k in os.environ})
+        env.update(extra or {})
+        return env
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    output: str
+    errors: str = ""
+
+
+async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
+                env: Mapping[str, str] | None = None, *, merge_stderr: bool = True,
+                ) -> asyncio.subprocess.Process:
+    """Start `argv` as `account` in a new process group, stdout piped."""
+    full_env = account.environment(env)
+    log.debug("run as %s (uid %d gid %d) in %s: %s [env: %s]", account.user, account.uid,
+              account.gid, cwd or "-", " ".join(argv), " ".join(sorted(full_env)))
+    drop = account.uid != os.getuid()
+    return await asyncio.create_subprocess_exec(
+        *argv, cwd=cwd, env=full_env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+        start_new_session=True,
+        user=account.uid if drop else None, group=account.gid if drop else None,
+        extra_groups=[] if drop else None,
+    )
+
+
+def kill_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the process group of `proc` (it is its leader); ignore if already gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
+              timeout: float, env: Mapping[str, str] | None = None,
+              check: bool = True, merge_stderr: bool = True) -> Result:
+    """Run to completion; raise CommandFailed on a non-zero exit (if `check`) or timeout.
+
+    With `merge_stderr` False, stderr is kept apart (for commands whose stdout is data).
+    """
+    proc = await start(argv, account, cwd, env, merge_stderr=merge_stderr)
+    try:
+        raw, err = await asyncio.wait_for(
+            asyncio.gather(_read_all(proc.stdout), _read_all(proc.stderr)), timeout)
+        await proc.wait()
+    except TimeoutError:
+        kill_group(proc)
+        await proc.wait()
+        raise CommandFailed(argv, None, f"killed after {timeout:.0f}s") from None
+    except BaseException:
+        kill_group(proc)
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+        raise
+    output, errors = raw.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    code = proc.returncode if proc.returncode is not None else -1
+    if check and code != 0:
+        raise CommandFailed(argv, code, errors or output)
+    return Result(code, output, errors)
+
+
+async def _read_all(stream: asyncio.StreamReader | None) -> bytes:
+    """Read a stream to its end, keeping at most about OUTPUT_LIMIT bytes of its tail."""
+    if stream is None:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await stream.read(65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        while size > OUTPUT_LIMIT and len(chunks) > 1:
+            size -= len(chunks.pop(0))
+    return b"".join(chunks)

@@ -1,0 +1,47 @@
+"""Read a service's compose project at a commit, straight from git, and check its policy.
+
+Nothing is read from the working tree: containers may write into it, git objects they cannot.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any
+
+from pgo.composefile import find_compose_file, load_model, used_paths
+from pgo.config import ServiceConfig
+from pgo.errors import ComposeError
+from pgo.git import Checkout
+from pgo.interpolate import parse_dotenv
+from pgo.policy import check_policy
+
+
+@dataclass(frozen=True)
+class ProjectAt:
+    """The compose project of one commit, as far as it could be read."""
+
+    commit: str
+    file: str | None                  # repo-relative compose file
+    model: dict[str, Any] | None
+    used: frozenset[str]
+    problems: tuple[str, ...]         # unreadable project or policy violations
+
+
+async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
+                       env: dict[str, str]) -> ProjectAt:
+    """Locate, load, interpolate and policy-check the compose project at `commit`."""
+    try:
+        names = [e.name for e in await checkout.ls_tree(commit)]
+        file = find_compose_file(names, service.compose)
+        text = await checkout.read(commit, file)
+        if text is None:
+            raise ComposeError(f"{file}: not a regular file at commit {commit[:12]}")
+        dotenv_path = posixpath.join(posixpath.dirname(file), ".env")
+        dotenv = await checkout.read(commit, dotenv_path)
+        model = load_model(text, {**parse_dotenv(dotenv or ""), **env}, file)
+    except ComposeError as err:
+        return ProjectAt(commit, None, None, frozenset(), (str(err),))
+    violations = check_policy(model, service.ports)
+    return ProjectAt(commit, file, model, used_paths(model, file),
+                     tuple(str(v) for v in violations))

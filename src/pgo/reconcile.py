@@ -1,0 +1,70 @@
+"""Reconcile planning: pure. What one pass must do, given what was observed.
+
+`plan(observed) -> Plan`; `service.py` observes (git, policy) and applies the plan.
+First start and later passes go through the same function.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pgo.composefile import touches
+
+
+class Action(enum.Enum):
+    CHECKOUT = "checkout"  # move the working tree to the target commit
+    PULL = "pull"
+    BUILD = "build"
+    DOWN = "down"
+    UP = "up"
+    REJECT = "reject"      # policy violated: change nothing
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What one pass saw. `deployed` is the commit whose project was last brought up."""
+
+    target: str                       # upstream head after fetch
+    head: str                         # commit the working tree is at
+    deployed: str | None              # None: never deployed (or state lost)
+    first_pass: bool                  # first pass since pgod started
+    violations: tuple[str, ...] = ()  # policy check of the target commit
+    changed: frozenset[str] = field(default_factory=frozenset)  # deployed..target
+    used: frozenset[str] = field(default_factory=frozenset)     # paths the target project uses
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    reason: str
+
+    @property
+    def restarts(self) -> bool:
+        return Action.UP in self.actions
+
+
+def plan(seen: Observed) -> Plan:
+    """Decide what this pass does. Pure; see tests/unit/test_reconcile.py for every case."""
+    checkout = (Action.CHECKOUT,) if seen.head != seen.target else ()
+    if seen.violations:
+        return Plan((Action.REJECT,), "policy violated: " + "; ".join(seen.violations))
+    if seen.deployed is None:
+        return Plan((*checkout, Action.PULL, Action.BUILD, Action.UP), "first deploy")
+    if seen.deployed == seen.target:
+        if seen.first_pass:
+            return Plan((*checkout, Action.UP), "ensure the deployed commit is up")
+        return Plan(checkout, "in step" if not checkout else "restore the deployed checkout")
+    if touches(seen.changed, seen.used):
+        relevant = sorted(_relevant(seen.changed, seen.used))
+        return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP),
+                    "project changed: " + ", ".join(relevant[:5])
+                    + (f" and {len(relevant) - 5} more" if len(relevant) > 5 else ""))
+    ensure = (Action.UP,) if seen.first_pass else ()
+    return Plan((*checkout, *ensure), "no change to anything the project uses")
+
+
+def _relevant(changed: Iterable[str], used: Iterable[str]) -> list[str]:
+    used = list(used)
+    return [path for path in changed if touches([path], used)]

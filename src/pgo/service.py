@@ -1,0 +1,241 @@
+"""One service's life: clone, observe, plan, apply; again every duration (plus jitter).
+
+The I/O around the pure planner in `reconcile.py`. One instance per service, one task each;
+`lock` is shared with the SSH commands so an operator's `up` never races a redeploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from pgo.compose import Project
+from pgo.config import ServiceConfig
+from pgo.duration import jittered
+from pgo.errors import PgoError
+from pgo.git import Checkout
+from pgo.keys import OperatorKey, read_keys
+from pgo.proc import Account
+from pgo.project import ProjectAt, read_project
+from pgo.reconcile import Action, Observed, Plan, plan
+
+
+class ServiceLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefix every line with the service name."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        return f"{self.extra['service'] if self.extra else '?'}: {msg}", kwargs
+
+
+@dataclass
+class Status:
+    """What `status` reports: deployed commit, state, since when, last error."""
+
+    state: str = "starting"
+    since: float = 0.0
+    deployed: str | None = None
+    upstream: str | None = None
+    last_error: str | None = None
+
+    def set(self, state: str, error: str | None = None) -> None:
+        if state != self.state:
+            self.state, self.since = state, time.time()
+        self.last_error = error if error is not None else self.last_error
+
+
+class ServiceRunner:
+    """Keeps one service's compose project in step with its git branch."""
+
+    def __init__(self, config: ServiceConfig, account: Account, root: str, state_dir: str,
+                 compose_exe: str, interval: float) -> None:
+        self.config = config
+        self.account = account
+        self.path = os.path.join(root, config.name)
+        self.checkout = Checkout(self.path, config.repository, config.branch, self.account)
+        self.state_file = os.path.join(state_dir, config.name)
+        self.compose_exe = compose_exe
+        self.interval = interval
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.status = Status(since=time.time(), deployed=self._load_deployed())
+        self.log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
+        self._first_pass = True
+        self._last_problem: tuple[str, tuple[str, ...]] | None = None
+        self.project: Project | None = None  # set once a commit is deployed by this pgod
+        self.keys: tuple[OperatorKey, ...] = ()
+        self._keys_commit: str | None = None
+
+    async def run_forever(self) -> None:
+        self.log.info("tracking %s branch %s as user %s", self.config.repository,
+                      self.config.branch, self.account.user)
+        while True:
+            await self.run_pass()
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), jittered(self.interval))
+
+    async def run_pass(self) -> None:
+        """One pass under the service lock; errors are logged and kept in `status`."""
+        async with self.lock:
+            try:
+                await self._pass()
+            except PgoError as err:
+                self.log.error("%s", err)
+                self.status.set("failed", str(err))
+            except Exception as err:  # a bug: keep the loop and the other services alive
+                self.log.exception("internal error")
+                self.status.set("failed", f"internal error: {err!r}")
+
+    async def _pass(self) -> None:
+        if not self.checkout.exists():
+            await self._clone()
+        elif (owner := os.stat(self.path).st_uid) != self.account.uid:
+            raise PgoError(f"{self.path} belongs to uid {owner}, not to {self.account.user}: "
+                           "the service's user changed; remove the checkout to clone anew")
+        try:
+            target = await self.checkout.fetch()
+        except PgoError as err:
+            self.log.warning("fetch failed, will retry next pass: %s", err)
+            self.status.last_error = f"fetch failed: {err}"
+            if not self._first_pass:
+                return
+            target = await self.checkout.rev_parse(self.checkout.upstream)
+        self.status.upstream = target
+        seen, project = await self._observe(target)
+        decided = plan(seen)
+        self._first_pass = False
+        try:
+            await self._apply(decided, seen, project)
+        finally:
+            await self._refresh_keys()
+
+    async def _clone(self) -> None:
+        self.status.set("cloning")
+        _prepare_dir(self.path, self.account)
+        self.log.info("cloning %s (branch %s) into %s", self.config.repository,
+                      self.config.branch, self.path)
+        await self.checkout.clone()
+
+    async def _observe(self, target: str) -> tuple[Observed, ProjectAt]:
+        head = await self.checkout.head()
+        project = await read_project(self.checkout, self.config, target,
+                                     self.account.environment())
+        deployed = self.status.deployed
+        changed: frozenset[str] = frozenset()
+        if deployed is not None and deployed != target:
+            try:
+                changed = await self.checkout.changed_paths(deployed, target)
+            except PgoError:
+                self.log.warning("deployed commit %s is gone; treating everything as changed",
+                                 deployed[:12])
+                changed = project.used or frozenset({"."})
+        return Observed(target=target, head=head, deployed=deployed,
+                        first_pass=self._first_pass, violations=project.problems,
+                        changed=changed, used=project.used), project
+
+    async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
+        if Action.REJECT in decided.actions:
+            await self._reject(seen, at)
+            return
+        self._last_problem = None
+        if not decided.actions:
+            self.log.debug("in step at %s", seen.target[:12])
+            return
+        if seen.deployed not in (None, seen.target):
+            self.log.info("change detected %s..%s: %s", seen.deployed[:12],
+                          seen.target[:12], decided.reason)
+        assert at.file is not None
+        project = Project(self.config.name, self.path, at.file, self.account, self.compose_exe)
+        if decided.restarts:
+            self.status.set("deploying")
+        try:
+            await self._execute(project, decided.actions, seen.target)
+        except PgoError:
+            await self._roll_back(decided, seen)
+            raise
+        self.project = project
+        self._save_deployed(seen.target)
+        self.status.last_error = None
+        if decided.restarts:
+            self.status.set("running")
+            self.log.info("up at %s", seen.target[:12])
+
+    async def _execute(self, project: Project, actions: tuple[Action, ...],
+                       target: str) -> None:
+        for action in actions:
+            if action is Action.CHECKOUT:
+                await self.checkout.reset(target)
+                self.log.info("checked out at %s", target[:12])
+                continue
+            self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
+                                 Action.DOWN: "down", Action.UP: "up"}[action])
+            args = {Action.UP: ("up", "-d"), Action.DOWN: ("down", "--remove-orphans")}
+            await project.run(*args.get(action, (action.value,)))
+
+    async def _roll_back(self, decided: Plan, seen: Observed) -> None:
+        """A failed deploy: put the deployed commit's working tree (and project) back."""
+        if seen.deployed is None or Action.CHECKOUT not in decided.actions:
+            return
+        self.log.warning("deploy of %s failed; restoring %s", seen.target[:12],
+                         seen.deployed[:12])
+        try:
+            await self.checkout.reset(seen.deployed)
+            previous = await self._project_at(seen.deployed)
+            if Action.DOWN in decided.actions and previous is not None:
+                await previous.run("up", "-d")
+        except PgoError as err:
+            self.log.error("restoring %s failed: %s", seen.deployed[:12], err)
+
+    async def _project_at(self, commit: str) -> Project | None:
+        at = await read_project(self.checkout, self.config, commit, self.account.environment())
+        if at.file is None:
+            return None
+        return Project(self.config.name, self.path, at.file, self.account, self.compose_exe)
+
+    async def _reject(self, seen: Observed, at: ProjectAt) -> None:
+        if self.project is None and seen.deployed is not None and seen.head == seen.deployed:
+            self.project = await self._project_at(seen.deployed)
+        problem = (seen.target, at.problems)
+        level = logging.DEBUG if problem == self._last_problem else logging.WARNING
+        self._last_problem = problem
+        self.log.log(level, "policy violated at %s, nothing changed: %s", seen.target[:12],
+                     "; ".join(at.problems))
+        self.status.set("rejected" if seen.deployed is None else "running",
+                        f"commit {seen.target[:12]} refused: " + "; ".join(at.problems))
+
+    def _load_deployed(self) -> str | None:
+        with contextlib.suppress(OSError), open(self.state_file, encoding="ascii") as handle:
+            return handle.read().strip() or None
+        return None
+
+    async def _refresh_keys(self) -> None:
+        """Operators' keys, as committed at the deployed commit."""
+        deployed = self.status.deployed
+        if deployed is None or deployed == self._keys_commit:
+            return
+        self.keys = await read_keys(self.checkout, deployed, self.log)
+        self._keys_commit = deployed
+        self.log.info("%d operator key(s) at %s: %s", len(self.keys), deployed[:12],
+                      ", ".join(f"{k.source} {k.fingerprint}" for k in self.keys) or "none")
+
+    def _save_deployed(self, commit: str) -> None:
+        self.status.deployed = commit
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w", encoding="ascii") as handle:
+            handle.write(commit + "\n")
+        os.replace(tmp, self.state_file)
+
+
+def _prepare_dir(path: str, account: Account) -> None:
+    """An empty directory owned by the service user, private to it."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    if os.listdir(path):
+        raise PgoError(f"{path} exists, is not empty and holds no git checkout; remove it")
+    os.chown(path, account.uid, account.gid)
+    os.chmod(path, 0o700)

@@ -1,0 +1,109 @@
+"""pgod's SSH interface: public-key auth against each service's committed keys, then one
+`SERVICE//COMMAND [ARGS]` per session. No shell, no forwarding, no subsystems.
+
+Authorization is bound to the key that signed: every allowed key is an authorized_keys
+entry carrying `pgo-service` options, and asyncssh reports the options of the entry that
+authenticated the connection (`get_key_option`), not of keys merely offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+
+import asyncssh
+
+from pgo.keys import OperatorKey
+
+log = logging.getLogger("pgo.ssh")
+
+LOGIN_TIMEOUT = 30
+MAX_UNAUTHENTICATED = 32
+SERVICE_OPTION = "pgo-service"
+
+
+def load_host_key(path: str) -> asyncssh.SSHKey:
+    """The server's ed25519 host key: generated once (mode 0600), reused ever after."""
+    if os.path.exists(path):
+        return asyncssh.read_private_key(path)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.export_private_key())
+    log.info("generated SSH host key %s (%s)", path, key.get_fingerprint())
+    return key
+
+
+def authorized_keys(keys: Mapping[str, Iterable[OperatorKey]]) -> str:
+    """authorized_keys text: one line per distinct key, one pgo-service option per service."""
+    services: dict[str, list[str]] = {}
+    for service, service_keys in sorted(keys.items()):
+        for key in service_keys:
+            services.setdefault(key.public, []).append(service)
+    return "".join(
+        ",".join(f'{SERVICE_OPTION}="{s}"' for s in names) + f" {public}\n"
+        for public, names in services.items())
+
+
+def granted_services(conn: asyncssh.SSHServerConnection) -> frozenset[str]:
+    """The services of the key that authenticated `conn`."""
+    value = conn.get_key_option(SERVICE_OPTION, [])
+    return frozenset(value) if isinstance(value, list) else frozenset()
+
+
+class KeyServer(asyncssh.SSHServer):
+    """Authentication only: public keys from the services' repositories, nothing else."""
+
+    unauthenticated = 0
+
+    def __init__(self, keys: Callable[[], Mapping[str, Iterable[OperatorKey]]]) -> None:
+        self._keys = keys
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._peer = "?"
+        self._counted = False
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        peer = conn.get_extra_info("peername")
+        self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if KeyServer.unauthenticated >= MAX_UNAUTHENTICATED:
+            log.warning("refusing connection from %s: %d unauthenticated connections open",
+                        self._peer, KeyServer.unauthenticated)
+            asyncio.get_running_loop().call_soon(conn.close)
+            return
+        KeyServer.unauthenticated += 1
+        self._counted = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._uncount()
+
+    def begin_auth(self, username: str) -> bool:
+        assert self._conn is not None
+        text = authorized_keys(self._keys())
+        self._conn.set_authorized_keys(asyncssh.import_authorized_keys(text) if text else [])
+        return True  # always require authentication
+
+    def auth_completed(self) -> None:
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self._counted:
+            KeyServer.unauthenticated -= 1
+            self._counted = False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Only reached for keys that match no service's authorized key.
+        log.warning("refused key %s from %s (user %r): not allowed for any service",
+                    key.get_fingerprint(), self._peer, username)
+        return False
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False

@@ -1,0 +1,73 @@
+"""A real pgod, started as a subprocess from the test venv, its log kept in a file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PGOD = os.path.join(os.path.dirname(sys.executable), "pgod")
+
+
+class Pgod:
+    """pgod -c CONFIG --dir DIR ... as a child; `wait_log` polls its log with a deadline."""
+
+    def __init__(self, config: Path, directory: Path, *extra: str, duration: str = "1s") -> None:
+        self.config, self.directory = config, directory
+        self.log_path = config.with_suffix(".log")
+        self.argv = [PGOD, "-c", str(config), "--dir", str(directory), "-t", duration, "-d",
+                     *extra]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def start(self) -> Pgod:
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self
+
+    @property
+    def log(self) -> str:
+        """This run's log so far."""
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            handle.seek(self._log_offset)
+            return handle.read()
+
+    def wait_log(self, needle: str, timeout: float = 120.0, count: int = 1) -> str:
+        """Wait until `needle` appears `count` times in this run's log; fail with the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log
+            if text.count(needle) >= count:
+                return text
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"{needle!r} (x{count}) not in pgod log:\n{self.log[-6000:]}")
+
+    def signal(self, signum: signal.Signals) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def run_pgod(*argv: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    """Run pgod to completion (for the error exits)."""
+    return subprocess.run([PGOD, *argv], capture_output=True, text=True, timeout=timeout,
+                          check=False)

@@ -1,0 +1,123 @@
+"""pgod deploys real services from real git repositories with real podman, as real users."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from .helpers import container_ids, free_port, hello_files, podman_as, wait_for_http
+from .pgod_process import Pgod, run_pgod
+
+
+def write_config(path: Path, *services: str) -> Path:
+    path.write_text("".join(services))
+    return path
+
+
+def service(name: str, user: str, url: str, ports: str = '"5000/999"') -> str:
+    return (f'[[services]]\nname = "{name}"\nuser = "{user}"\nrepository = "{url}"\n'
+            f'branch = "main"\nports = [{ports}]\n\n')
+
+
+def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
+    """One service through its life: deploy, README-only commit, content change, policy
+    violation, force-push, SIGTERM (containers stay), restart (containers not recreated)."""
+    user, port = make_user(), free_port()
+    repo = make_repo(hello_files(port, "version one"))
+    config = write_config(workdir / "pgod.toml",
+                          service("hello", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib").start()
+    try:
+        wait_for_http(port, "version one")
+        first = container_ids(user, "hello")
+        assert first, "the service user's podman sees the project's containers"
+        assert not podman_as("root", "ps", "-aq", "--filter",
+                             "label=io.podman.compose.project=hello").split()
+
+        readme = repo.commit({"README.md": "docs only\n"}, "docs")
+        pgod.wait_log(f"checked out at {readme[:12]}")
+        assert container_ids(user, "hello") == first
+
+        second = repo.commit(hello_files(port, "version two"), "new content")
+        pgod.wait_log(f"up at {second[:12]}")
+        wait_for_http(port, "version two")
+        assert container_ids(user, "hello") != first
+
+        bad = repo.commit(hello_files(port + 1, "version bad"), "publish another port")
+        log = pgod.wait_log(f"policy violated at {bad[:12]}")
+        assert f"host port {port + 1}" in log and "compose service 'web'" in log
+        wait_for_http(port, "version two")
+
+        forced = repo.force_push(second, hello_files(port, "version forced"), "rewrite")
+        pgod.wait_log(f"up at {forced[:12]}")
+        wait_for_http(port, "version forced")
+        running = container_ids(user, "hello")
+
+        pgod.signal(signal.SIGTERM)
+        assert pgod.wait() == 0
+        wait_for_http(port, "version forced")
+        assert container_ids(user, "hello") == running
+
+        pgod.start()
+        pgod.wait_log(f"up at {forced[:12]}")
+        assert container_ids(user, "hello") == running, "a restart of pgod restarts nothing"
+    finally:
+        pgod.stop()
+
+
+def test_two_services_two_users_side_by_side(workdir, make_user, make_repo, git_daemon) -> None:
+    alice, bob = make_user(), make_user()
+    port_a, port_b = free_port(), free_port()
+    repo_a = make_repo(hello_files(port_a, "this is alice"))
+    repo_b = make_repo(hello_files(port_b, "this is bob"))
+    config = write_config(workdir / "two.toml",
+                          service("alice", alice, repo_a.url, f'"{port_a}"'),
+                          service("bob", bob, git_daemon.url(repo_b), f'"{port_b}"'))
+    pgod = Pgod(config, workdir / "lib2").start()
+    try:
+        wait_for_http(port_a, "this is alice")
+        wait_for_http(port_b, "this is bob")
+        assert container_ids(alice, "alice") and container_ids(bob, "bob")
+        assert not container_ids(alice, "bob") and not container_ids(bob, "alice")
+    finally:
+        pgod.stop()
+
+
+def test_sighup_exits_2(workdir) -> None:
+    config = write_config(workdir / "empty.toml")
+    pgod = Pgod(config, workdir / "lib3").start()
+    pgod.wait_log("SSH listening")
+    pgod.signal(signal.SIGHUP)
+    assert pgod.wait() == 2
+
+
+def test_config_edit_with_restart_flag_exits_2(workdir) -> None:
+    config = write_config(workdir / "watched.toml")
+    pgod = Pgod(config, workdir / "lib4", "-r").start()
+    pgod.wait_log("SSH listening")
+    config.write_text("# edited\n")
+    assert pgod.wait() == 2
+    assert "changed, sending SIGHUP" in pgod.log
+
+
+def test_bad_config_exits_1_naming_file_service_and_key(workdir) -> None:
+    config = write_config(workdir / "bad.toml",
+                          service("web", "root", "file:///nowhere.git", '"5005/x"'))
+    result = run_pgod("-c", str(config), "--dir", str(workdir / "lib5"))
+    assert result.returncode == 1
+    assert f"{config}: service 'web': key 'ports'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_user_exits_1(workdir) -> None:
+    config = write_config(workdir / "nouser.toml",
+                          service("web", "no-such-user-pgo", "file:///nowhere.git"))
+    result = run_pgod("-c", str(config), "--dir", str(workdir / "lib6"))
+    assert result.returncode == 1
+    assert "key 'user'" in result.stderr and "no-such-user-pgo" in result.stderr
+
+
+def test_missing_config_option_exits_1() -> None:
+    result = run_pgod()
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "-c CONFIG" in result.stderr

@@ -1,0 +1,80 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pgo.command import COMMANDS, MAX_COMMAND, Request, parse_request, parse_target
+from pgo.errors import Refusal
+
+
+@pytest.mark.parametrize(("line", "request_"), [
+    ("pgo//ps", Request("pgo", "ps")),
+    ("pgo//ping", Request("pgo", "ping")),
+    ("pgo//logs --tail 20", Request("pgo", "logs", ("--tail", "20"))),
+    ("pgo//logs --tail=20 -t web", Request("pgo", "logs", ("--tail", "20", "-t", "web"))),
+    ("pgo//logs -n all --since 10m -f", Request("pgo", "logs",
+                                                 ("--tail", "all", "--since", "10m", "-f"))),
+    ("pgo//logs --follow --timestamps", Request("pgo", "logs", ("-f", "-t"))),
+    ("my-svc_2//up web db", Request("my-svc_2", "up", ("web", "db"))),
+    ("pgo//restart 'web'", Request("pgo", "restart", ("web",))),
+])
+def test_parse_request(line: str, request_: Request) -> None:
+    assert parse_request(line) == request_
+
+
+def test_compose_argv_is_a_list_of_words() -> None:
+    assert parse_request("pgo//up web").compose_argv() == ["up", "-d", "web"]
+    assert parse_request("pgo//logs -f --tail 5").compose_argv() == ["logs", "-f", "--tail", "5"]
+    assert parse_request("pgo//logs -f").follow
+
+
+@pytest.mark.parametrize(("line", "status"), [
+    ("", 400), ("ps", 400), ("//ps", 400), ("pgo/ps", 400), ("PGO//ps", 400),
+    ("../x//ps", 400), ("pgo//PS", 400), ("pgo//ps 'unbalanced", 400),
+    ("pgo//" + "x" * MAX_COMMAND, 400),
+    ("pgo//shell", 406), ("pgo//exec", 406), ("pgo//rm", 406),
+    ("pgo//ps -a", 406), ("pgo//ps web", 406), ("pgo//down -v", 406),
+    ("pgo//down --rmi all", 406), ("pgo//up --build", 406), ("pgo//up -d", 406),
+    ("pgo//logs --tail abc", 406), ("pgo//logs --tail", 406), ("pgo//logs --since '1; rm'", 406),
+    ("pgo//logs -f;id", 406), ("pgo//logs $(id)", 406), ("pgo//up web;id", 406),
+    ("pgo//logs --names", 406), ("pgo//up ../x", 406), ("pgo//ping now", 406),
+])
+def test_refusals(line: str, status: int) -> None:
+    with pytest.raises(Refusal) as caught:
+        parse_request(line)
+    assert caught.value.status == status
+    assert caught.value.line().startswith(f"pgod: {status} ")
+
+
+@given(st.text(max_size=200))
+def test_any_input_parses_or_is_refused(line: str) -> None:
+    try:
+        request = parse_request(line)
+    except Refusal as refusal:
+        assert refusal.status in (400, 406)
+        return
+    assert request.command in COMMANDS
+    for word in request.args:  # every word is one the command's allowlist produced
+        assert not any(c in word for c in ";|&$`\n\\\"'<> ")
+
+
+@pytest.mark.parametrize(("text", "host", "service", "command"), [
+    ("example.org:pgo//ps", "example.org", "pgo", "ps"),
+    ("127.0.0.1:web//logs", "127.0.0.1", "web", "logs"),
+    ("[::1]:pgo//ping", "::1", "pgo", "ping"),
+])
+def test_parse_target(text: str, host: str, service: str, command: str) -> None:
+    target = parse_target(text, ["--tail", "20"])
+    assert (target.host, target.service, target.command) == (host, service, command)
+    assert target.remote_command() == f"{service}//{command} --tail 20"
+
+
+@pytest.mark.parametrize("text", ["pgo//ps", "host:pgo/ps", "host:pgo", ":pgo//ps",
+                                  "host:pgo//", "a b:pgo//ps"])
+def test_bad_target(text: str) -> None:
+    with pytest.raises(ValueError, match="HOST:SERVICE//COMMAND"):
+        parse_target(text)
+
+
+def test_remote_command_quotes_words() -> None:
+    target = parse_target("h:pgo//logs", ["a b"])
+    assert target.remote_command() == "pgo//logs 'a b'"

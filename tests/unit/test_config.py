@@ -1,0 +1,113 @@
+import os
+import pwd
+
+import pytest
+
+from pgo.config import load_config, parse_config
+from pgo.errors import ConfigError
+from pgo.ports import PortRange
+
+GOOD = '''
+[[services]]
+name = "pgo"
+user = "root"
+group = "root"
+repository = "https://github.com/miekg/pgo"
+branch = "main"
+urls = { "example.org" = ":5006" }
+ports = [ "5005/5", "1025/5" ]
+'''
+
+
+def one(body: str) -> str:
+    return '[[services]]\nname = "svc"\nuser = "root"\nrepository = "file:///r.git"\n' + body
+
+
+def test_the_seed_example_parses() -> None:
+    config = parse_config(GOOD, "pgod.toml", check_accounts=True)
+    (svc,) = config.services
+    assert svc.name == "pgo" and svc.user == "root" and svc.group == "root"
+    assert svc.branch == "main"
+    assert svc.ports == (PortRange(5005, 5010), PortRange(1025, 1030))
+    assert svc.urls == (("example.org", ":5006"),)
+    assert config.service("pgo") is svc and config.service("nope") is None
+
+
+def test_defaults() -> None:
+    (svc,) = parse_config(one(""), "c.toml").services
+    assert (svc.branch, svc.ports, svc.urls, svc.group, svc.compose) == ("main", (), (), None, None)
+
+
+def test_empty_config_has_no_services() -> None:
+    assert parse_config("", "c.toml").services == ()
+
+
+@pytest.mark.parametrize(("text", "service", "key", "words"), [
+    (one('colour = "red"\n'), "svc", "colour", "unknown key"),
+    ('[[services]]\nuser = "root"\nrepository = "x"\n', "#1", "name", "missing"),
+    ('[[services]]\nname = "a"\nrepository = "x"\n', "a", "user", "missing"),
+    ('[[services]]\nname = "a"\nuser = "root"\n', "a", "repository", "missing"),
+    (one("") + one("").replace("[[services]]\n", "[[services]]\n", 1), "svc", "name", "duplicate"),
+    (one("").replace('"svc"', '"../etc"'), "../etc", "name", "a-z"),
+    (one("").replace('"svc"', '"Web"'), "Web", "name", "a-z"),
+    (one("").replace('"svc"', '"-x"'), "-x", "name", "a-z"),
+    (one("").replace('"svc"', '""'), "", "name", "non-empty"),
+    (one('ports = ["5005/x"]\n'), "svc", "ports", "5005/x"),
+    (one('ports = ["70000"]\n'), "svc", "ports", "70000"),
+    (one('ports = "5005/5"\n'), "svc", "ports", "list"),
+    (one('ports = [true]\n'), "svc", "ports", "True"),
+    (one('branch = "-x"\n'), "svc", "branch", "branch name"),
+    (one('branch = "a..b"\n'), "svc", "branch", "branch name"),
+    (one('compose = "../c.yaml"\n'), "svc", "compose", "inside the repository"),
+    (one('compose = "/etc/c.yaml"\n'), "svc", "compose", "inside the repository"),
+    (one('urls = { "example.org" = ":5006" }\n'), "svc", "urls", "outside"),
+    (one('ports = ["5005/5"]\nurls = { "exa mple" = ":5006" }\n'), "svc", "urls", "host name"),
+    (one('ports = ["5005/5"]\nurls = { "example.org" = "5006" }\n'), "svc", "urls", "PORT"),
+    (one('urls = ["example.org"]\n'), "svc", "urls", "table"),
+    (one('user = 3\n').replace('user = "root"\n', ""), "svc", "user", "string"),
+    (one("").replace('"file:///r.git"', '"-uhttps://x"'), "svc", "repository", "git URL"),
+    (one("").replace('"file:///r.git"', '"ext::sh -c touch% /tmp/x"'), "svc", "repository", ""),
+])
+def test_config_errors_name_file_service_and_key(text: str, service: str, key: str,
+                                                 words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "/etc/pgod.toml")
+    err = caught.value
+    assert (err.path, err.service, err.key) == ("/etc/pgod.toml", service, key)
+    message = str(err)
+    assert message.startswith("/etc/pgod.toml: ")
+    assert f"key {key!r}" in message and words in message
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("[[services]\n", "invalid TOML"),
+    ("services = 3\n", r"\[\[services\]\]"),
+    ('interval = "5m"\n', "unknown top-level key"),
+])
+def test_file_level_errors(text: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        parse_config(text, "c.toml")
+
+
+def test_accounts_must_exist_when_checked() -> None:
+    text = one("").replace('user = "root"', 'user = "no-such-user-pgo"')
+    parse_config(text, "c.toml", check_accounts=False)
+    with pytest.raises(ConfigError, match=r"no such user 'no-such-user-pgo'") as caught:
+        parse_config(text, "c.toml", check_accounts=True)
+    assert caught.value.key == "user"
+
+
+def test_group_must_exist_and_contain_the_user() -> None:
+    with pytest.raises(ConfigError, match="no such group") as caught:
+        parse_config(one('group = "no-such-group-pgo"\n'), "c.toml", check_accounts=True)
+    assert caught.value.key == "group"
+    nobody = pwd.getpwnam("nobody").pw_name
+    text = one('group = "root"\n').replace('user = "root"', f'user = "{nobody}"')
+    with pytest.raises(ConfigError, match="not a member"):
+        parse_config(text, "c.toml", check_accounts=True)
+
+
+def test_load_config_names_an_unreadable_file(tmp_path: os.PathLike[str]) -> None:
+    missing = os.path.join(os.fspath(tmp_path), "nope.toml")
+    with pytest.raises(ConfigError, match=r"nope\.toml: cannot read config"):
+        load_config(missing)

@@ -1,0 +1,59 @@
+import pytest
+
+from pgo.reconcile import Action, Observed, plan
+
+A, B = "a" * 40, "b" * 40
+CH, PU, BU, DO, UP = (Action.CHECKOUT, Action.PULL, Action.BUILD, Action.DOWN, Action.UP)
+USED = frozenset({"compose.yaml", ".env", "www"})
+
+
+def seen(**kw: object) -> Observed:
+    base: dict[str, object] = {
+        "target": B, "head": A, "deployed": A, "first_pass": False, "used": USED}
+    base.update(kw)
+    return Observed(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("observed", "actions"), [
+    # first ever deploy: nothing known to be running
+    (seen(deployed=None, head=B, first_pass=True), (PU, BU, UP)),
+    (seen(deployed=None, head=A, first_pass=True), (CH, PU, BU, UP)),
+    # pgod restarted, nothing new upstream: make sure it is up, no rebuild, no restart
+    (seen(deployed=B, head=B, first_pass=True), (UP,)),
+    # steady state
+    (seen(deployed=B, head=B), ()),
+    # the working tree drifted from what is deployed (an interrupted deploy): put it back
+    (seen(deployed=B, head=A), (CH,)),
+    # a change to something the project uses: rebuild and restart
+    (seen(changed=frozenset({"www/index.html"})), (CH, PU, BU, DO, UP)),
+    (seen(changed=frozenset({"compose.yaml"})), (CH, PU, BU, DO, UP)),
+    (seen(changed=frozenset({".env", "README.md"})), (CH, PU, BU, DO, UP)),
+    # a change to nothing the project uses: move the tree, leave containers alone
+    (seen(changed=frozenset({"README.md"})), (CH,)),
+    (seen(changed=frozenset({"ssh/alice.pub", "docs/x.md"})), (CH,)),
+    (seen(changed=frozenset({"wwwx/index.html"})), (CH,)),
+    # ... but on the first pass after a restart, also make sure it is up
+    (seen(changed=frozenset({"README.md"}), first_pass=True), (CH, UP)),
+    # a policy violation changes nothing, whatever else is true
+    (seen(violations=("port 80",), changed=frozenset({"compose.yaml"})), (Action.REJECT,)),
+    (seen(violations=("port 80",), deployed=None, first_pass=True), (Action.REJECT,)),
+])
+def test_plan(observed: Observed, actions: tuple[Action, ...]) -> None:
+    assert plan(observed).actions == actions
+
+
+def test_reason_names_the_changed_paths() -> None:
+    decided = plan(seen(changed=frozenset({"www/index.html", "README.md"})))
+    assert "www/index.html" in decided.reason
+    assert "README.md" not in decided.reason
+
+
+def test_rejection_reason_names_the_violation() -> None:
+    decided = plan(seen(violations=("compose service 'web': host port 80 is outside",)))
+    assert "host port 80" in decided.reason
+    assert not decided.restarts
+
+
+def test_whole_repository_used() -> None:
+    decided = plan(seen(used=frozenset({"."}), changed=frozenset({"anything/at/all"})))
+    assert decided.restarts

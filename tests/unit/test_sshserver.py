@@ -1,0 +1,36 @@
+import asyncssh
+
+from pgo.keys import OperatorKey, parse_key
+from pgo.sshserver import SERVICE_OPTION, authorized_keys
+
+
+def make_key() -> OperatorKey:
+    private = asyncssh.generate_private_key("ssh-ed25519")
+    public = private.export_public_key().decode().strip() + " alice@laptop"
+    parsed = parse_key(public)
+    assert parsed is not None
+    return OperatorKey("ssh/alice.pub", *parsed)
+
+
+def test_parse_key_strips_the_comment_and_rejects_junk() -> None:
+    key = make_key()
+    assert "alice" not in key.public and key.fingerprint.startswith("SHA256:")
+    assert parse_key("not a key") is None
+    assert parse_key("") is None
+    assert parse_key(key.public + "\n" + key.public) is None  # one key per file
+    assert parse_key('command="id" ' + key.public) is None
+
+
+def test_one_line_per_key_listing_every_service_it_may_use() -> None:
+    shared, only_b = make_key(), make_key()
+    text = authorized_keys({"a": [shared], "b": [shared, only_b], "c": []})
+    lines = text.splitlines()
+    assert len(lines) == 2
+    imported = asyncssh.import_authorized_keys(text)
+    assert imported is not None
+    assert f'{SERVICE_OPTION}="a",{SERVICE_OPTION}="b" {shared.public}' in lines
+    assert f'{SERVICE_OPTION}="b" {only_b.public}' in lines
+
+
+def test_no_keys_no_lines() -> None:
+    assert authorized_keys({"a": []}) == ""
