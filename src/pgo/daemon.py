@@ -18,6 +18,7 @@ import asyncssh
 
 from pgo.compose import find_podman_compose
 from pgo.config import Config
+from pgo.git import system_config_text
 from pgo.keys import OperatorKey
 from pgo.proc import Account
 from pgo.service import ServiceRunner
@@ -29,6 +30,7 @@ log = logging.getLogger("pgo.daemon")
 EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
 CONFIG_POLL = 1.0
 HOST_KEY = "ssh_host_ed25519_key"
+GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
 
 
 @dataclass(frozen=True)
@@ -98,15 +100,20 @@ class Daemon:
 
     def _startup(self) -> None:
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
+        mode = os.stat(self.settings.directory).st_mode
+        os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # service users pass through
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         compose_exe = find_podman_compose()
+        git_config = os.path.join(self.settings.directory, GIT_CONFIG)
+        _write_public(git_config, system_config_text(
+            [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
         for service in self.settings.config.services:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval)
+                self.settings.interval, git_config)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path
@@ -117,6 +124,15 @@ class Daemon:
                 log.info("config %s changed, sending SIGHUP to ourselves", path)
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
+
+
+def _write_public(path: str, text: str) -> None:
+    """Write a root-owned file every user may read, atomically."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
 def _digest(path: str) -> bytes | None:

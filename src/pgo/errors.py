@@ -32,7 +32,21 @@ class CommandFailed(PgoError):
         status = "timed out" if returncode is None else f"exited {returncode}"
         tail = output.strip().splitlines()[-5:]
         detail = ("\n    " + "\n    ".join(tail)) if tail else ""
-        super().__init__(f"{argv[0]} {argv[1] if len(argv) > 1 else ''} {status}{detail}")
+        super().__init__(f"{command_name(argv)} {status}{detail}")
+
+
+def command_name(argv: Sequence[str]) -> str:
+    """`git fetch`, `podman-compose up`: the program and its subcommand, for messages."""
+    words, skip = [], False
+    for word in argv[1:]:
+        if skip or word in ("-c", "-f", "-p"):
+            skip = not skip
+            continue
+        if not word.startswith("-"):
+            words.append(word)
+            break
+    name = argv[0].rsplit("/", 1)[-1] if argv else "?"
+    return " ".join([name, *words])
 
 
 class ComposeError(PgoError):

@@ -10,11 +10,23 @@ from pgo.proc import Account
 
 GIT_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
-_GIT_ENV = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GIT_SSH_COMMAND": "ssh -o BatchMode=yes",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+
+
+def local_path(url: str) -> str | None:
+    """The directory of a local repository URL (file:///x or /x), else None."""
+    path = url.removeprefix("file://")
+    return path if path.startswith("/") else None
+
+
+def system_config_text(urls: list[str]) -> str:
+    """pgod's gitconfig for the service users: a local source repository may belong to
+    another user (root, say); git refuses such a repository unless it is a safe.directory,
+    which it only reads from protected config (system or global, not `-c`: local transports
+    drop GIT_CONFIG_PARAMETERS). One entry per local repository, nothing wider."""
+    paths = sorted({p.rstrip("/") for p in map(local_path, urls) if p})
+    lines = [f"\tdirectory = {p}\n\tdirectory = {p}/.git\n" for p in paths]
+    return "# written by pgod; read by git run as the service users\n[safe]\n" + "".join(lines)
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,7 @@ class Checkout:
     url: str
     branch: str
     account: Account
+    system_config: str | None = None  # pgod's gitconfig, in place of /etc/gitconfig
 
     @property
     def upstream(self) -> str:
@@ -39,7 +52,9 @@ class Checkout:
 
     async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
         argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never", *args]
-        result = await proc.run(argv, self.account, self.path, timeout=timeout, env=_GIT_ENV,
+        env = {**_GIT_ENV, "GIT_CONFIG_SYSTEM": self.system_config} if self.system_config \
+            else {**_GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1"}
+        result = await proc.run(argv, self.account, self.path, timeout=timeout, env=env,
                                 merge_stderr=False)
         return result.output
 

@@ -53,11 +53,12 @@ class ServiceRunner:
     """Keeps one service's compose project in step with its git branch."""
 
     def __init__(self, config: ServiceConfig, account: Account, root: str, state_dir: str,
-                 compose_exe: str, interval: float) -> None:
+                 compose_exe: str, interval: float, git_config: str | None = None) -> None:
         self.config = config
         self.account = account
         self.path = os.path.join(root, config.name)
-        self.checkout = Checkout(self.path, config.repository, config.branch, self.account)
+        self.checkout = Checkout(self.path, config.repository, config.branch, self.account,
+                                 git_config)
         self.state_file = os.path.join(state_dir, config.name)
         self.compose_exe = compose_exe
         self.interval = interval
