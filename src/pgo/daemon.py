@@ -101,7 +101,8 @@ class Daemon:
     def _startup(self) -> None:
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
         mode = os.stat(self.settings.directory).st_mode
-        os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # service users pass through
+        # service users must pass through to their checkouts (and list nothing)
+        os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # noqa: S103
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         compose_exe = find_podman_compose()
         git_config = os.path.join(self.settings.directory, GIT_CONFIG)
