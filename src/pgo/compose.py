@@ -13,6 +13,8 @@ from pgo import proc
 from pgo.errors import PgoError
 from pgo.proc import Account
 
+# podman-compose is Python: unbuffered, so `logs -f` reaches the client line by line.
+ENV = {"PYTHONUNBUFFERED": "1"}
 TIMEOUTS = {"pull": 1800.0, "build": 1800.0, "up": 600.0, "down": 300.0}
 DEFAULT_TIMEOUT = 300.0
 
@@ -45,10 +47,11 @@ class Project:
     async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
         """Run a podman-compose subcommand to completion; CommandFailed on failure."""
         limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
-        return await proc.run(self.argv(*args), self.account, self.workdir, timeout=limit)
+        return await proc.run(self.argv(*args), self.account, self.workdir, timeout=limit,
+                              env=ENV)
 
     async def start(self, args: Sequence[str], *, merge_stderr: bool = True,
                     ) -> asyncio.subprocess.Process:
         """Start a podman-compose subcommand whose output the caller streams."""
-        return await proc.start(self.argv(*args), self.account, self.workdir,
+        return await proc.start(self.argv(*args), self.account, self.workdir, ENV,
                                 merge_stderr=merge_stderr)

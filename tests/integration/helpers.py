@@ -56,8 +56,9 @@ def container_ids(user: str, project: str) -> list[str]:
     return sorted(out.split())
 
 
-def http_get(port: int, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as reply:
+def http_get(port: int, timeout: float = 5.0, path: str = "/") -> str:
+    url = f"http://127.0.0.1:{port}{path}"
+    with urllib.request.urlopen(url, timeout=timeout) as reply:
         return str(reply.read().decode())
 
 

@@ -14,6 +14,7 @@ import getpass
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,8 @@ def relay(argv: Sequence[str]) -> tuple[int, int | None, bool]:
     """
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert child.stderr is not None
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # pass them on: ssh ends the session
+        signal.signal(signum, lambda sig, _frame: child.send_signal(sig))
     refusal, changed = None, False
     for line in iter(child.stderr.readline, b""):
         sys.stderr.buffer.write(line)

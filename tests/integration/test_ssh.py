@@ -1,0 +1,281 @@
+"""pgod's SSH interface against real clients (OpenSSH ssh and pgoctl), real services."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .helpers import (
+    Repo,
+    container_ids,
+    free_port,
+    hello_files,
+    http_get,
+    make_repo_in,
+    remove_user,
+    run,
+    wait_for_http,
+)
+from .pgod_process import Pgod
+from .sshclients import keygen, pgoctl, pgoctl_argv, ssh
+
+
+@dataclass
+class Fleet:
+    """Two services, alpha and beta, each with its own user, repository and operator key."""
+
+    root: Path
+    pgod: Pgod
+    ssh_port: int
+    users: dict[str, str]
+    repos: dict[str, Repo]
+    http: dict[str, int]
+    keys: dict[str, Path]   # private keys: "a" for alpha, "b" for beta, "stranger"
+    home: Path               # pgoctl's HOME (its known_hosts lives there)
+
+    def files(self, service: str, text: str, *keys: str) -> dict[str, str | bytes]:
+        files = hello_files(self.http[service], text)
+        for key in keys:
+            files[f"ssh/{key}.pub"] = (self.keys[key].with_suffix(".pub")).read_text()
+        return files
+
+
+@pytest.fixture(scope="module")
+def fleet() -> Iterator[Fleet]:
+    root = Path(tempfile.mkdtemp(prefix="pgo-ssh-", dir="/tmp"))
+    root.chmod(0o755)
+    users = {s: f"pgoit{secrets.token_hex(3)}" for s in ("alpha", "beta")}
+    for user in users.values():
+        run(["useradd", "-m", "-s", "/usr/sbin/nologin", user])
+    keys = {k: keygen(root, k) for k in ("a", "b", "stranger", "c")}
+    http = {"alpha": free_port(), "beta": free_port()}
+    fleet = Fleet(root, None, free_port(), users, {}, http, keys, root / "home")  # type: ignore[arg-type]
+    fleet.home.mkdir()
+    fleet.repos = {"alpha": make_repo_in(root, fleet.files("alpha", "alpha v1", "a")),
+                   "beta": make_repo_in(root, fleet.files("beta", "beta v1", "b"))}
+    config = root / "pgod.toml"
+    config.write_text("".join(
+        f'[[services]]\nname = "{s}"\nuser = "{users[s]}"\nrepository = "{fleet.repos[s].url}"\n'
+        f'ports = ["{http[s]}"]\n\n' for s in ("alpha", "beta")))
+    fleet.pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{fleet.ssh_port}").start()
+    try:
+        wait_for_http(http["alpha"], "alpha v1")
+        wait_for_http(http["beta"], "beta v1")
+        fleet.pgod.wait_log("operator key(s)", count=2)
+        yield fleet
+    finally:
+        fleet.pgod.stop()
+        for user in users.values():
+            remove_user(user)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def ctl(fleet: Fleet, key: str | None, target: str, *args: str,
+        **kw: object) -> subprocess.CompletedProcess[str]:
+    path = str(fleet.keys[key]) if key else None
+    return pgoctl(fleet.home, fleet.ssh_port, path, target, *args, **kw)  # type: ignore[arg-type]
+
+
+def test_ping_ps_logs_status_with_pgoctl_and_openssh(fleet: Fleet) -> None:
+    for result in (ctl(fleet, "a", "alpha//ping"),
+                   ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")):
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("pong! - ")
+    ps = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ps")
+    assert ps.returncode == 0, ps.stderr
+    assert "alpha_web_1" in ps.stdout and "Up" in ps.stdout
+    probe = f"probe-{secrets.token_hex(4)}"
+    with pytest.raises(urllib.error.HTTPError):
+        http_get(fleet.http["alpha"], 10, "/" + probe)  # busybox httpd -vv logs the URL
+    logs = ctl(fleet, "a", "alpha//logs", "--tail", "50")
+    assert logs.returncode == 0, logs.stderr
+    assert probe in logs.stdout + logs.stderr
+    status = ctl(fleet, "a", "alpha//status")
+    assert status.returncode == 0
+    assert "state:      running" in status.stdout
+    upstream = run(["git", "-C", str(fleet.repos["alpha"].bare), "rev-parse", "main"]).strip()
+    assert f"upstream:   {upstream}" in status.stdout
+
+
+def test_logs_follow_streams_until_the_client_goes_away(fleet: Fleet) -> None:
+    marker = f"marker-{secrets.token_hex(4)}"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(fleet.home), "USER": "root"}
+    follower = subprocess.Popen(pgoctl_argv(fleet.ssh_port, str(fleet.keys["a"]),
+                                            "alpha//logs", "-f", "--tail", "0"),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout or ()],
+                     daemon=True).start()
+    try:
+        fleet.pgod.wait_log("alpha//logs -f --tail 0 from")
+        time.sleep(1)  # the line must be written after the call started
+        with pytest.raises(urllib.error.HTTPError):  # a 404 for /marker-..., logged by httpd
+            http_get(fleet.http["alpha"], 10, "/" + marker)
+        seen = ""
+        deadline = time.monotonic() + 60
+        while marker not in seen and time.monotonic() < deadline:
+            with contextlib.suppress(queue.Empty):
+                seen += lines.get(timeout=1)
+        assert marker in seen, f"logs -f never streamed {marker}: {seen!r}"
+        assert follower.poll() is None, "logs -f keeps streaming"
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        if follower.stdout is not None:
+            follower.stdout.close()
+    _wait_gone(fleet.users["alpha"], "logs -f")
+
+
+def _wait_gone(user: str, needle: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs = subprocess.run(["pgrep", "-a", "-u", user, "-f", "podman"],
+                               capture_output=True, text=True, check=False).stdout
+        if needle not in procs:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{needle!r} still running as {user} after the client left")
+
+
+@pytest.mark.parametrize(("key", "command", "status", "reason"), [
+    ("b", "alpha//ps", 401, "not allowed for service 'alpha'"),
+    ("a", "gamma//ps", 404, "no service 'gamma'"),
+    ("a", "alpha//shell", 406, "unknown command 'shell'"),
+    ("a", "alpha//logs --names", 406, "'--names' is not accepted"),
+    ("a", "alpha//down -v", 406, "'-v' is not accepted"),
+    ("a", "alpha//ps;id", 400, "is not a command name"),
+    ("a", "alpha ps", 400, "expected SERVICE//COMMAND"),
+    ("a", "alpha//logs 'unbalanced", 400, "cannot parse"),
+    ("a", "alpha//logs " + "x" * 2000, 400, "longer than 1024"),
+])
+def test_refusals(fleet: Fleet, key: str, command: str, status: int, reason: str) -> None:
+    result = ssh(fleet.ssh_port, [fleet.keys[key]], command)
+    assert result.returncode == status & 0xFF
+    assert f"pgod: {status} " in result.stderr and reason in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    service, _, rest = command.partition("//")
+    if status != 400:  # pgoctl sends the same request and maps the status to its small code
+        ctl_result = ctl(fleet, key, f"{service}//{rest.split()[0]}", *rest.split()[1:])
+        assert ctl_result.returncode == {401: 77, 404: 68, 406: 65}[status]
+        assert f"pgod: {status} " in ctl_result.stderr
+
+
+def test_unknown_key_is_refused_in_the_handshake(fleet: Fleet) -> None:
+    result = ssh(fleet.ssh_port, [fleet.keys["stranger"]], "alpha//ping")
+    assert result.returncode == 255
+    assert "Permission denied (publickey)" in result.stderr
+    assert ctl(fleet, "stranger", "alpha//ping").returncode == 255
+    assert "not allowed for any service" in fleet.pgod.log
+
+
+def test_offering_one_key_and_signing_with_another_grants_only_the_signer(fleet: Fleet) -> None:
+    """OpenSSH with `-i a.pub -i b` offers alpha's key (no private key to sign with), then
+    signs with beta's: the session must have beta's rights, not alpha's."""
+    offered_only = fleet.root / "offered"
+    offered_only.mkdir(exist_ok=True)
+    public_a = offered_only / "a.pub"
+    shutil.copy(fleet.keys["a"].with_suffix(".pub"), public_a)
+    attack = ssh(fleet.ssh_port, [public_a, fleet.keys["b"]], "alpha//ps")
+    assert attack.returncode == 401 & 0xFF, attack.stderr
+    assert "not allowed for service 'alpha'" in attack.stderr
+    honest = ssh(fleet.ssh_port, [public_a, fleet.keys["b"]], "beta//ping")
+    assert honest.returncode == 0, honest.stderr
+
+
+def test_key_from_environment(fleet: Fleet) -> None:
+    text = fleet.keys["a"].read_text()
+    no_key = ctl(fleet, None, "alpha//ping", env={"MY_KEY": text})
+    assert no_key.returncode == 1  # no -i and no PGOCTL_ID: a clear error, no connection
+    assert "PGOCTL_ID" in no_key.stderr
+    home, port = fleet.home, fleet.ssh_port
+    with_dollar = pgoctl(home, port, "$MY_KEY", "alpha//ping", env={"MY_KEY": text})
+    assert with_dollar.returncode == 0, with_dollar.stderr
+    from_id = pgoctl(home, port, None, "alpha//ping", env={"PGOCTL_ID": text})
+    assert from_id.returncode == 0, from_id.stderr
+    assert from_id.stdout.startswith("pong!")
+
+
+def test_down_and_up_change_what_runs(fleet: Fleet) -> None:
+    user, port = fleet.users["beta"], fleet.http["beta"]
+    down = ctl(fleet, "b", "beta//down")
+    assert down.returncode == 0, down.stderr
+    assert container_ids(user, "beta") == []
+    with pytest.raises(urllib.error.URLError):
+        http_get(port, timeout=5)
+    up = ctl(fleet, "b", "beta//up")
+    assert up.returncode == 0, up.stderr
+    assert container_ids(user, "beta")
+    wait_for_http(port, "beta v1")
+
+
+def test_keys_follow_the_repository(fleet: Fleet) -> None:
+    assert ctl(fleet, "c", "alpha//ping").returncode == 255
+    added = fleet.repos["alpha"].commit(fleet.files("alpha", "alpha v1", "a", "c"), "add c")
+    fleet.pgod.wait_log(f"operator key(s) at {added[:12]}")
+    assert ctl(fleet, "c", "alpha//ping").returncode == 0
+    removed = fleet.repos["alpha"].commit({}, "remove c", delete=("ssh/c.pub",))
+    fleet.pgod.wait_log(f"operator key(s) at {removed[:12]}")
+    assert ctl(fleet, "c", "alpha//ping").returncode == 255
+    assert ctl(fleet, "a", "alpha//ping").returncode == 0
+
+
+def test_a_busy_service_does_not_hold_up_the_others(fleet: Fleet) -> None:
+    """While beta rebuilds slowly (under its lock), alpha's ping and ps, and beta's own
+    ping, answer; beta's deploy finishes after them."""
+    slow = fleet.files("beta", "beta slow", "b")
+    slow["Containerfile"] = str(slow["Containerfile"]).replace(
+        "COPY www /www", 'RUN ["/bin/busybox", "sleep", "20"]\nCOPY www /www')
+    commit = fleet.repos["beta"].commit(slow, "slow build")
+    fleet.pgod.wait_log("beta: building", count=1)
+    deployed = f"beta: up at {commit[:12]}"
+    for key, command in (("a", "alpha//ping"), ("a", "alpha//ps"), ("b", "beta//ping"),
+                         ("b", "beta//ps")):
+        result = ssh(fleet.ssh_port, [fleet.keys[key]], command)
+        assert result.returncode == 0, result.stderr
+        assert deployed not in fleet.pgod.log, f"{command} waited for beta's build"
+    fleet.pgod.wait_log(deployed)
+    wait_for_http(fleet.http["beta"], "beta slow")
+
+
+def test_host_key_is_pinned_across_restarts_and_a_change_is_refused(fleet: Fleet) -> None:
+    home = fleet.root / "pinning"
+    home.mkdir()
+    first = pgoctl(home, fleet.ssh_port, str(fleet.keys["a"]), "alpha//ping")
+    assert first.returncode == 0, first.stderr
+    known = (home / ".config" / "pgo" / "known_hosts").read_text()
+    assert f"[127.0.0.1]:{fleet.ssh_port} ssh-ed25519 " in known
+    fleet.pgod.stop()
+    fleet.pgod.start()
+    fleet.pgod.wait_log("SSH listening")
+    fleet.pgod.wait_log("operator key(s)", count=2)
+    again = pgoctl(home, fleet.ssh_port, str(fleet.keys["a"]), "alpha//ping")
+    assert again.returncode == 0, again.stderr
+    fleet.pgod.stop()
+    (fleet.root / "lib" / ".pgod" / "ssh_host_ed25519_key").unlink()
+    fleet.pgod.start()
+    fleet.pgod.wait_log("generated SSH host key")
+    fleet.pgod.wait_log("operator key(s)", count=2)
+    changed = pgoctl(home, fleet.ssh_port, str(fleet.keys["a"]), "alpha//ping")
+    assert changed.returncode == 255
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in changed.stderr
+    assert "host key of [127.0.0.1]" in changed.stderr and "changed" in changed.stderr
+    assert "pong" not in changed.stdout
+    insecure = subprocess.run(
+        [*pgoctl_argv(fleet.ssh_port, str(fleet.keys["a"]), "alpha//ping")[:1], "--insecure",
+         *pgoctl_argv(fleet.ssh_port, str(fleet.keys["a"]), "alpha//ping")[1:]],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
+        check=False, timeout=60)
+    assert insecure.returncode == 0, insecure.stderr
