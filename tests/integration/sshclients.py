@@ -21,12 +21,13 @@ def keygen(directory: Path, name: str) -> Path:
     return path
 
 
-def ssh(port: int, keys: list[Path], command: str,
+def ssh(port: int, keys: list[Path], command: str, *options: str,
         timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """OpenSSH's ssh with exactly `keys` offered, in order (a .pub alone offers a key that
-    ssh cannot sign with)."""
+    ssh cannot sign with). `options` come first, so they win over the defaults."""
     identities = [arg for key in keys for arg in ("-i", str(key))]
-    return subprocess.run(["ssh", *SSH_OPTIONS, *identities, "-p", str(port), "127.0.0.1",
+    return subprocess.run(["ssh", *options, *SSH_OPTIONS, *identities, "-p", str(port),
+                           "127.0.0.1",
                            command], capture_output=True, text=True, timeout=timeout,
                           check=False, stdin=subprocess.DEVNULL)
 

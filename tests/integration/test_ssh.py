@@ -188,7 +188,12 @@ def test_offering_one_key_and_signing_with_another_grants_only_the_signer(fleet:
     offered_only.mkdir(exist_ok=True)
     public_a = offered_only / "a.pub"
     shutil.copy(fleet.keys["a"].with_suffix(".pub"), public_a)
-    attack = ssh(fleet.ssh_port, [public_a, fleet.keys["b"]], "alpha//ps")
+    attack = ssh(fleet.ssh_port, [public_a, fleet.keys["b"]], "alpha//ps",
+                 "-o", "LogLevel=DEBUG1")
+    offered = attack.stderr.index(f"Server accepts key: {public_a}")
+    assert attack.stderr.index(f"Authenticated to 127.0.0.1 ([127.0.0.1]:{fleet.ssh_port}) "
+                               "using \"publickey\"") > offered
+    assert f"Server accepts key: {fleet.keys['b']}" in attack.stderr  # b signed
     assert attack.returncode == 401 & 0xFF, attack.stderr
     assert "not allowed for service 'alpha'" in attack.stderr
     honest = ssh(fleet.ssh_port, [public_a, fleet.keys["b"]], "beta//ping")
