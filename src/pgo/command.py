@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from pgo.config import NAME_RE
 from pgo.errors import Refusal
+from pgo.names import NAME_RE
 
 MAX_COMMAND = 1024
 _COMPOSE_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -27,14 +27,14 @@ def _since(value: str) -> bool:
     return re.fullmatch(r"[0-9A-Za-z:.+-]{1,40}", value) is not None
 
 
-@dataclass(frozen=True)
-class CommandSpec:
-    """What a command accepts. `compose` is the podman-compose argv prefix (None: local)."""
+class CommandSpec(NamedTuple):
+    """What a command accepts. `compose` is the podman-compose argv prefix (None: local).
+    (NamedTuples, not dataclasses, here: pgoctl imports this module and must start fast.)"""
 
     compose: tuple[str, ...] | None
     summary: str
-    flags: Mapping[str, str] = field(default_factory=dict)        # spelling -> canonical
-    options: Mapping[str, tuple[str, Callable[[str], bool]]] = field(default_factory=dict)
+    flags: Mapping[str, str] = {}        # spelling -> canonical (never mutated)
+    options: Mapping[str, tuple[str, Callable[[str], bool]]] = {}
     services: bool = False   # compose service names accepted as positional arguments
     mutates: bool = False    # takes the service lock (never races a redeploy)
 
@@ -60,8 +60,7 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """A parsed, validated request: run `command` on service `service` with `args`."""
 
     service: str
@@ -128,8 +127,7 @@ def check_args(command: str, words: Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """pgoctl's `host:name//command [args...]`."""
 
     host: str

@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from typing import NoReturn
 
@@ -87,6 +86,8 @@ def identity(option: str | None) -> Iterator[str]:
         hint = (f"environment variable {variable} is empty or unset" if option else
                 "no key: give -i FILE, -i '$VAR', or the key's text in PGOCTL_ID")
         raise SystemExit(f"pgoctl: {hint}")
+    import tempfile  # noqa: PLC0415 (only here: start-up time is part of every command)
+
     directory = tempfile.mkdtemp(prefix="pgoctl-")
     try:
         path = os.path.join(directory, "id")
