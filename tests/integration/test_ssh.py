@@ -29,7 +29,7 @@ from .helpers import (
     wait_for_http,
 )
 from .pgod_process import Pgod
-from .sshclients import keygen, pgoctl, pgoctl_argv, ssh
+from .sshclients import SSH_OPTIONS, keygen, pgoctl, pgoctl_argv, ssh
 
 
 @dataclass
@@ -181,6 +181,26 @@ def test_unknown_key_is_refused_in_the_handshake(fleet: Fleet) -> None:
     assert "not allowed for any service" in fleet.pgod.log
 
 
+def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
+    key = str(fleet.keys["a"])
+    sftp = subprocess.run(["sftp", "-b", "-", "-P", str(fleet.ssh_port), "-i", key,
+                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "127.0.0.1"],
+                          input="ls /\n", capture_output=True, text=True, timeout=60, check=False)
+    assert sftp.returncode != 0
+    assert "bin" not in sftp.stdout
+    forward = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping",
+                  "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{free_port()}:127.0.0.1:22")
+    assert forward.returncode == 255
+    assert "pong" not in forward.stdout
+    shell = subprocess.run(["ssh", *SSH_OPTIONS, "-tt", "-i", key, "-p", str(fleet.ssh_port),
+                            "127.0.0.1"], input="id\n", capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert shell.returncode == 400 & 0xFF
+    assert "no shell here" in shell.stderr
+    assert "uid=" not in shell.stdout
+
+
 def test_offering_one_key_and_signing_with_another_grants_only_the_signer(fleet: Fleet) -> None:
     """OpenSSH with `-i a.pub -i b` offers alpha's key (no private key to sign with), then
     signs with beta's: the session must have beta's rights, not alpha's."""
@@ -262,6 +282,8 @@ def test_host_key_is_pinned_across_restarts_and_a_change_is_refused(fleet: Fleet
     assert first.returncode == 0, first.stderr
     known = (home / ".config" / "pgo" / "known_hosts").read_text()
     assert f"[127.0.0.1]:{fleet.ssh_port} ssh-ed25519 " in known
+    host_key = fleet.root / "lib" / ".pgod" / "ssh_host_ed25519_key"
+    assert host_key.stat().st_mode & 0o777 == 0o600
     fleet.pgod.stop()
     fleet.pgod.start()
     fleet.pgod.wait_log("SSH listening")
