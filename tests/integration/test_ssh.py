@@ -189,10 +189,15 @@ def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
                           input="ls /\n", capture_output=True, text=True, timeout=60, check=False)
     assert sftp.returncode != 0
     assert "bin" not in sftp.stdout
-    forward = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping",
-                  "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{free_port()}:127.0.0.1:22")
-    assert forward.returncode == 255
-    assert "pong" not in forward.stdout
+    remote = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping",
+                 "-o", "ExitOnForwardFailure=yes", "-R", f"127.0.0.1:{free_port()}:127.0.0.1:22")
+    assert remote.returncode == 255
+    assert "remote port forwarding failed" in remote.stderr
+    assert "pong" not in remote.stdout
+    direct = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping",
+                 "-W", f"127.0.0.1:{fleet.ssh_port}")  # stdio forwarding: direct-tcpip
+    assert direct.returncode == 255
+    assert "SSH-2.0" not in direct.stdout
     shell = subprocess.run(["ssh", *SSH_OPTIONS, "-tt", "-i", key, "-p", str(fleet.ssh_port),
                             "127.0.0.1"], input="id\n", capture_output=True, text=True,
                            timeout=60, check=False)
