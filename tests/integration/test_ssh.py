@@ -198,12 +198,14 @@ def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
                  "-W", f"127.0.0.1:{fleet.ssh_port}")  # stdio forwarding: direct-tcpip
     assert direct.returncode == 255
     assert "SSH-2.0" not in direct.stdout
-    shell = subprocess.run(["ssh", *SSH_OPTIONS, "-tt", "-i", key, "-p", str(fleet.ssh_port),
-                            "127.0.0.1"], input="id\n", capture_output=True, text=True,
-                           timeout=60, check=False)
-    assert shell.returncode == 400 & 0xFF
-    assert "no shell here" in shell.stderr
-    assert "uid=" not in shell.stdout
+    for tty in ("-T", "-tt"):  # a shell without and with a terminal
+        shell = subprocess.run(["ssh", tty, *SSH_OPTIONS, "-i", key, "-p", str(fleet.ssh_port),
+                                "127.0.0.1"], input="id\n", capture_output=True, text=True,
+                               timeout=60, check=False)
+        assert "uid=" not in shell.stdout
+        assert shell.returncode == (400 & 0xFF if tty == "-T" else 255)
+        assert ("no shell here" if tty == "-T" else "PTY allocation request failed") \
+            in shell.stderr
 
 
 def test_offering_one_key_and_signing_with_another_grants_only_the_signer(fleet: Fleet) -> None:
