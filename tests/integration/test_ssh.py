@@ -199,7 +199,8 @@ def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
     assert direct.returncode == 255
     assert "SSH-2.0" not in direct.stdout
     for tty in ("-T", "-tt"):  # a shell without and with a terminal
-        shell = subprocess.run(["ssh", tty, *SSH_OPTIONS, "-i", key, "-p", str(fleet.ssh_port),
+        options = [o for o in SSH_OPTIONS if o != "-T"]
+        shell = subprocess.run(["ssh", *options, tty, "-i", key, "-p", str(fleet.ssh_port),
                                 "127.0.0.1"], input="id\n", capture_output=True, text=True,
                                timeout=60, check=False)
         assert "uid=" not in shell.stdout
