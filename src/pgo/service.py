@@ -147,6 +147,8 @@ class ServiceRunner:
         self._last_problem = None
         if not decided.actions:
             self.log.debug("in step at %s", seen.target[:12])
+            if self.status.state == "failed":  # upstream went back to what runs
+                self.status.set("running")
             return
         if seen.deployed not in (None, seen.target):
             self.log.info("change detected %s..%s: %s", seen.deployed[:12],
