@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .helpers import container_ids, free_port, hello_files, podman_as, wait_for_http
 from .pgod_process import Pgod, run_pgod
+from .sshclients import keygen, pgoctl
 
 
 def write_config(path: Path, *services: str) -> Path:
@@ -121,3 +122,48 @@ def test_missing_config_option_exits_1() -> None:
     result = run_pgod()
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "-c CONFIG" in result.stderr
+
+
+def test_failures_leave_the_running_version_and_say_why(workdir, make_user, make_repo) -> None:
+    """A build that fails, a compose file that cannot be read and an unreachable repository:
+    each time the deployed version keeps serving, and log and `status` say why."""
+    user, port, ssh_port = make_user(), free_port(), free_port()
+    key = keygen(workdir, "op")
+    files = {**hello_files(port, "good"), "ssh/op.pub": key.with_suffix(".pub").read_text()}
+    repo = make_repo(files)
+    config = write_config(workdir / "fail.toml", service("svc", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib", "-s", f"127.0.0.1:{ssh_port}").start()
+
+    def status() -> str:
+        result = pgoctl(workdir, ssh_port, str(key), "svc//status")
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    try:
+        wait_for_http(port, "good")
+        running = container_ids(user, "svc")
+        broken = {**files, **hello_files(port, "broken")}
+        broken["Containerfile"] = str(broken["Containerfile"]).replace(
+            "COPY www /www", 'RUN ["/bin/busybox", "false"]\nCOPY www /www')
+        bad_build = repo.commit(broken, "a build that fails")
+        pgod.wait_log(f"deploy of {bad_build[:12]} failed; restoring")
+        assert "podman-compose build exited" in pgod.wait_log("podman-compose build exited")
+        assert "podman-compose build exited" in status()
+        wait_for_http(port, "good")
+        assert container_ids(user, "svc") == running
+
+        bad_yaml = repo.commit({"compose.yaml": "services: [\n"}, "unreadable compose file")
+        pgod.wait_log(f"policy violated at {bad_yaml[:12]}")
+        assert "invalid YAML" in status()
+        wait_for_http(port, "good")
+
+        repo.bare.rename(repo.bare.with_suffix(".moved"))
+        pgod.wait_log("fetch failed, will retry next pass")
+        assert "fetch failed" in status()
+        repo.bare.with_suffix(".moved").rename(repo.bare)
+        fixed = repo.commit({**files, **hello_files(port, "fixed")}, "fixed")
+        pgod.wait_log(f"up at {fixed[:12]}")
+        wait_for_http(port, "fixed")
+        assert "last error: -" in status()
+    finally:
+        pgod.stop()
