@@ -1,10 +1,12 @@
-"""Which compose file a repository uses, its model, and the paths the project uses. Pure:
+"""Which compose file a repository uses, its model, and the host paths it reads. Pure:
 texts and names in, values out; nothing here opens a file."""
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -13,50 +15,108 @@ from pgo.errors import ComposeError
 from pgo.interpolate import interpolate
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+# podman-compose also picks these up when run without -f (COMPOSE_DEFAULT_LS).
+PODMAN_COMPOSE_NAMES = ("podman-compose.yaml", "podman-compose.yml",
+                        "container-compose.yml", "container-compose.yaml")
 OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml",
-                  "docker-compose.override.yml", "docker-compose.override.yaml")
+                  "docker-compose.override.yml", "docker-compose.override.yaml",
+                  "container-compose.override.yml", "container-compose.override.yaml")
+MAX_NODES = 200_000  # YAML aliases can make a small file a huge tree
 
 
-def find_compose_file(top_level_names: Iterable[str], configured: str | None) -> str:
-    """The compose file to use: the configured one, or the single candidate at the top."""
-    names = set(top_level_names)
+def find_compose_file(top_level_names: Iterable[str], configured: str | None = None) -> str:
+    """The compose file to use: the configured path, or the one candidate at the top."""
     if configured is not None:
-        return configured
-    overrides = sorted(names.intersection(OVERRIDE_NAMES))
+        path = repo_path("", configured)
+        if path is None or path == "." or ".." in configured.split("/"):
+            raise ComposeError(f"compose file {configured!r} is not a path inside the "
+                               "repository")
+        return path
+    names = set(top_level_names)
+    overrides = [n for n in OVERRIDE_NAMES if n in names]
     if overrides:
-        raise ComposeError(f"override file {', '.join(overrides)} found: pgod deploys exactly "
-                           "one compose file; merge it into the compose file")
-    found = [n for n in COMPOSE_NAMES if n in names]
+        raise ComposeError(f"{', '.join(overrides)} found: pgod deploys exactly one compose "
+                           "file and never merges overrides; fold it into the compose file")
+    found = [n for n in COMPOSE_NAMES + PODMAN_COMPOSE_NAMES if n in names]
     if not found:
-        raise ComposeError(f"no compose file at the top of the repository "
-                           f"(looked for {', '.join(COMPOSE_NAMES)})")
+        raise ComposeError("no compose file at the top of the repository (looked for "
+                           f"{', '.join(COMPOSE_NAMES + PODMAN_COMPOSE_NAMES)})")
     if len(found) > 1:
         raise ComposeError(f"more than one compose file: {', '.join(found)}; keep one, or "
-                           "name it with the 'compose' config key")
+                           "name it with the service's 'compose' config key")
     return found[0]
 
 
 def load_model(text: str, env: Mapping[str, str | None], source: str) -> dict[str, Any]:
-    """Parse and interpolate a compose file; ComposeError naming `source` if unusable."""
+    """Parse, check the shape of, and interpolate a compose file; ComposeError naming
+    `source` (and the line, for YAML errors) if it cannot be used."""
     try:
         model = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ComposeError(f"{source}: invalid YAML: {err}") from None
-    if not isinstance(model, dict) or not isinstance(model.get("services"), dict):
-        raise ComposeError(f"{source}: expected a mapping with a 'services' mapping")
-    bad = [str(n) for n, s in model["services"].items() if not isinstance(s, dict)]
-    if bad:
-        raise ComposeError(f"{source}: service {bad[0]!r} is not a mapping")
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ComposeError(f"{source}: {where}{err.problem or err.context}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as err:
+        raise ComposeError(f"{source}: not valid YAML: {err}") from None
+    _check_shape(model, source)
+    if _count_nodes(model) > MAX_NODES:
+        raise ComposeError(f"{source}: more than {MAX_NODES} values once YAML aliases are "
+                           "expanded")
+    for service in model["services"].values():
+        _environment_as_dict(service, source)
     try:
-        result: dict[str, Any] = interpolate(model, env)
+        result = interpolate(model, env)
     except ComposeError as err:
         raise ComposeError(f"{source}: {err}") from None
+    assert isinstance(result, dict)
     return result
 
 
-def normalize(base: str, path: str) -> str | None:
-    """`path` relative to directory `base` of the repository; None if it leaves the repo."""
-    if path.startswith("/"):
+def _check_shape(model: object, source: str) -> None:
+    if not isinstance(model, dict):
+        raise ComposeError(f"{source}: expected a mapping at the top, with a 'services' "
+                           "mapping")
+    services = model.get("services")
+    if not isinstance(services, dict):
+        raise ComposeError(f"{source}: 'services' must be a mapping of service names to "
+                           f"services, not {type(services).__name__}")
+    for name, service in services.items():
+        if not isinstance(name, str) or not isinstance(service, dict):
+            raise ComposeError(f"{source}: service {name!r} must be a mapping under a name")
+
+
+def _count_nodes(value: object, limit: int = MAX_NODES) -> int:
+    """How many values the tree holds, counting aliased subtrees each time (stops past limit)."""
+    count, stack = 0, [value]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set):
+            stack.extend(item)
+    return count
+
+
+def _environment_as_dict(service: dict[str, Any], source: str) -> None:
+    """podman-compose turns a list `environment` into a mapping before interpolating
+    (`normalize_service`), which makes its entries variables for the service."""
+    environment = service.get("environment")
+    if isinstance(environment, str):
+        environment = [environment]
+    if not isinstance(environment, list):
+        return
+    if not all(isinstance(item, str) for item in environment):
+        raise ComposeError(f"{source}: 'environment' entries must be NAME=VALUE strings")
+    pairs = (item.split("=", 1) for item in environment if item)
+    service["environment"] = {p[0]: (p[1] if len(p) == 2 else None) for p in pairs}
+
+
+def repo_path(base: str, path: str) -> str | None:
+    """`path` (relative to directory `base`) relative to the repository top, normalized;
+    None when it is absolute, starts with `~` or climbs out with `..`."""
+    if path.startswith(("/", "~")):
         return None
     joined = posixpath.normpath(posixpath.join(base or ".", path))
     if joined == ".." or joined.startswith("../"):
@@ -64,58 +124,117 @@ def normalize(base: str, path: str) -> str | None:
     return joined
 
 
-def build_context(service: Mapping[str, Any]) -> str | None:
-    build = service.get("build")
-    if build is None:
-        return None
-    context = build if isinstance(build, str) else (build or {}).get("context", ".")
-    return str(context)
-
-
 def is_remote_context(context: str) -> bool:
-    return "://" in context or context.startswith("git@")
+    """podman-compose's `is_context_git_url`: a build context it does not read locally."""
+    parsed = urllib.parse.urlparse(context)
+    if parsed.scheme in ("git", "http", "https", "ssh", "file", "rsync"):
+        return True
+    if parsed.scheme and not parsed.netloc and parsed.path:
+        return True
+    return not parsed.scheme and bool(urllib.parse.urlparse("ssh://" + context).username)
 
 
-def env_files(service: Mapping[str, Any]) -> list[str]:
-    value = service.get("env_file") or []
-    items = value if isinstance(value, list) else [value]
-    return [str(i.get("path", "")) if isinstance(i, dict) else str(i) for i in items]
+@dataclass(frozen=True)
+class HostPath:
+    """A host path the project reads, as written (relative to the compose file's directory)."""
+
+    service: str  # "" for top-level keys
+    key: str      # where it is written, e.g. "build.context", "volumes", "secrets.db.file"
+    path: str
 
 
-def bind_sources(service: Mapping[str, Any]) -> list[str]:
-    """Host paths of bind mounts: short `SRC:DST[:MODE]` whose SRC is a path, long type bind."""
-    sources = []
-    for volume in service.get("volumes") or []:
-        if isinstance(volume, str) and ":" in volume:
-            source = volume.split(":", 1)[0]
-            if source.startswith(("/", ".", "~")):
-                sources.append(source)
-        elif isinstance(volume, dict) and volume.get("type") == "bind":
-            sources.append(str(volume.get("source", "")))
-    return sources
+def host_paths(model: Mapping[str, Any]) -> list[HostPath]:
+    """Every host path podman-compose would read or mount for this project."""
+    found: list[HostPath] = []
+    for name, service in (model.get("services") or {}).items():
+        if isinstance(service, Mapping):
+            found += [HostPath(str(name), key, path) for key, path in _service_paths(service)]
+    for name, secret in _mapping(model.get("secrets")).items():
+        file = _mapping(secret).get("file")
+        if isinstance(file, str):
+            found.append(HostPath("", f"secrets.{name}.file", file))
+    for name, volume in _mapping(model.get("volumes")).items():
+        opts = _mapping(_mapping(volume).get("driver_opts"))
+        if "bind" in str(opts.get("o", "")) and isinstance(opts.get("device"), str):
+            found.append(HostPath("", f"volumes.{name}.driver_opts.device", opts["device"]))
+    return found
+
+
+def _mapping(value: object) -> Mapping[Any, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _service_paths(service: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    yield from _build_paths(service.get("build"))
+    env_files = service.get("env_file") or []
+    for item in env_files if isinstance(env_files, list) else [env_files]:
+        path = _mapping(item).get("path") if isinstance(item, Mapping) else item
+        if isinstance(path, str):
+            yield "env_file", path
+    volumes = service.get("volumes") or []
+    for volume in volumes if isinstance(volumes, list) else [volumes]:
+        source = bind_source(volume)
+        if source is not None:
+            yield "volumes", source
+    rootfs = service.get("x-podman.rootfs")
+    if isinstance(rootfs, str):
+        yield "x-podman.rootfs", rootfs
+
+
+def _build_paths(build: object) -> Iterator[tuple[str, str]]:
+    """The local build context, the Dockerfile in it, and local additional contexts."""
+    if build is None:
+        return
+    spec = {"context": build} if isinstance(build, str) else _mapping(build)
+    context = spec.get("context", ".")
+    if isinstance(context, str) and not is_remote_context(context):
+        yield "build.context", context
+        dockerfile = spec.get("dockerfile")
+        if isinstance(dockerfile, str) and dockerfile:
+            yield "build.dockerfile", posixpath.join(context, dockerfile)
+    extra = spec.get("additional_contexts")
+    if isinstance(extra, Mapping):
+        paths = list(extra.values())
+    else:
+        paths = [str(i).partition("=")[2] for i in extra] if isinstance(extra, list) else []
+    for path in paths:
+        if isinstance(path, str) and "://" not in path and not is_remote_context(path):
+            yield "build.additional_contexts", path
+
+
+def bind_source(volume: object) -> str | None:
+    """The host path of a bind mount (short `SRC:DST[:MODE]` with SRC starting with `/`, `.`
+    or `~`, as podman-compose's `parse_short_mount`; long `type: bind|glob`), else None."""
+    if isinstance(volume, str):
+        parts = volume.split(":")
+        source = parts[0] if len(parts) == 3 or (
+            len(parts) == 2 and parts[1].startswith("/")) else None
+        return source if source and source.startswith(("/", ".", "~")) else None
+    if isinstance(volume, Mapping) and volume.get("type") in ("bind", "glob"):
+        source = volume.get("source")
+        return source if isinstance(source, str) else None
+    return None
 
 
 def used_paths(model: Mapping[str, Any], compose_path: str) -> frozenset[str]:
-    """Repository paths the project is made from: a change to one means a redeploy."""
+    """Repository paths the project is made from: a change to one means a redeploy.
+
+    The compose file, `.env` beside it and at the top (podman-compose reads both when run
+    from the top), and every in-repository host path; `.` means the whole repository.
+    """
     base = posixpath.dirname(compose_path)
-    used = {compose_path, normalize(base, ".env")}
-    for service in model.get("services", {}).values():
-        context = build_context(service)
-        if context is not None and not is_remote_context(context):
-            ctx = normalize(base, context)
-            used.add(ctx)
-            dockerfile = (service["build"] or {}).get("dockerfile") \
-                if isinstance(service["build"], dict) else None
-            if dockerfile and ctx is not None:
-                used.add(normalize(ctx, str(dockerfile)))
-        used.update(normalize(base, f) for f in env_files(service))
-        used.update(normalize(base, s) for s in bind_sources(service))
+    used = {repo_path("", compose_path), repo_path(base, ".env"), ".env"}
+    used.update(repo_path(base, p.path) for p in host_paths(model))
     return frozenset(p for p in used if p is not None)
 
 
 def touches(changed: Iterable[str], used: Iterable[str]) -> bool:
-    """Whether any changed path is a used path or lies under a used directory."""
-    roots = list(used)
+    """Whether a changed path is a used path or lies under a used directory."""
+    roots = set(used)
     if "." in roots:
         return any(True for _ in changed)
-    return any(path == root or path.startswith(root + "/") for path in changed for root in roots)
+    for path in changed:
+        parts = path.split("/")
+        if any("/".join(parts[:n]) in roots for n in range(1, len(parts) + 1)):
+            return True
+    return False

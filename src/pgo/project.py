@@ -37,11 +37,33 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
         text = await checkout.read(commit, file)
         if text is None:
             raise ComposeError(f"{file}: not a regular file at commit {commit[:12]}")
-        dotenv_path = posixpath.join(posixpath.dirname(file), ".env")
-        dotenv = await checkout.read(commit, dotenv_path)
-        model = load_model(text, {**parse_dotenv(dotenv or ""), **env}, file)
+        variables = await _dotenv(checkout, commit, file)
+        model = load_model(text, {**variables, **env, **_compose_variables(
+            checkout.path, file, service.name)}, file)
     except ComposeError as err:
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
     violations = check_policy(model, service.ports)
     return ProjectAt(commit, file, model, used_paths(model, file),
                      tuple(str(v) for v in violations))
+
+
+async def _dotenv(checkout: Checkout, commit: str, file: str) -> dict[str, str | None]:
+    """The `.env` variables podman-compose will read: the compose file's directory's, then
+    the checkout's top (podman-compose runs there), which wins. Only regular files: a
+    symlink could make podman-compose read something we never saw."""
+    variables: dict[str, str | None] = {}
+    for path in dict.fromkeys([posixpath.join(posixpath.dirname(file), ".env"), ".env"]):
+        if not await checkout.ls_tree(commit, path):
+            continue
+        text = await checkout.read(commit, path)
+        if text is None:
+            raise ComposeError(f"{path}: must be a regular file (not a symlink or directory)")
+        variables.update(parse_dotenv(text))
+    return variables
+
+
+def _compose_variables(workdir: str, file: str, name: str) -> dict[str, str]:
+    """What podman-compose adds to the variables it interpolates with."""
+    return {"COMPOSE_PROJECT_DIR": posixpath.dirname(posixpath.join(workdir, file)),
+            "COMPOSE_FILE": posixpath.join(workdir, file), "COMPOSE_PATH_SEPARATOR": ":",
+            "COMPOSE_PROJECT_NAME": name}

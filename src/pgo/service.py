@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from pgo import compose
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.duration import jittered
@@ -72,6 +73,10 @@ class ServiceRunner:
         self.keys: tuple[OperatorKey, ...] = ()
         self._keys_commit: str | None = None
 
+    def environment(self) -> dict[str, str]:
+        """The environment podman-compose runs with: the variables it interpolates from."""
+        return self.account.environment(compose.ENV)
+
     async def run_forever(self) -> None:
         self.log.info("tracking %s branch %s as user %s", self.config.repository,
                       self.config.branch, self.account.user)
@@ -125,8 +130,7 @@ class ServiceRunner:
 
     async def _observe(self, target: str) -> tuple[Observed, ProjectAt]:
         head = await self.checkout.head()
-        project = await read_project(self.checkout, self.config, target,
-                                     self.account.environment())
+        project = await read_project(self.checkout, self.config, target, self.environment())
         deployed = self.status.deployed
         changed: frozenset[str] = frozenset()
         if deployed is not None and deployed != target:
@@ -196,7 +200,7 @@ class ServiceRunner:
             self.log.error("restoring %s failed: %s", seen.deployed[:12], err)
 
     async def _project_at(self, commit: str) -> Project | None:
-        at = await read_project(self.checkout, self.config, commit, self.account.environment())
+        at = await read_project(self.checkout, self.config, commit, self.environment())
         if at.file is None:
             return None
         return Project(self.config.name, self.path, at.file, self.account, self.compose_exe)

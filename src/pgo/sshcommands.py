@@ -19,6 +19,7 @@ import asyncssh
 
 from pgo import proc
 from pgo.command import Request, parse_request
+from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS
 from pgo.errors import Refusal
 from pgo.service import ServiceRunner
 from pgo.sshserver import granted_services
@@ -111,11 +112,15 @@ async def _stream(runner: ServiceRunner, request: Request,
     copies: asyncio.Future[object] = asyncio.ensure_future(asyncio.gather(
         _copy(child.stdout, process.stdout), _copy(child.stderr, process.stderr), child.wait()))
     closed: asyncio.Future[object] = asyncio.ensure_future(process.wait_closed())
+    limit = None if request.follow else TIMEOUTS.get(request.command, DEFAULT_TIMEOUT)
     try:
-        await asyncio.wait({copies, closed}, return_when=asyncio.FIRST_COMPLETED)
-        if not copies.done():
+        await asyncio.wait({copies, closed}, timeout=limit,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if closed.done() and not copies.done():
             log.info("%s: client went away, stopping %s", request.service, request.command)
             return 0
+        if not copies.done():
+            raise Refusal(500, f"{request.command} did not finish within {limit:.0f}s; killed")
         return child.returncode if child.returncode is not None else 500
     finally:
         closed.cancel()

@@ -44,7 +44,11 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
         wait_for_http(port, "version two")
         assert container_ids(user, "hello") != first
 
-        bad = repo.commit(hello_files(port + 1, "version bad"), "publish another port")
+        sneaky = hello_files(port, "version bad")
+        sneaky["compose.yaml"] = str(sneaky["compose.yaml"]).replace(
+            f'"{port}:8080"', '"${WEB_PORT:-%d}:8080"' % port)
+        sneaky[".env"] = f"WEB_PORT={port + 1}\n"  # interpolated as podman-compose would
+        bad = repo.commit(sneaky, "publish another port, through .env")
         log = pgod.wait_log(f"policy violated at {bad[:12]}")
         assert f"host port {port + 1}" in log and "compose service 'web'" in log
         wait_for_http(port, "version two")
