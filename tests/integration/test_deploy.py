@@ -46,7 +46,7 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
 
         sneaky = hello_files(port, "version bad")
         sneaky["compose.yaml"] = str(sneaky["compose.yaml"]).replace(
-            f'"{port}:8080"', '"${WEB_PORT:-%d}:8080"' % port)
+            f'"{port}:8080"', '"${WEB_PORT:-' + str(port) + '}:8080"')
         sneaky[".env"] = f"WEB_PORT={port + 1}\n"  # interpolated as podman-compose would
         bad = repo.commit(sneaky, "publish another port, through .env")
         log = pgod.wait_log(f"policy violated at {bad[:12]}")
