@@ -191,7 +191,7 @@ def _build_paths(build: object) -> Iterator[tuple[str, str]]:
         yield "build.context", context
         dockerfile = spec.get("dockerfile")
         if isinstance(dockerfile, str) and dockerfile:
-            yield "build.dockerfile", posixpath.join(context, dockerfile)
+            yield "build.dockerfile", posixpath.normpath(posixpath.join(context, dockerfile))
     extra = spec.get("additional_contexts")
     if isinstance(extra, Mapping):
         paths = list(extra.values())

@@ -37,17 +37,18 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
         text = await checkout.read(commit, file)
         if text is None:
             raise ComposeError(f"{file}: not a regular file at commit {commit[:12]}")
-        variables = await _dotenv(checkout, commit, file)
+        variables = await _dotenv(checkout, commit, file, env)
         model = load_model(text, {**variables, **env, **_compose_variables(
             checkout.path, file, service.name)}, file)
     except ComposeError as err:
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
-    violations = check_policy(model, service.ports)
+    violations = check_policy(model, service.ports, posixpath.dirname(file))
     return ProjectAt(commit, file, model, used_paths(model, file),
                      tuple(str(v) for v in violations))
 
 
-async def _dotenv(checkout: Checkout, commit: str, file: str) -> dict[str, str | None]:
+async def _dotenv(checkout: Checkout, commit: str, file: str,
+                  env: dict[str, str]) -> dict[str, str | None]:
     """The `.env` variables podman-compose will read: the compose file's directory's, then
     the checkout's top (podman-compose runs there), which wins. Only regular files: a
     symlink could make podman-compose read something we never saw."""
@@ -58,7 +59,7 @@ async def _dotenv(checkout: Checkout, commit: str, file: str) -> dict[str, str |
         text = await checkout.read(commit, path)
         if text is None:
             raise ComposeError(f"{path}: must be a regular file (not a symlink or directory)")
-        variables.update(parse_dotenv(text))
+        variables.update(parse_dotenv(text, environ=env))
     return variables
 
 

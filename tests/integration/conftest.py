@@ -1,11 +1,16 @@
 """Fixtures that build real things: unix users, git repositories (file:// and a git daemon
-on loopback), a world-traversable work directory. No mocks of git, podman or SSH."""
+on loopback), a world-traversable work directory. No mocks of git, podman or SSH.
+
+Nothing is skipped: on a machine that cannot run these tests they fail, naming what is
+missing and pointing at scripts/test (which installs and configures all of it)."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import shutil
+import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -14,23 +19,38 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import Repo, free_port, make_repo_in, remove_user, run
+from .helpers import PODMAN_COMPOSE, Repo, free_port, make_repo_in, remove_user, run
+
+TOOLS = ("podman", "git", "ssh", "ssh-keygen", "useradd", "userdel", "pgrep", "pkill", "busybox")
+
+
+def world_usable(path: str, mode: int) -> bool:
+    """`path` has the `mode` bits for others, and every directory above it is traversable."""
+    parents = [p for p in Path(path).parents if str(p) != "/"]
+    return (os.stat(path).st_mode & mode == mode
+            and all(p.stat().st_mode & stat.S_IXOTH for p in parents))
+
+
+def environment_problems() -> list[str]:
+    problems = [] if os.geteuid() == 0 else ["they need root (to create and become unix users)"]
+    problems += [f"{tool} is not installed" for tool in TOOLS if shutil.which(tool) is None]
+    conf = os.environ.get("CONTAINERS_CONF")
+    if not conf or not os.path.exists(conf) or not world_usable(conf, stat.S_IROTH):
+        problems.append("CONTAINERS_CONF must name a containers.conf every user can read")
+    if not os.path.exists(PODMAN_COMPOSE) or not world_usable(PODMAN_COMPOSE, stat.S_IXOTH):
+        problems.append(f"{PODMAN_COMPOSE} must exist and be executable by every user "
+                        "(a venv made from Debian's /usr/bin/python3, outside /root)")
+    if not world_usable("/dev/net/tun", stat.S_IROTH | stat.S_IWOTH):
+        problems.append("/dev/net/tun must be mode 0666 (rootless podman's slirp4netns)")
+    return problems
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _real_environment() -> None:
     """Fail (never skip) when the machine cannot run the integration tests."""
-    problems = []
-    if os.geteuid() != 0:
-        problems.append("they need root (to create unix users and switch to them)")
-    for tool in ("podman", "git", "ssh", "ssh-keygen", "useradd", "busybox"):
-        if shutil.which(tool) is None:
-            problems.append(f"{tool} is not installed")
-    if "CONTAINERS_CONF" not in os.environ:
-        problems.append("CONTAINERS_CONF is not set")
-    if problems:
-        pytest.fail("integration tests: " + "; ".join(problems) + ". Run them with scripts/test, "
-                    "which installs and configures everything.", pytrace=False)
+    if problems := environment_problems():
+        pytest.fail("integration tests: " + "; ".join(problems) + ". Run them with "
+                    "scripts/test, which installs and configures everything.", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +64,7 @@ def session_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def workdir(session_dir: Path, request: pytest.FixtureRequest) -> Path:
+    """This test's own directory inside `session_dir`, traversable by every user."""
     path = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=session_dir))
     path.chmod(0o755)
     return path
@@ -55,7 +76,7 @@ def make_user() -> Iterator[Callable[[], str]]:
     made: list[str] = []
 
     def make() -> str:
-        name = f"pgoit{secrets.token_hex(3)}"
+        name = f"pgoit-{secrets.token_hex(3)}"
         run(["useradd", "-m", "-s", "/usr/sbin/nologin", name])
         made.append(name)
         return name
@@ -67,13 +88,16 @@ def make_user() -> Iterator[Callable[[], str]]:
 
 @pytest.fixture
 def make_repo(workdir: Path) -> Callable[[dict[str, str | bytes]], Repo]:
+    """Bare repositories under `workdir` (so `git_daemon` serves them too)."""
+
     def make(files: dict[str, str | bytes]) -> Repo:
         return make_repo_in(workdir, files)
+
     return make
 
 
 class GitDaemon:
-    """`git daemon` serving the bare repositories under `base` on loopback."""
+    """`git daemon` serving every repository under `base` on loopback."""
 
     def __init__(self, base: Path) -> None:
         self.base, self.port = base, free_port()
@@ -81,22 +105,27 @@ class GitDaemon:
             ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
              f"--port={self.port}", f"--base-path={base}", str(base)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            probe = subprocess.run(["git", "ls-remote", f"git://127.0.0.1:{self.port}/"],
-                                   capture_output=True, check=False)
-            if b"Connection refused" not in probe.stderr:
+        self._wait_listening(deadline=time.monotonic() + 30)
+
+    def _wait_listening(self, deadline: float) -> None:
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
-            time.sleep(0.1)
-        raise AssertionError("git daemon did not start")
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"git daemon did not listen on port {self.port}")
 
     def url(self, repo: Repo) -> str:
         return f"git://127.0.0.1:{self.port}/{repo.bare.relative_to(self.base)}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 @pytest.fixture(scope="session")
 def git_daemon(session_dir: Path) -> Iterator[GitDaemon]:
     daemon = GitDaemon(session_dir)
     yield daemon
-    daemon.proc.terminate()
-    daemon.proc.wait(10)
+    daemon.stop()

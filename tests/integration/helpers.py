@@ -1,4 +1,8 @@
-"""Real things for the integration tests: unix users, git repositories, podman, HTTP."""
+"""Real things for the integration tests: unix users, git repositories, podman, HTTP.
+
+Every command run as a service user gets what pgod gives it: uid, gid, no supplementary
+groups, and an environment of HOME, PATH, USER, LOGNAME and CONTAINERS_CONF only.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,27 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO_ROOT / "examples" / "hello"
-BUSYBOX = "/bin/busybox"
+EXAMPLE_PORTS = '"5006:8080"'
+BUSYBOX = Path("/bin/busybox")
+PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
+PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def run(argv: list[str], **kw: object) -> str:
-    """Run a command, fail loudly with its output."""
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)  # type: ignore[call-overload]
+def run(argv: list[str], **kw: Any) -> str:
+    """Run a command to completion, fail loudly with its output; return its stdout."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kw)
     if result.returncode != 0:
         raise AssertionError(f"{argv} exited {result.returncode}:\n{result.stdout}{result.stderr}")
     return str(result.stdout)
@@ -35,22 +45,34 @@ def free_port() -> int:
 
 def user_env(user: str) -> dict[str, str]:
     home = pwd.getpwnam(user).pw_dir
-    env = {"HOME": home, "PATH": "/usr/local/bin:/usr/bin:/bin", "USER": user, "LOGNAME": user}
+    env = {"HOME": home, "PATH": PATH, "USER": user, "LOGNAME": user}
     if "CONTAINERS_CONF" in os.environ:
         env["CONTAINERS_CONF"] = os.environ["CONTAINERS_CONF"]
     return env
 
 
-def podman_as(user: str, *args: str) -> str:
-    """podman as `user` (root included), in that user's own storage."""
-    if user == "root":
-        return run(["podman", *args], env={**user_env("root")})
+def as_user(user: str, cwd: str | Path = "/") -> dict[str, Any]:
+    """subprocess keyword arguments that run a command as `user`, the way pgod does."""
     entry = pwd.getpwnam(user)
-    return run(["podman", *args], env=user_env(user), user=entry.pw_uid, group=entry.pw_gid,
-               extra_groups=[], cwd="/")
+    kw: dict[str, Any] = {"env": user_env(user), "cwd": str(cwd)}
+    if entry.pw_uid != os.geteuid():
+        kw.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+    return kw
+
+
+def podman_as(user: str, *args: str) -> str:
+    """podman as `user` (root included), in that user's own storage; its stdout."""
+    return run(["podman", *args], **as_user(user))
+
+
+def compose_as(user: str, directory: Path, project: str, *args: str) -> str:
+    """podman-compose (the venv's, pinned) as `user` in `directory`: -f compose.yaml -p ..."""
+    argv = [PODMAN_COMPOSE, "-f", str(directory / "compose.yaml"), "-p", project, *args]
+    return run(argv, **as_user(user, directory), timeout=600)
 
 
 def container_ids(user: str, project: str) -> list[str]:
+    """Full ids of the project's containers (running or not) as `user`'s podman sees them."""
     out = podman_as(user, "ps", "-aq", "--no-trunc", "--filter",
                     f"label=io.podman.compose.project={project}")
     return sorted(out.split())
@@ -76,16 +98,18 @@ def wait_for_http(port: int, expect: str, timeout: float = 180.0) -> str:
     raise AssertionError(f"port {port}: {expect!r} never served; last: {last[:300]}")
 
 
-def hello_files(port: int, text: str, service: str = "web") -> dict[str, str | bytes]:
-    """The example service's files, publishing `port`, its page saying `text`."""
-    compose = (f"services:\n  {service}:\n    build: .\n    ports:\n      - \"{port}:8080\"\n"
-               "    init: true\n    stop_grace_period: 1s\n")
-    return {
-        "compose.yaml": compose,
-        "Containerfile": (EXAMPLE / "Containerfile").read_text(),
-        "www/index.html": f"<p>{text}</p>\n",
-        "busybox": Path(BUSYBOX).read_bytes(),
-    }
+def hello_files(port: int, text: str) -> dict[str, str | bytes]:
+    """examples/hello as a repository's files: busybox added, host port 5006 replaced by
+    `port`, the page saying `text`."""
+    files: dict[str, str | bytes] = {
+        str(path.relative_to(EXAMPLE)): path.read_text()
+        for path in sorted(EXAMPLE.rglob("*")) if path.is_file()}
+    compose = str(files["compose.yaml"])
+    assert EXAMPLE_PORTS in compose, f"examples/hello/compose.yaml must publish {EXAMPLE_PORTS}"
+    files["compose.yaml"] = compose.replace(EXAMPLE_PORTS, f'"{port}:8080"')
+    files["www/index.html"] = f"<!doctype html>\n<title>{text}</title>\n<p>{text}</p>\n"
+    files["busybox"] = BUSYBOX.read_bytes()
+    return files
 
 
 @dataclass
@@ -104,22 +128,16 @@ class Repo:
                     "-c", "user.email=test@pgo.invalid", *args])
 
     def commit(self, files: dict[str, str | bytes], message: str,
-               delete: tuple[str, ...] = ()) -> str:
+               delete: Iterable[str] = ()) -> str:
         """Write `files`, remove `delete`, commit, push; return the new commit hash."""
         for name, content in files.items():
-            path = self.work / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-                path.chmod(0o755)
-            else:
-                path.write_text(content)
+            write_file(self.work / name, content)
         for name in delete:
             (self.work / name).unlink()
         self._git("add", "-A")
-        self._git("commit", "-q", "-m", message)
+        self._git("commit", "-q", "--allow-empty", "-m", message)
         self._git("push", "-q", "origin", "HEAD:main")
-        self._publish()
+        run(["chmod", "-R", "a+rX", str(self.bare)])
         return self._git("rev-parse", "HEAD").strip()
 
     def force_push(self, base: str, files: dict[str, str | bytes], message: str) -> str:
@@ -128,11 +146,19 @@ class Repo:
         self._git("push", "-q", "--force", "origin", "HEAD:main")
         return self.commit(files, message)
 
-    def _publish(self) -> None:
-        run(["chmod", "-R", "a+rX", str(self.bare)])
+
+def write_file(path: Path, content: str | bytes) -> None:
+    """Text as is; bytes (binaries such as busybox) executable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+        path.chmod(0o755)
+    else:
+        path.write_text(content)
 
 
 def make_repo_in(root: Path, files: dict[str, str | bytes]) -> Repo:
+    """A bare repository under `root`, readable by every user, with `files` as commit one."""
     bare = Path(tempfile.mkdtemp(prefix="repo-", suffix=".git", dir=root))
     work = Path(tempfile.mkdtemp(prefix="work-", dir=root))
     run(["git", "init", "-q", "--bare", "-b", "main", str(bare)])
@@ -143,15 +169,35 @@ def make_repo_in(root: Path, files: dict[str, str | bytes]) -> Repo:
     return repo
 
 
+def processes_of(uid: int) -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-U", str(uid)], capture_output=True, text=True,
+                         check=False).stdout
+    return out.splitlines()
+
+
+def user_exists(user: str) -> bool:
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return False
+    return True
+
+
 def remove_user(user: str) -> None:
-    """Stop everything the user runs, remove its containers and the user with its home."""
-    entry = pwd.getpwnam(user)
-    env = user_env(user)
-    kw = {"env": env, "user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
-          "cwd": "/", "capture_output": True, "check": False, "timeout": 120}
-    subprocess.run(["podman", "rm", "-af", "-t", "0"], **kw)  # type: ignore[call-overload]
-    subprocess.run(["podman", "system", "migrate"], **kw)  # type: ignore[call-overload]
-    subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True, check=False)
-    time.sleep(0.2)
-    subprocess.run(["userdel", "-r", "-f", user], capture_output=True, check=False)
-    shutil.rmtree(f"/tmp/podman-run-{entry.pw_uid}", ignore_errors=True)
+    """Remove the user's containers, kill what it still runs, delete it with its home and
+    podman's runtime directories. Nothing of it is left; a user already gone is fine."""
+    if not user_exists(user):
+        return
+    uid = pwd.getpwnam(user).pw_uid
+    kw = {**as_user(user), "capture_output": True, "check": False, "timeout": 120}
+    subprocess.run(["podman", "rm", "-af", "-t", "0"], **kw)
+    deadline = time.monotonic() + 30
+    while processes_of(uid) and time.monotonic() < deadline:
+        subprocess.run(["pkill", "-KILL", "-U", str(uid)], capture_output=True, check=False)
+        time.sleep(0.1)
+    deleted = subprocess.run(["userdel", "-r", "-f", user], capture_output=True, text=True,
+                             check=False)
+    if user_exists(user):
+        raise AssertionError(f"userdel {user}: {deleted.stderr}")
+    for runtime in (f"/tmp/podman-run-{uid}", f"/tmp/containers-user-{uid}"):
+        shutil.rmtree(runtime, ignore_errors=True)
