@@ -55,9 +55,10 @@ def load_model(text: str, env: Mapping[str, str | None], source: str) -> dict[st
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ComposeError(f"{source}: {where}{err.problem or err.context}") from None
+        raise ComposeError(f"{source}: {where}invalid YAML: {err.problem or err.context}") \
+            from None
     except (yaml.YAMLError, ValueError, RecursionError) as err:
-        raise ComposeError(f"{source}: not valid YAML: {err}") from None
+        raise ComposeError(f"{source}: invalid YAML: {err}") from None
     _check_shape(model, source)
     if _count_nodes(model) > MAX_NODES:
         raise ComposeError(f"{source}: more than {MAX_NODES} values once YAML aliases are "

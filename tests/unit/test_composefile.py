@@ -96,7 +96,7 @@ def test_empty_services_is_a_project_with_nothing_to_run() -> None:
 
 
 @pytest.mark.parametrize(("text", "fragments"), [
-    ("services:\n  web: [\n", ["deploy/compose.yaml: line 3, column 1:"]),
+    ("services:\n  web: [\n", ["deploy/compose.yaml: line 3, column 1: invalid YAML"]),
     ("services:\n\tweb: {}\n", ["deploy/compose.yaml: line 2, column 1:"]),
     ("a: b: c\n", ["line 1, column 5"]),
     ("", ["expected a mapping at the top"]),
@@ -110,7 +110,7 @@ def test_empty_services_is_a_project_with_nothing_to_run() -> None:
     ("services:\n  web:\n    image: ${TAG:?set TAG}\n",
      ["deploy/compose.yaml: required variable TAG is missing a value: set TAG"]),
     ("services:\n  web:\n    environment: [1]\n", ["entries must be NAME=VALUE strings"]),
-    ("when: 2020-13-45\nservices: {}\n", ["deploy/compose.yaml: not valid YAML"]),
+    ("when: 2020-13-45\nservices: {}\n", ["deploy/compose.yaml: invalid YAML"]),
     ("services: !!python/object:os.system {}\n", ["deploy/compose.yaml: line 1"]),
 ])
 def test_load_model_errors_name_the_file(text: str, fragments: list[str]) -> None:
