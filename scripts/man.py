@@ -3,8 +3,8 @@
     python scripts/man.py docs/pgod.8.md > pgod.8
 
 Handles: the YAML title block, `#` sections, paragraphs, `**bold**`, `*italic*`,
-definition lists (a term line, then `:   text` and indented continuation lines) and
-indented code blocks. tests/unit/test_docs.py checks the committed pages are current.
+definition lists (a term line, then `:   text` and indented continuation lines), `- `
+bullet lists (continued by lines indented two spaces) and indented code blocks. tests/unit/test_docs.py checks the committed pages are current.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ def convert(markdown: str) -> str:
                 i += 1
             out += [".PP", ".nf", ".RS 4", *[b.rstrip() for b in block if True], ".RE", ".fi"]
             continue
+        elif line.startswith("- "):
+            out += [".IP \\(bu 2", inline(line[2:])]
+        elif line.startswith("  ") and not line.startswith("    ") and out[-1] != ".PP":
+            out.append(inline(line.strip()))
         elif i + 1 < len(lines) and lines[i + 1].startswith(":   "):
             out += [".TP", inline(line)]
         elif line.startswith(":   ") or (line.startswith("    ") and out[-1] != ".PP"):
