@@ -4,7 +4,8 @@
 
 Handles: the YAML title block, `#` sections, paragraphs, `**bold**`, `*italic*`,
 definition lists (a term line, then `:   text` and indented continuation lines), `- `
-bullet lists (continued by lines indented two spaces) and indented code blocks. tests/unit/test_docs.py checks the committed pages are current.
+bullet lists (continued by lines indented two spaces) and indented code blocks.
+tests/unit/test_docs.py checks the committed pages are current.
 """
 
 from __future__ import annotations
