@@ -64,8 +64,10 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
         assert container_ids(user, "hello") == running
 
         pgod.start()
-        pgod.wait_log(f"up at {forced[:12]}")
+        log = pgod.wait_log(f"up at {forced[:12]}")
         assert container_ids(user, "hello") == running, "a restart of pgod restarts nothing"
+        assert "cloning" not in log, "the checkout under --dir is reused"
+        assert f"run as {user} (uid " in log and "podman-compose -f " in log  # -d: every command
     finally:
         pgod.stop()
 
