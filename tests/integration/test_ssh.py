@@ -6,6 +6,7 @@ import contextlib
 import queue
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -207,6 +208,24 @@ def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
         assert shell.returncode == (400 & 0xFF if tty == "-T" else 255)
         assert ("no shell here" if tty == "-T" else "PTY allocation request failed") \
             in shell.stderr
+
+
+def test_unauthenticated_connections_are_capped(fleet: Fleet) -> None:
+    idle = [socket.create_connection(("127.0.0.1", fleet.ssh_port)) for _ in range(32)]
+    try:
+        for sock in idle:  # each has been greeted: pgod counts it as unauthenticated
+            assert sock.recv(64).startswith(b"SSH-2.0-")
+        refused = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")
+        assert refused.returncode == 255
+        assert "unauthenticated connections open" in fleet.pgod.log
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while (result := ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")).returncode != 0:
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(0.2)
+    assert result.stdout.startswith("pong!")
 
 
 def test_offering_one_key_and_signing_with_another_grants_only_the_signer(fleet: Fleet) -> None:
