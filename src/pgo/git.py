@@ -68,7 +68,9 @@ class Checkout:
 
     async def fetch(self) -> str:
         """Fetch the branch; return the upstream commit hash."""
-        await self._git("fetch", "--quiet", "--prune", "--no-tags", "--", "origin",
+        # From the configured URL, not the clone's "origin": a changed `repository` in the
+        # config takes effect without a new clone.
+        await self._git("fetch", "--quiet", "--prune", "--no-tags", "--", self.url,
                         f"+refs/heads/{self.branch}:{self.upstream}", timeout=GIT_TIMEOUT)
         return await self.rev_parse(self.upstream)
 

@@ -64,7 +64,6 @@ class ServiceRunner:
         self.compose_exe = compose_exe
         self.interval = interval
         self.lock = asyncio.Lock()
-        self.wake = asyncio.Event()
         self.status = Status(since=time.time(), deployed=self._load_deployed())
         self.log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self._first_pass = True
@@ -82,9 +81,7 @@ class ServiceRunner:
                       self.config.branch, self.account.user)
         while True:
             await self.run_pass()
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), jittered(self.interval))
+            await asyncio.sleep(jittered(self.interval))
 
     async def run_pass(self) -> None:
         """One pass under the service lock; errors are logged and kept in `status`."""
