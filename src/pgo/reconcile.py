@@ -50,8 +50,9 @@ def plan(seen: Observed) -> Plan:
     checkout = (Action.CHECKOUT,) if seen.head != seen.target else ()
     if seen.violations:
         return Plan((Action.REJECT,), "policy violated: " + "; ".join(seen.violations))
-    if seen.deployed is None:
-        return Plan((*checkout, Action.PULL, Action.BUILD, Action.UP), "first deploy")
+    if seen.deployed is None:  # DOWN: containers left from a lost state file use old images
+        return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP),
+                    "first deploy")
     if seen.deployed == seen.target:
         if seen.first_pass:
             return Plan((*checkout, Action.UP), "ensure the deployed commit is up")

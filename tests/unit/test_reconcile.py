@@ -16,8 +16,9 @@ def seen(**kw: object) -> Observed:
 
 @pytest.mark.parametrize(("observed", "actions"), [
     # first ever deploy: nothing known to be running
-    (seen(deployed=None, head=B, first_pass=True), (PU, BU, UP)),
-    (seen(deployed=None, head=A, first_pass=True), (CH, PU, BU, UP)),
+    # (down first: `up -d` alone would keep containers of an older image running)
+    (seen(deployed=None, head=B, first_pass=True), (PU, BU, DO, UP)),
+    (seen(deployed=None, head=A, first_pass=True), (CH, PU, BU, DO, UP)),
     # pgod restarted, nothing new upstream: make sure it is up, no rebuild, no restart
     (seen(deployed=B, head=B, first_pass=True), (UP,)),
     # steady state
