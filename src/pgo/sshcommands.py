@@ -42,11 +42,13 @@ class Sessions:
         try:
             code = await self._dispatch(process, conn)
         except Refusal as refusal:
-            log.warning("refused %r from %s: %s", process.command, peer[0], refusal.line())
+            log.warning("refused %r from %s: %s", (process.command or "")[:200], peer[0],
+                        refusal.line())
             process.stderr.write(refusal.line() + "\n")
             code = refusal.status
         except Exception:
-            log.exception("internal error running %r for %s", process.command, peer[0])
+            log.exception("internal error running %r for %s", (process.command or "")[:200],
+                          peer[0])
             process.stderr.write(Refusal(500, "internal error, see pgod's log").line() + "\n")
             code = 500
         with contextlib.suppress(OSError, asyncssh.Error):
