@@ -1,7 +1,7 @@
-"""The command grammar, shared by pgod and pgoctl: `host:name//command [args...]`.
+"""The command grammar: `name//command [args...]`, as pgod receives it over SSH.
 
-Pure. pgod receives `name//command args` as the SSH command; every argument is checked
-against the command's own allowlist and becomes one argv element, never shell text.
+Pure. Every argument is checked against the command's own allowlist and becomes one argv
+element, never shell text. pgoctl's side, `host:name//command`, is `pgo.target`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ def _since(value: str) -> bool:
 
 
 class CommandSpec(NamedTuple):
-    """What a command accepts. `compose` is the podman-compose argv prefix (None: local).
-    (NamedTuples, not dataclasses, here: pgoctl imports this module and must start fast.)"""
+    """What a command accepts. `compose` is the podman-compose argv prefix (None: local)."""
 
     compose: tuple[str, ...] | None
     summary: str
@@ -126,25 +125,3 @@ def check_args(command: str, words: Sequence[str]) -> tuple[str, ...]:
                              if not spec.services else " (accepted: compose service names)"))
     return tuple(out)
 
-
-class Target(NamedTuple):
-    """pgoctl's `host:name//command [args...]`."""
-
-    host: str
-    service: str
-    command: str
-    args: tuple[str, ...]
-
-    def remote_command(self) -> str:
-        """The SSH command line sent to pgod, each word quoted."""
-        return shlex.join([f"{self.service}//{self.command}", *self.args])
-
-
-def parse_target(text: str, args: Sequence[str] = ()) -> Target:
-    """Parse `host:name//command` (host may be [v6]); ValueError with a hint on bad input."""
-    match = re.fullmatch(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(?P<name>[^\s:/]+)"
-                         r"//(?P<command>\S+)", text)
-    if match is None:
-        raise ValueError(f"{text!r}: expected HOST:SERVICE//COMMAND, e.g. example.org:pgo//ps")
-    return Target(match.group("host").strip("[]"), match.group("name"),
-                  match.group("command"), tuple(args))

@@ -1,15 +1,72 @@
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from pgo.cli.pgoctl import EXIT_CODES, build_parser, exit_code, identity, ssh_argv
+from pgo.cli.pgoctl import (
+    EXIT_CODES,
+    HELP,
+    OPTIONS,
+    KeyFile,
+    UsageError,
+    exit_code,
+    main,
+    parse_args,
+    ssh_argv,
+)
 
 
 def test_args_after_the_target_belong_to_the_command() -> None:
-    args = build_parser().parse_args(["-i", "k", "h:pgo//logs", "--tail", "20", "-f"])
-    assert args.target == "h:pgo//logs" and args.args == ["--tail", "20", "-f"]
-    assert args.port == 2222
+    args = parse_args(["-i", "k", "h:pgo//logs", "--tail", "20", "-f", "-p", "1"])
+    assert args.target == "h:pgo//logs" and args.args == ["--tail", "20", "-f", "-p", "1"]
+    assert (args.identity, args.port, args.insecure) == ("k", 2222, False)
+
+
+@pytest.mark.parametrize("argv", [
+    ["--identity=k", "--port=22", "--insecure", "h:s//c"], ["-ik", "-p22", "--insecure", "h:s//c"],
+    ["--insecure", "-i", "k", "-p", "22", "--", "h:s//c"],
+])
+def test_option_spellings(argv: list[str]) -> None:
+    args = parse_args(argv)
+    assert (args.identity, args.port, args.insecure, args.target) == ("k", 22, True, "h:s//c")
+
+
+def test_a_double_dash_after_the_target_is_dropped() -> None:
+    assert parse_args(["h:s//logs", "--", "-f"]).args == ["-f"]
+    assert parse_args(["h:s//logs", "-f", "--"]).args == ["-f", "--"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "missing"), (["-x", "h:s//c"], "unrecognized option '-x'"),
+    (["--ident", "k", "h:s//c"], "unrecognized"), (["-p"], "needs a value"),
+    (["-p", "http", "h:s//c"], "not a port"), (["-p", "0", "h:s//c"], "not a port"),
+    (["-p", "65536", "h:s//c"], "not a port"), (["-p", "²", "h:s//c"], "not a port"),
+    (["--insecure=yes", "h:s//c"], "takes no value"),
+    (["-i", "", "h:s//c"], "needs a value"), (["--identity="], "needs a value"),
+])
+def test_usage_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_args(argv)
+
+
+def test_usage_errors_exit_2_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["h:s/c"]) == 2
+    assert main(["--", "-h:s//c"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("pgoctl: 'h:s/c': expected HOST:SERVICE//COMMAND")
+    assert err[1] == "pgoctl: '-h' is not a host name (see pgoctl --help)"
+
+
+def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-i", "k", "--help", "h:s//c"]) == 0
+    out = capsys.readouterr().out
+    assert out == HELP and out.startswith("usage: pgoctl [OPTION]")
+    for short, long, value, text in OPTIONS:
+        assert f"{short}, {long}" in out if short else long in out
+        assert text in out and value in out
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("pgoctl 0.")
 
 
 @pytest.mark.parametrize(("ssh", "refusal", "code"), [
@@ -36,7 +93,7 @@ def test_ssh_argv_offers_only_our_key_and_ends_options() -> None:
 
 def test_identity_from_a_variable_is_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "-----BEGIN KEY-----\nabc\n-----END KEY-----")
-    with identity("$MY_KEY") as path:
+    with KeyFile("$MY_KEY") as path:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         with open(path) as handle:
             assert handle.read().endswith("-----END KEY-----\n")
@@ -45,15 +102,22 @@ def test_identity_from_a_variable_is_private_and_removed(monkeypatch: pytest.Mon
 
 def test_identity_falls_back_to_pgoctl_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGOCTL_ID", "key text")
-    with identity(None) as path, open(path) as handle:
+    with KeyFile(None) as path, open(path) as handle:
         assert handle.read() == "key text\n"
     monkeypatch.delenv("PGOCTL_ID")
-    with pytest.raises(SystemExit, match="PGOCTL_ID"), identity(None):
+    with pytest.raises(SystemExit, match="PGOCTL_ID"), KeyFile(None):
         pass
-    with pytest.raises(SystemExit, match="NOPE"), identity("$NOPE"):
+    with pytest.raises(SystemExit, match="NOPE"), KeyFile("$NOPE"):
         pass
 
 
 def test_identity_file_is_used_as_is() -> None:
-    with identity("/home/me/.ssh/id") as path:
+    with KeyFile("/home/me/.ssh/id") as path:
         assert path == "/home/me/.ssh/id"
+
+
+def test_without_openssh_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ssh in it
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    with pytest.raises(SystemExit, match="OpenSSH's ssh client is needed"):
+        main(["-i", "/nonexistent", "h:s//ping"])

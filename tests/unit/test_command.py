@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgo.command import COMMANDS, MAX_COMMAND, Request, parse_request, parse_target
+from pgo.command import COMMANDS, MAX_COMMAND, Request, parse_request
 from pgo.errors import Refusal
 
 
@@ -55,26 +55,3 @@ def test_any_input_parses_or_is_refused(line: str) -> None:
     assert request.command in COMMANDS
     for word in request.args:  # every word is one the command's allowlist produced
         assert not any(c in word for c in ";|&$`\n\\\"'<> ")
-
-
-@pytest.mark.parametrize(("text", "host", "service", "command"), [
-    ("example.org:pgo//ps", "example.org", "pgo", "ps"),
-    ("127.0.0.1:web//logs", "127.0.0.1", "web", "logs"),
-    ("[::1]:pgo//ping", "::1", "pgo", "ping"),
-])
-def test_parse_target(text: str, host: str, service: str, command: str) -> None:
-    target = parse_target(text, ["--tail", "20"])
-    assert (target.host, target.service, target.command) == (host, service, command)
-    assert target.remote_command() == f"{service}//{command} --tail 20"
-
-
-@pytest.mark.parametrize("text", ["pgo//ps", "host:pgo/ps", "host:pgo", ":pgo//ps",
-                                  "host:pgo//", "a b:pgo//ps"])
-def test_bad_target(text: str) -> None:
-    with pytest.raises(ValueError, match="HOST:SERVICE//COMMAND"):
-        parse_target(text)
-
-
-def test_remote_command_quotes_words() -> None:
-    target = parse_target("h:pgo//logs", ["a b"])
-    assert target.remote_command() == "pgo//logs 'a b'"

@@ -8,56 +8,114 @@ statuses (400..500, which ssh truncates to 8 bits) mapped to small documented ex
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import getpass
 import os
-import re
-import shutil
-import signal
-import subprocess
+import signal  # (imports enum, ~4 ms: the price of forwarding SIGTERM/SIGHUP to ssh)
 import sys
-from collections.abc import Iterator, Sequence
-from typing import NoReturn
 
 from pgo import __version__
-from pgo.command import parse_target
+from pgo.target import parse_target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: see pgo.target
+    from collections.abc import Sequence
 
 # pgod's refusal status -> pgoctl's exit code (sysexits.h), see pgoctl(1).
 EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 500: 70}
 EXIT_USAGE, EXIT_SSH = 2, 255
-_REFUSAL = re.compile(rb"^pgod: (\d{3}) ")
+USAGE = "usage: pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]"
+# (short, long, value name or "", help): the whole command line, and --help, come from here.
+OPTIONS = (
+    ("-i", "--identity", "FILE", "private key file, or '$VAR' to read the key from variable VAR"),
+    ("-p", "--port", "PORT", "pgod's SSH port (default 2222)"),
+    ("", "--insecure", "", "do not check or record the host key (for CI only)"),
+    ("-h", "--help", "", "show this help and exit"),
+    ("", "--version", "", "show pgoctl's version and exit"),
+)
+HELP = "\n".join([
+    USAGE, "",
+    "Operate a service that pgod runs: up, down, ps, pull, build, restart, start, stop,",
+    "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status. Every word after",
+    "the target belongs to the command.", "", "options:",
+    *(f"  {', '.join(filter(None, (short, long)))} {value}".ljust(24) + text
+      for short, long, value, text in OPTIONS), "",
+    "The key: -i FILE, -i '$VAR' (the key's text in environment variable VAR), or the",
+    "key's text in PGOCTL_ID. Exit status: the remote command's; pgod's refusals map to",
+    "64 (400 bad request), 77 (401 key not allowed), 68 (404 no such service), 65 (406",
+    "unknown command or argument), 70 (500 internal error); 255 when SSH itself fails.", ""])
+_REFUSAL = b"pgod: "
+_CHANGED = b"REMOTE HOST IDENTIFICATION HAS CHANGED"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"pgoctl: {message} (see pgoctl --help)\n")
+class UsageError(Exception):
+    """A bad command line; the message says what is wrong."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="pgoctl", usage="pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]",
-        description="Operate a service that pgod runs: up, down, ps, pull, build, restart, "
-                    "start, stop, logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status.",
-        epilog="The key: -i FILE, -i '$VAR' (the key's text in environment variable VAR), or "
-               "the key's text in PGOCTL_ID. Exit status: the remote command's; pgod's "
-               "refusals map to 64 (400 bad request), 77 (401 key not allowed), 68 (404 no "
-               "such service), 65 (406 unknown command or argument), 70 (500 internal error); "
-               "255 when SSH itself fails.")
-    parser.add_argument("-i", "--identity", metavar="FILE",
-                        help="private key file, or '$VAR' to read the key from variable VAR")
-    parser.add_argument("-p", "--port", type=int, default=2222, help="SSH port (default 2222)")
-    parser.add_argument("--insecure", action="store_true",
-                        help="do not check or record the host key (for CI only)")
-    parser.add_argument("--version", action="version", version=f"pgoctl {__version__}")
-    parser.add_argument("target", metavar="HOST:SERVICE//COMMAND")
-    parser.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
-    return parser
+class Args:
+    """pgoctl's parsed command line."""
+
+    __slots__ = ("args", "identity", "insecure", "port", "show", "target")
+
+    def __init__(self) -> None:
+        self.identity: str | None = None
+        self.port, self.insecure, self.show = 2222, False, ""
+        self.target = ""
+        self.args: list[str] = []
+
+
+def _option(word: str) -> tuple[tuple[str, str, str, str], str | None]:
+    """The option `word` names, and its value if glued on (`--port=22`, `-p22`)."""
+    name, eq, value = word.partition("=") if word.startswith("--") else (word[:2], "", word[2:])
+    for option in OPTIONS:
+        if name in option[:2] and name:
+            return option, (value if eq or value else None)
+    raise UsageError(f"unrecognized option {word!r}")
+
+
+def parse_args(argv: Sequence[str]) -> Args:
+    """Options, then HOST:SERVICE//COMMAND; every later word belongs to the command."""
+    args, words = Args(), list(argv)
+    while words and words[0].startswith("-") and words[0] != "-":
+        word = words.pop(0)
+        if word == "--":
+            break
+        (_, long, value_name, _), value = _option(word)
+        if not value_name and value is not None:
+            raise UsageError(f"{long} takes no value")
+        if value_name and value is None and words:
+            value = words.pop(0)
+        if value_name and not value:
+            raise UsageError(f"{long} needs a value ({value_name})")
+        if long in ("--help", "--version"):
+            args.show = long
+            return args
+        if long == "--insecure":
+            args.insecure = True
+        elif long == "--identity":
+            args.identity = value
+        elif not (value and value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+            raise UsageError(f"--port {value!r} is not a port number")
+        else:
+            args.port = int(value)
+    if not words:
+        raise UsageError("HOST:SERVICE//COMMAND is missing")
+    args.target, rest = words[0], words[1:]
+    args.args = rest[1:] if rest[:1] == ["--"] else rest
+    return args
 
 
 def known_hosts_file() -> str:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "pgo", "known_hosts")
+
+
+def login_name() -> str:
+    """What getpass.getuser() returns, without its imports."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if name := os.environ.get(variable):
+            return name
+    import pwd  # noqa: PLC0415 (rarely needed)
+
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -> list[str]:
@@ -67,56 +125,98 @@ def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -
     else:
         hosts = ["-o", "StrictHostKeyChecking=accept-new", "-o",
                  f"UserKnownHostsFile={known_hosts_file()}", "-o", "HashKnownHosts=no"]
-    return ["ssh", "-T", "-p", str(port), "-l", getpass.getuser(), "-i", key_path,
+    return ["ssh", "-T", "-p", str(port), "-l", login_name(), "-i", key_path,
             "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
             "-o", "PreferredAuthentications=publickey", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
             "-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR", *hosts, "--", host, remote]
 
 
-@contextlib.contextmanager
-def identity(option: str | None) -> Iterator[str]:
-    """A path to the private key: the file itself, or a private temporary copy of key text."""
-    if option is not None and not option.startswith("$"):
-        yield option
-        return
-    variable = option[1:] if option else "PGOCTL_ID"
-    text = os.environ.get(variable, "")
-    if not text.strip():
-        hint = (f"environment variable {variable} is empty or unset" if option else
-                "no key: give -i FILE, -i '$VAR', or the key's text in PGOCTL_ID")
-        raise SystemExit(f"pgoctl: {hint}")
-    import tempfile  # noqa: PLC0415 (only here: start-up time is part of every command)
+class KeyFile:
+    """`with KeyFile(option) as path`: the private key file named by -i, or a private
+    temporary copy of key text from an environment variable, removed on the way out."""
 
-    directory = tempfile.mkdtemp(prefix="pgoctl-")
-    try:
-        path = os.path.join(directory, "id")
+    def __init__(self, option: str | None) -> None:
+        self.option, self.directory = option, ""
+
+    def __enter__(self) -> str:
+        option = self.option
+        if option is not None and not option.startswith("$"):
+            return option
+        variable = option[1:] if option else "PGOCTL_ID"
+        text = os.environ.get(variable, "")
+        if not text.strip():
+            hint = (f"environment variable {variable} is empty or unset" if option else
+                    "no key: give -i FILE, -i '$VAR', or the key's text in PGOCTL_ID")
+            raise SystemExit(f"pgoctl: {hint}")
+        import tempfile  # noqa: PLC0415 (only here: start-up time is part of every command)
+
+        self.directory = tempfile.mkdtemp(prefix="pgoctl-")
+        path = os.path.join(self.directory, "id")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(text.strip() + "\n")
-        yield path
+        return path
+
+    def __exit__(self, *_exc: object) -> None:
+        if not self.directory:
+            return
+        path = os.path.join(self.directory, "id")
+        for remove, name in ((os.unlink, path), (os.rmdir, self.directory)):
+            try:  # noqa: SIM105 (contextlib costs 3 ms of start-up)
+                remove(name)
+            except OSError:
+                pass
+
+
+def spawn(argv: list[str]) -> tuple[int, int]:
+    """Start ssh with stdin from /dev/null and stderr into a pipe; its pid and the pipe."""
+    reader, writer = os.pipe()
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, writer, 2)])
+    except BaseException:
+        os.close(reader)
+        raise
     finally:
-        shutil.rmtree(directory, ignore_errors=True)
+        os.close(writer)
+    return pid, reader
 
 
-def relay(argv: Sequence[str]) -> tuple[int, int | None, bool]:
-    """Run ssh: stdout straight through, stderr relayed line by line as it arrives.
+def relay(argv: list[str]) -> tuple[int, int | None, bool]:
+    """Run ssh: stdout straight through, stderr relayed as it arrives and watched per line.
 
     Returns ssh's exit status, pgod's refusal status if one was announced, and whether
     ssh reported a changed host key.
     """
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert child.stderr is not None
-    for signum in (signal.SIGTERM, signal.SIGHUP):  # pass them on: ssh ends the session
-        signal.signal(signum, lambda sig, _frame: child.send_signal(sig))
-    refusal, changed = None, False
-    for line in iter(child.stderr.readline, b""):
-        sys.stderr.buffer.write(line)
-        sys.stderr.buffer.flush()
-        if match := _REFUSAL.match(line):
-            refusal = int(match.group(1))
-        changed = changed or b"REMOTE HOST IDENTIFICATION HAS CHANGED" in line
-    return child.wait(), refusal, changed
+    pid, reader = spawn(argv)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # ssh ends the session
+        signal.signal(signum, lambda sig, _frame: os.kill(pid, sig))
+    refusal, changed, line = None, False, b""
+    while data := os.read(reader, 65536):
+        _write_all(2, data)
+        *complete, line = (line + data).split(b"\n")
+        for text in complete:
+            refusal = _refusal(text) or refusal
+            changed = changed or _CHANGED in text
+    refusal = _refusal(line) or refusal
+    os.close(reader)
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return (status if status >= 0 else 128 - status), refusal, changed
+
+
+def _refusal(line: bytes) -> int | None:
+    """pgod's status from a `pgod: NNN Reason: why` line."""
+    code = line[len(_REFUSAL):len(_REFUSAL) + 3]
+    if line.startswith(_REFUSAL) and code.isdigit() and line[len(_REFUSAL) + 3:][:1] == b" ":
+        return int(code)
+    return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def exit_code(ssh_status: int, refusal: int | None) -> int:
@@ -127,24 +227,26 @@ def exit_code(ssh_status: int, refusal: int | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    rest = args.args[1:] if args.args[:1] == ["--"] else args.args
     try:
-        target = parse_target(args.target, rest)
-    except ValueError as err:
-        build_parser().error(str(err))
-    if target.host.startswith("-"):
-        build_parser().error(f"{target.host!r} is not a host name")
-    if shutil.which("ssh") is None:
-        raise SystemExit("pgoctl: OpenSSH's ssh client is needed (apt-get install openssh-client)")
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        if args.show:
+            print(HELP if args.show == "--help" else f"pgoctl {__version__}", end="")
+            return 0
+        target = parse_target(args.target, args.args)
+        if target.host.startswith("-"):
+            raise UsageError(f"{target.host!r} is not a host name")
+    except (UsageError, ValueError) as err:
+        print(f"pgoctl: {err} (see pgoctl --help)", file=sys.stderr)
+        return EXIT_USAGE
     if not args.insecure:
         os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
-    with identity(args.identity) as key_path:
-        argv_ = ssh_argv(target.host, args.port, key_path, target.remote_command(), args.insecure)
+    with KeyFile(args.identity) as key_path:
         try:
-            status, refusal, changed = relay(argv_)
-        except KeyboardInterrupt:
-            return 130
+            status, refusal, changed = relay(ssh_argv(
+                target.host, args.port, key_path, target.remote_command(), args.insecure))
+        except FileNotFoundError:
+            raise SystemExit("pgoctl: OpenSSH's ssh client is needed "
+                             "(apt-get install openssh-client)") from None
     if changed:
         print(f"pgoctl: the host key of [{target.host}]:{args.port} changed; if that is "
               f"expected, delete its line from {known_hosts_file()}", file=sys.stderr)
