@@ -28,23 +28,34 @@ OUTPUT_LIMIT = 1024 * 1024
 
 @dataclass(frozen=True)
 class Account:
-    """The unix identity a command runs as."""
+    """The unix identity a command runs as.
+
+    `gid` is always the user's primary group: rootless podman's newuidmap refuses a process
+    whose gid is not the one in /etc/passwd. A configured `group` is therefore carried as the
+    only supplementary group (`share_gid`), and it owns the service's checkout.
+    """
 
     user: str
     uid: int
     gid: int
     home: str
+    share_gid: int | None = None
 
     @classmethod
     def lookup(cls, user: str, group: str | None = None) -> Account:
         entry = pwd.getpwnam(user)
-        gid = grp.getgrnam(group).gr_gid if group else entry.pw_gid
-        return cls(user=user, uid=entry.pw_uid, gid=gid, home=entry.pw_dir)
+        share = grp.getgrnam(group).gr_gid if group else None
+        return cls(user=user, uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
+                   share_gid=share if share != entry.pw_gid else None)
 
     @classmethod
     def current(cls) -> Account:
         entry = pwd.getpwuid(os.getuid())
         return cls(user=entry.pw_name, uid=entry.pw_uid, gid=os.getgid(), home=entry.pw_dir)
+
+    @property
+    def extra_groups(self) -> list[int]:
+        return [] if self.share_gid is None else [self.share_gid]
 
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """A clean environment: HOME, PATH, USER, LOGNAME and what podman needs."""
@@ -67,8 +78,9 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
                 ) -> asyncio.subprocess.Process:
     """Start `argv` as `account` in a new process group, stdout piped."""
     full_env = account.environment(env)
-    log.debug("run as %s (uid %d gid %d) in %s: %s [env: %s]", account.user, account.uid,
-              account.gid, cwd or "-", " ".join(argv), " ".join(sorted(full_env)))
+    log.debug("run as %s (uid %d gid %d groups %s) in %s: %s [env: %s]", account.user,
+              account.uid, account.gid, account.extra_groups, cwd or "-", " ".join(argv),
+              " ".join(sorted(full_env)))
     drop = account.uid != os.getuid()
     return await asyncio.create_subprocess_exec(
         *argv, cwd=cwd, env=full_env, stdin=asyncio.subprocess.DEVNULL,
@@ -76,7 +88,7 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
         stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
         start_new_session=True,
         user=account.uid if drop else None, group=account.gid if drop else None,
-        extra_groups=[] if drop else None,
+        extra_groups=account.extra_groups if drop else None,
     )
 
 

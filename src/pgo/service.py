@@ -101,6 +101,8 @@ class ServiceRunner:
         elif (owner := os.stat(self.path).st_uid) != self.account.uid:
             raise PgoError(f"{self.path} belongs to uid {owner}, not to {self.account.user}: "
                            "the service's user changed; remove the checkout to clone anew")
+        elif self._first_pass:
+            _share_dir(self.path, self.account)  # `group` may have changed since the clone
         try:
             target = await self.checkout.fetch()
         except PgoError as err:
@@ -237,9 +239,14 @@ class ServiceRunner:
 
 
 def _prepare_dir(path: str, account: Account) -> None:
-    """An empty directory owned by the service user, private to it."""
+    """An empty directory owned by the service user: private to it (0700), or, with a
+    configured group, readable by that group and set-gid (2750) so git's files get the group."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     if os.listdir(path):
         raise PgoError(f"{path} exists, is not empty and holds no git checkout; remove it")
-    os.chown(path, account.uid, account.gid)
-    os.chmod(path, 0o700)
+    _share_dir(path, account)
+
+
+def _share_dir(path: str, account: Account) -> None:
+    os.chown(path, account.uid, account.gid if account.share_gid is None else account.share_gid)
+    os.chmod(path, 0o700 if account.share_gid is None else 0o2750)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import grp
+import pwd
 import signal
+import time
 from pathlib import Path
 
-from .helpers import container_ids, free_port, hello_files, podman_as, wait_for_http
+from .helpers import container_ids, free_port, hello_files, http_get, podman_as, run, wait_for_http
 from .pgod_process import Pgod, run_pgod
 from .sshclients import keygen, pgoctl
 
@@ -15,9 +18,10 @@ def write_config(path: Path, *services: str) -> Path:
     return path
 
 
-def service(name: str, user: str, url: str, ports: str = '"5000/999"') -> str:
+def service(name: str, user: str, url: str, ports: str = '"5000/999"', group: str = "") -> str:
     return (f'[[services]]\nname = "{name}"\nuser = "{user}"\nrepository = "{url}"\n'
-            f'branch = "main"\nports = [{ports}]\n\n')
+            f'branch = "main"\nports = [{ports}]\n' + (f'group = "{group}"\n' if group else "")
+            + "\n")
 
 
 def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
@@ -73,21 +77,42 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
 
 
 def test_two_services_two_users_side_by_side(workdir, make_user, make_repo, git_daemon) -> None:
+    """alice from file://, bob from git daemon and with `group` set to a secondary group."""
     alice, bob = make_user(), make_user()
+    group = f"{bob}-ops"
+    run(["groupadd", group])
+    run(["usermod", "-a", "-G", group, bob])
     port_a, port_b = free_port(), free_port()
     repo_a = make_repo(hello_files(port_a, "this is alice"))
     repo_b = make_repo(hello_files(port_b, "this is bob"))
     config = write_config(workdir / "two.toml",
                           service("alice", alice, repo_a.url, f'"{port_a}"'),
-                          service("bob", bob, git_daemon.url(repo_b), f'"{port_b}"'))
+                          service("bob", bob, git_daemon.url(repo_b), f'"{port_b}"', group))
     pgod = Pgod(config, workdir / "lib2").start()
     try:
         wait_for_http(port_a, "this is alice")
         wait_for_http(port_b, "this is bob")
         assert container_ids(alice, "alice") and container_ids(bob, "bob")
         assert not container_ids(alice, "bob") and not container_ids(bob, "alice")
+        ops, checkout_b = grp.getgrnam(group).gr_gid, workdir / "lib2" / "bob"
+        assert (checkout_b.stat().st_gid, checkout_b.stat().st_mode & 0o7777) == (ops, 0o2750)
+        assert (checkout_b / "compose.yaml").stat().st_gid == ops, "the group owns bob's files"
+        checkout_a = workdir / "lib2" / "alice"
+        assert (checkout_a.stat().st_gid, checkout_a.stat().st_mode & 0o7777) == \
+            (pwd.getpwnam(alice).pw_gid, 0o700)
+        pgod.stop()
+        # bob's group is dropped from the config: the next start makes the checkout private
+        write_config(config, service("bob", bob, git_daemon.url(repo_b), f'"{port_b}"'))
+        pgod = Pgod(config, workdir / "lib2").start()
+        private = (pwd.getpwnam(bob).pw_gid, 0o700)
+        deadline = time.monotonic() + 60
+        while (checkout_b.stat().st_gid, checkout_b.stat().st_mode & 0o7777) != private:
+            assert time.monotonic() < deadline, "checkout still shared with the dropped group"
+            time.sleep(0.2)
+        assert "this is bob" in http_get(port_b)
     finally:
         pgod.stop()
+        run(["groupdel", group])
 
 
 def test_sighup_exits_2(workdir) -> None:
