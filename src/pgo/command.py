@@ -24,7 +24,7 @@ def _tail(value: str) -> bool:
 
 
 def _since(value: str) -> bool:
-    return re.fullmatch(r"[0-9A-Za-z:.+-]{1,40}", value) is not None
+    return re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z:.+-]{0,39}", value) is not None
 
 
 class CommandSpec(NamedTuple):
@@ -90,9 +90,9 @@ def parse_request(line: str) -> Request:
     if not words or "//" not in words[0]:
         raise Refusal(400, "expected SERVICE//COMMAND [ARGS...], e.g. pgo//ps")
     service, command = words[0].split("//", 1)
-    if not NAME_RE.match(service):
+    if not NAME_RE.fullmatch(service):
         raise Refusal(400, f"{service!r} is not a service name")
-    if not _COMMAND_NAME.match(command):
+    if not _COMMAND_NAME.fullmatch(command):
         raise Refusal(400, f"{command!r} is not a command name")
     if command not in COMMANDS:
         raise Refusal(406, f"unknown command {command!r}; known: {', '.join(sorted(COMMANDS))}")
@@ -116,7 +116,7 @@ def check_args(command: str, words: Sequence[str]) -> tuple[str, ...]:
             if not valid(value):
                 raise Refusal(406, f"{command}: {name} {value!r} is not accepted")
             out.extend((canonical, value))
-        elif spec.services and _COMPOSE_SERVICE.match(word):
+        elif spec.services and _COMPOSE_SERVICE.fullmatch(word):
             out.append(word)
         else:
             raise Refusal(406, f"{command}: argument {word!r} is not accepted"

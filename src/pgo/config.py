@@ -99,7 +99,7 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceCo
         if key in table and (not isinstance(table[key], str) or not table[key]):
             raise ConfigError(path, "must be a non-empty string", label, key)
     name = table["name"]
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ConfigError(path, "must be 1-63 characters of a-z, 0-9, '_' and '-', starting "
                           "with a letter or digit (it names a directory and a compose project)",
                           label, "name")
@@ -138,9 +138,9 @@ def _parse_urls(value: Any, ports: tuple[PortRange, ...], path: str,
                           name, "urls")
     urls = []
     for host, target in value.items():
-        if not _HOST_RE.match(host.lower()):
+        if not _HOST_RE.fullmatch(host.lower()):
             raise ConfigError(path, f"{host!r} is not a DNS host name", name, "urls")
-        match = _URL_TARGET_RE.match(target) if isinstance(target, str) else None
+        match = _URL_TARGET_RE.fullmatch(target) if isinstance(target, str) else None
         if match is None:
             raise ConfigError(path, f"{host!r}: target {target!r} is not [HOST]:PORT "
                               "such as \":5006\"", name, "urls")

@@ -37,6 +37,9 @@ def test_compose_argv_is_a_list_of_words() -> None:
     ("pgo//logs --tail abc", 406), ("pgo//logs --tail", 406), ("pgo//logs --since '1; rm'", 406),
     ("pgo//logs -f;id", 406), ("pgo//logs $(id)", 406), ("pgo//up web;id", 406),
     ("pgo//logs --names", 406), ("pgo//up ../x", 406), ("pgo//ping now", 406),
+    # `$` also matches before a final newline: every pattern must match the whole word
+    ("pgo\n//ps", 400), ("pgo//logs 'web\n'", 406),
+    ("pgo//logs --since -5m", 406), ("pgo//logs --since '5m\n'", 406),
 ])
 def test_refusals(line: str, status: int) -> None:
     with pytest.raises(Refusal) as caught:
