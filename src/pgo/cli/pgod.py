@@ -16,6 +16,7 @@ from pgo.config import load_config
 from pgo.daemon import EXIT_ERROR, Daemon, Settings
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError
+from pgo.logformat import SafeFormatter
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
@@ -116,8 +117,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(normalize_go_flags(sys.argv[1:] if argv is None else argv))
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+                        handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     settings = settings_from(args)
     logging.getLogger("pgo.daemon").info(

@@ -1,0 +1,30 @@
+"""Log records that untrusted text cannot forge.
+
+Repository contents (compose text, file names in ssh/) and SSH requests end up in log
+messages. A newline in them must not start what looks like a record of its own: every
+continuation line is indented, so a real record is the only thing at column 0, and other
+control characters (carriage return, escape sequences) are shown as escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+CONTINUATION = "\n    | "
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+            if chr(c) not in "\t\n"}
+_ESCAPES.update({ord("\n"): CONTINUATION, ord("\r"): "\\r",
+                 0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def defang(text: str) -> str:
+    """`text` with control characters escaped and continuation lines indented."""
+    return text.translate(_ESCAPES)
+
+
+class SafeFormatter(logging.Formatter):
+    """A Formatter whose messages go through `defang` (tracebacks are ours and stay)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = defang(record.message)
+        return super().formatMessage(record)

@@ -1,0 +1,42 @@
+"""Untrusted text in a log message cannot forge a record of its own."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pgo.logformat import SafeFormatter, defang
+
+
+def formatted(message: str, *args: object) -> str:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("test.logformat")
+    logger.propagate = False
+    logger.handlers = [handler]
+    logger.warning(message, *args)
+    return stream.getvalue()
+
+
+def test_a_forged_record_is_indented() -> None:
+    forged = "x}\n2026-11-25 09:00:00 INFO pgo.service: bank: up at 0123\n"
+    out = formatted("bad variable %s", forged)
+    assert out.splitlines() == ["WARNING bad variable x}",
+                                "    | 2026-11-25 09:00:00 INFO pgo.service: bank: up at 0123",
+                                "    | "]
+
+
+def test_carriage_return_and_escape_sequences_are_shown_escaped() -> None:
+    assert defang("a\rb\x1b[2Jc\x00\u2028") == "a\\rb\\x1b[2Jc\\x00\\u2028"
+
+
+@given(st.text())
+def test_every_line_after_the_first_is_a_continuation(text: str) -> None:
+    lines = formatted("%s", text).split("\n")
+    assert lines[-1] == ""  # the handler's own terminator
+    assert all(line.startswith("    | ") for line in lines[1:-1])
+    assert not any(c in "".join(lines) for c in "\r\x1b\x85\u2028\u2029")
