@@ -51,7 +51,9 @@ class Checkout:
         return f"refs/remotes/origin/{self.branch}"
 
     async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
-        argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "protocol.ext.allow=never", *args]
+        # No hooks, no fsmonitor (both run programs named by the checkout's .git/config).
+        argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+                "-c", "protocol.ext.allow=never", *args]
         env = {**_GIT_ENV, "GIT_CONFIG_SYSTEM": self.system_config} if self.system_config \
             else {**_GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1"}
         result = await proc.run(argv, self.account, self.path, timeout=timeout, env=env,
@@ -95,6 +97,12 @@ class Checkout:
         if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
             return None
         return await self._git("cat-file", "blob", f"{commit}:{path}")
+
+    async def symlinks(self, commit: str) -> frozenset[str]:
+        """The path of every symlink in the tree of `commit`."""
+        out = await self._git("ls-tree", "-r", "-z", "--full-tree", commit)
+        return frozenset(record.split("\t", 1)[1] for record in out.split("\0")
+                         if record.startswith("120000 "))
 
     async def ls_tree(self, commit: str, path: str = "") -> list[TreeEntry]:
         """Entries at the top of the tree, or of directory `path/`, or the file `path`."""

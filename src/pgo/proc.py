@@ -23,7 +23,8 @@ log = logging.getLogger("pgo.proc")
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Variables podman itself needs (see TEST-MACHINE.md): passed through from pgod's environment.
 PASSTHROUGH = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "TZ")
-OUTPUT_LIMIT = 1024 * 1024
+OUTPUT_LIMIT = 1024 * 1024       # the tail kept of a log-like output (merged stderr)
+DATA_LIMIT = 16 * 1024 * 1024    # data on stdout: more than this is an error, never cut
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,15 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
               check: bool = True, merge_stderr: bool = True) -> Result:
     """Run to completion; raise CommandFailed on a non-zero exit (if `check`) or timeout.
 
-    With `merge_stderr` False, stderr is kept apart (for commands whose stdout is data).
+    With `merge_stderr` False, stderr is kept apart (for commands whose stdout is data), and
+    stdout is data: all of it, or CommandFailed past DATA_LIMIT (a cut file could hide what
+    a check must see).
     """
     proc = await start(argv, account, cwd, env, merge_stderr=merge_stderr)
     try:
-        raw, err = await asyncio.wait_for(
-            asyncio.gather(_read_all(proc.stdout), _read_all(proc.stderr)), timeout)
+        raw, err = await asyncio.wait_for(asyncio.gather(
+            _read_all(proc.stdout) if merge_stderr else _read_data(proc),
+            _read_all(proc.stderr)), timeout)
         await proc.wait()
     except TimeoutError:
         kill_group(proc)
@@ -119,11 +123,28 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
             await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
         raise
+    if raw is None:
+        raise CommandFailed(argv, None, f"more than {DATA_LIMIT} bytes of output")
     output, errors = raw.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     code = proc.returncode if proc.returncode is not None else -1
     if check and code != 0:
         raise CommandFailed(argv, code, errors or output)
     return Result(code, output, errors)
+
+
+async def _read_data(proc: asyncio.subprocess.Process) -> bytes | None:
+    """All of stdout; None (and the process killed, its output drained) past DATA_LIMIT."""
+    assert proc.stdout is not None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await proc.stdout.read(65536):
+        size += len(chunk)
+        if size <= DATA_LIMIT:
+            chunks.append(chunk)
+        elif chunks:
+            chunks.clear()
+            kill_group(proc)
+    return b"".join(chunks) if size <= DATA_LIMIT else None
 
 
 async def _read_all(stream: asyncio.StreamReader | None) -> bytes:

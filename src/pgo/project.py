@@ -16,6 +16,8 @@ from pgo.git import Checkout
 from pgo.interpolate import parse_dotenv
 from pgo.policy import check_policy
 
+MAX_FILE = 1024 * 1024  # a compose or .env file larger than this is refused, not cut
+
 
 @dataclass(frozen=True)
 class ProjectAt:
@@ -34,7 +36,7 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
     try:
         names = [e.name for e in await checkout.ls_tree(commit)]
         file = find_compose_file(names, service.compose)
-        text = await checkout.read(commit, file)
+        text = _bounded(file, await checkout.read(commit, file))
         if text is None:
             raise ComposeError(f"{file}: not a regular file at commit {commit[:12]}")
         variables = await _dotenv(checkout, commit, file, env)
@@ -56,11 +58,18 @@ async def _dotenv(checkout: Checkout, commit: str, file: str,
     for path in dict.fromkeys([posixpath.join(posixpath.dirname(file), ".env"), ".env"]):
         if not await checkout.ls_tree(commit, path):
             continue
-        text = await checkout.read(commit, path)
+        text = _bounded(path, await checkout.read(commit, path))
         if text is None:
             raise ComposeError(f"{path}: must be a regular file (not a symlink or directory)")
         variables.update(parse_dotenv(text, environ=env))
     return variables
+
+
+def _bounded(path: str, text: str | None) -> str | None:
+    if text is not None and len(text) > MAX_FILE:
+        raise ComposeError(f"{path}: larger than {MAX_FILE // 1024} KiB; pgod checks whole "
+                           "files only")
+    return text
 
 
 def _compose_variables(workdir: str, file: str, name: str) -> dict[str, str]:

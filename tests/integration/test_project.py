@@ -1,0 +1,70 @@
+"""Reading a commit's compose project with real git (no podman): what the policy sees is
+the whole file at that commit, never a cut or a redirected one."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pgo.config import ServiceConfig
+from pgo.errors import CommandFailed
+from pgo.git import Checkout
+from pgo.ports import parse_port_range
+from pgo.proc import Account
+from pgo.project import ProjectAt, read_project
+
+from .helpers import Repo
+
+SERVICE = ServiceConfig(name="web", user="root", repository="unused",
+                        ports=(parse_port_range("8080"),))
+COMPOSE = "services:\n  web:\n    image: busybox\n    ports: ['8080:80']\n"
+
+
+def cloned(repo: Repo, into: Path) -> Checkout:
+    into.mkdir()
+    checkout = Checkout(str(into), repo.url, "main", Account.current())
+    asyncio.run(checkout.clone())
+    return checkout
+
+
+def project_at_head(checkout: Checkout) -> ProjectAt:
+    async def read() -> ProjectAt:
+        return await read_project(checkout, SERVICE, await checkout.head(), {})
+    return asyncio.run(read())
+
+
+def test_a_plain_project_passes(workdir: Path, make_repo) -> None:
+    project = project_at_head(cloned(make_repo({"compose.yaml": COMPOSE}), workdir / "c"))
+    assert project.problems == () and project.file == "compose.yaml"
+
+
+def test_a_huge_compose_file_is_refused_not_cut(workdir: Path, make_repo) -> None:
+    """A forbidden key followed by megabytes of comments: a reader that keeps only the tail
+    of git's output would check the harmless end and pass it."""
+    padded = "include: [evil.yaml]\n" + "#" * 100 + ("\n" + "#" * 99) * 25_000 + "\n" + COMPOSE
+    project = project_at_head(cloned(make_repo({"compose.yaml": padded}), workdir / "c"))
+    assert project.model is None
+    assert any("larger than 1024 KiB" in p for p in project.problems), project.problems
+
+
+def test_data_larger_than_the_limit_is_an_error(workdir: Path, make_repo) -> None:
+    checkout = cloned(make_repo({"big.txt": "x" * (17 * 1024 * 1024)}), workdir / "c")
+
+    async def read() -> str | None:
+        return await checkout.read(await checkout.head(), "big.txt")
+    with pytest.raises(CommandFailed, match="more than 16777216 bytes"):
+        asyncio.run(read())
+
+
+def test_symlinks_lists_every_symlink_in_the_tree(workdir: Path, make_repo) -> None:
+    repo = make_repo({"compose.yaml": COMPOSE, "sub/keep.txt": "x"})
+    (repo.work / "data").symlink_to("/root")
+    (repo.work / "sub" / "up").symlink_to("..")
+    repo.commit({}, "links")
+    checkout = cloned(repo, workdir / "c")
+
+    async def links() -> frozenset[str]:
+        return await checkout.symlinks(await checkout.head())
+    assert asyncio.run(links()) == {"data", "sub/up"}
