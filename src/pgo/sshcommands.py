@@ -1,8 +1,9 @@
 """What an SSH session runs: parse, authorize, route to a handler, stream, exit.
 
 Statuses: the compose command's own exit status, or 400 bad syntax, 401 key not allowed
-for this service, 404 no such service, 406 unknown command or argument, 500 internal
-error. The reason goes to stderr; a traceback never leaves the server.
+for this service, 404 no such service, 406 unknown command or argument, 429 too many
+commands running for this service, 500 internal error. The reason goes to stderr; a
+traceback never leaves the server.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from pgo.command import Request, parse_request
 from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS
 from pgo.errors import Refusal
 from pgo.service import ServiceRunner
-from pgo.sshserver import granted_services
+from pgo.sshserver import granted_services, signing_key
 
 log = logging.getLogger("pgo.ssh")
 
 Handler = Callable[[ServiceRunner, Request, asyncssh.SSHServerProcess[str]], Awaitable[int]]
+MAX_RUNNING = 8  # podman-compose commands at once per service (logs -f included)
 
 
 class Sessions:
@@ -35,6 +37,7 @@ class Sessions:
     def __init__(self, runners: Mapping[str, ServiceRunner]) -> None:
         self.runners = runners
         self.routes: dict[str, Handler] = {"ping": ping, "status": status}
+        self.running: dict[str, int] = {}
 
     async def handle(self, process: asyncssh.SSHServerProcess[str]) -> None:
         conn = process.get_extra_info("connection")
@@ -66,10 +69,22 @@ class Sessions:
             raise Refusal(404, f"no service {request.service!r} on this machine")
         if request.service not in granted_services(conn):
             raise Refusal(401, f"this key is not allowed for service {request.service!r}")
+        if signing_key(conn) not in {key.fingerprint for key in runner.keys}:
+            raise Refusal(401, f"this key was removed from service {request.service!r} "
+                               "after this connection was made")
         log.info("%s: %s from %s", request.service, process.command,
                  process.get_extra_info("peername", ("?",))[0])
-        handler = self.routes.get(request.command, compose)
-        return await handler(runner, request, process)
+        handler = self.routes.get(request.command)
+        if handler is not None:
+            return await handler(runner, request, process)
+        if self.running.get(request.service, 0) >= MAX_RUNNING:
+            raise Refusal(429, f"{MAX_RUNNING} commands are already running for service "
+                               f"{request.service!r}; try again when one has finished")
+        self.running[request.service] = self.running.get(request.service, 0) + 1
+        try:
+            return await compose(runner, request, process)
+        finally:
+            self.running[request.service] -= 1
 
 
 async def ping(runner: ServiceRunner, request: Request,

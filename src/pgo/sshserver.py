@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
+from typing import ClassVar
 
 import asyncssh
 
@@ -20,8 +21,10 @@ from pgo.keys import OperatorKey
 log = logging.getLogger("pgo.ssh")
 
 LOGIN_TIMEOUT = 30
-MAX_UNAUTHENTICATED = 32
+MAX_UNAUTHENTICATED = 32            # at once, from everywhere
+MAX_UNAUTHENTICATED_PER_ADDRESS = 8  # so one address cannot take all of them
 SERVICE_OPTION = "pgo-service"
+KEY_OPTION = "pgo-key"
 
 
 def load_host_key(path: str) -> asyncssh.SSHKey:
@@ -37,13 +40,17 @@ def load_host_key(path: str) -> asyncssh.SSHKey:
 
 
 def authorized_keys(keys: Mapping[str, Iterable[OperatorKey]]) -> str:
-    """authorized_keys text: one line per distinct key, one pgo-service option per service."""
+    """authorized_keys text: one line per distinct key, one pgo-service option per service
+    and the key's fingerprint as pgo-key."""
     services: dict[str, list[str]] = {}
+    fingerprints: dict[str, str] = {}
     for service, service_keys in sorted(keys.items()):
         for key in service_keys:
             services.setdefault(key.public, []).append(service)
+            fingerprints[key.public] = key.fingerprint
     return "".join(
-        ",".join(f'{SERVICE_OPTION}="{s}"' for s in names) + f" {public}\n"
+        ",".join(f'{SERVICE_OPTION}="{s}"' for s in names)
+        + f',{KEY_OPTION}="{fingerprints[public]}" {public}\n'
         for public, names in services.items())
 
 
@@ -53,27 +60,40 @@ def granted_services(conn: asyncssh.SSHServerConnection) -> frozenset[str]:
     return frozenset(value) if isinstance(value, list) else frozenset()
 
 
+def signing_key(conn: asyncssh.SSHServerConnection) -> str | None:
+    """The fingerprint of the key that authenticated `conn`."""
+    value = conn.get_key_option(KEY_OPTION, [])
+    return value[0] if isinstance(value, list) and len(value) == 1 else None
+
+
 class KeyServer(asyncssh.SSHServer):
     """Authentication only: public keys from the services' repositories, nothing else."""
 
     unauthenticated = 0
+    per_address: ClassVar[dict[str, int]] = {}
 
     def __init__(self, keys: Callable[[], Mapping[str, Iterable[OperatorKey]]]) -> None:
         self._keys = keys
         self._conn: asyncssh.SSHServerConnection | None = None
         self._peer = "?"
+        self._address = "?"
         self._counted = False
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername")
+        self._address = str(peer[0]) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
-        if KeyServer.unauthenticated >= MAX_UNAUTHENTICATED:
-            log.warning("refusing connection from %s: %d unauthenticated connections open",
-                        self._peer, KeyServer.unauthenticated)
+        from_here = KeyServer.per_address.get(self._address, 0)
+        if KeyServer.unauthenticated >= MAX_UNAUTHENTICATED or \
+                from_here >= MAX_UNAUTHENTICATED_PER_ADDRESS:
+            log.warning("refusing connection from %s: %d unauthenticated connections open "
+                        "(%d from this address)", self._peer, KeyServer.unauthenticated,
+                        from_here)
             asyncio.get_running_loop().call_soon(conn.close)
             return
         KeyServer.unauthenticated += 1
+        KeyServer.per_address[self._address] = from_here + 1
         self._counted = True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -91,6 +111,9 @@ class KeyServer(asyncssh.SSHServer):
     def _uncount(self) -> None:
         if self._counted:
             KeyServer.unauthenticated -= 1
+            left = KeyServer.per_address.pop(self._address) - 1
+            if left:
+                KeyServer.per_address[self._address] = left
             self._counted = False
 
     def public_key_auth_supported(self) -> bool:

@@ -140,6 +140,35 @@ def test_logs_follow_streams_until_the_client_goes_away(fleet: Fleet) -> None:
     _wait_gone(fleet.users["alpha"], "logs -f")
 
 
+def test_running_commands_per_service_are_capped(fleet: Fleet) -> None:
+    """8 `logs -f` on alpha: a 9th command on alpha is refused with 429; ping, status and
+    beta are not held up; once the followers leave, alpha's ps runs again."""
+    port, started = fleet.ssh_port, "alpha//logs -f --tail 0 from"
+    before = fleet.pgod.log.count(started)
+    followers = [subprocess.Popen(["ssh", *SSH_OPTIONS, "-i", str(fleet.keys["a"]), "-p",
+                                   str(port), "127.0.0.1", "alpha//logs -f --tail 0"],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for _ in range(8)]
+    try:
+        fleet.pgod.wait_log(started, count=before + 8)
+        busy = ssh(port, [fleet.keys["a"]], "alpha//ps")
+        assert busy.returncode == 429 & 0xFF, busy.stderr
+        assert "pgod: 429 Too Many Requests: 8 commands are already running" in busy.stderr
+        assert ctl(fleet, "a", "alpha//ps").returncode == 75
+        for key, command in (("a", "alpha//ping"), ("a", "alpha//status"), ("b", "beta//ps")):
+            result = ssh(port, [fleet.keys[key]], command)
+            assert result.returncode == 0, (command, result.stderr)
+    finally:
+        for follower in followers:
+            follower.terminate()
+            follower.wait(10)
+    deadline = time.monotonic() + 30
+    while (result := ssh(port, [fleet.keys["a"]], "alpha//ps")).returncode != 0:
+        assert time.monotonic() < deadline, result.stderr
+        time.sleep(0.3)
+    _wait_gone(fleet.users["alpha"], "logs -f")
+
+
 def _wait_gone(user: str, needle: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -210,19 +239,35 @@ def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
             in shell.stderr
 
 
+def idle_connections(port: int, source: str, count: int) -> list[socket.socket]:
+    """`count` connections from `source` that never authenticate, each greeted by pgod."""
+    idle = [socket.create_connection(("127.0.0.1", port), source_address=(source, 0))
+            for _ in range(count)]
+    for sock in idle:  # greeted: pgod counts it as unauthenticated
+        assert sock.recv(64).startswith(b"SSH-2.0-")
+    return idle
+
+
 def test_unauthenticated_connections_are_capped(fleet: Fleet) -> None:
-    idle = [socket.create_connection(("127.0.0.1", fleet.ssh_port)) for _ in range(32)]
+    """8 idle connections from one address lock out that address only; 32 in all lock
+    out everyone; once they close, everyone gets in again."""
+    port, key = fleet.ssh_port, [fleet.keys["a"]]
+    idle = idle_connections(port, "127.0.0.2", 8)
     try:
-        for sock in idle:  # each has been greeted: pgod counts it as unauthenticated
-            assert sock.recv(64).startswith(b"SSH-2.0-")
-        refused = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")
+        assert ssh(port, key, "alpha//ping", "-b", "127.0.0.2").returncode == 255
+        assert "(8 from this address)" in fleet.pgod.log
+        other = ssh(port, key, "alpha//ping", "-b", "127.0.0.3")
+        assert other.returncode == 0, other.stderr
+        for source in ("127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            idle += idle_connections(port, source, 8)
+        refused = ssh(port, key, "alpha//ping", "-b", "127.0.0.6")
         assert refused.returncode == 255
-        assert "unauthenticated connections open" in fleet.pgod.log
+        assert "32 unauthenticated connections open (0 from this address)" in fleet.pgod.log
     finally:
         for sock in idle:
             sock.close()
     deadline = time.monotonic() + 30
-    while (result := ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")).returncode != 0:
+    while (result := ssh(port, key, "alpha//ping", "-b", "127.0.0.2")).returncode != 0:
         assert time.monotonic() < deadline, result.stderr
         time.sleep(0.2)
     assert result.stdout.startswith("pong!")
@@ -278,9 +323,21 @@ def test_keys_follow_the_repository(fleet: Fleet) -> None:
     added = fleet.repos["alpha"].commit(fleet.files("alpha", "alpha v1", "a", "c"), "add c")
     fleet.pgod.wait_log(f"operator key(s) at {added[:12]}")
     assert ctl(fleet, "c", "alpha//ping").returncode == 0
-    removed = fleet.repos["alpha"].commit({}, "remove c", delete=("ssh/c.pub",))
-    fleet.pgod.wait_log(f"operator key(s) at {removed[:12]}")
-    assert ctl(fleet, "c", "alpha//ping").returncode == 255
+    # An OpenSSH master connection stays open across the removal: new sessions on it
+    # must be refused too, not only new connections.
+    mux = ["-S", str(fleet.root / "mux-c")]
+    master = ssh(fleet.ssh_port, [fleet.keys["c"]], "", *mux, "-M", "-f", "-N")
+    assert master.returncode == 0, master.stderr
+    try:
+        assert ssh(fleet.ssh_port, [], "alpha//ping", *mux).returncode == 0
+        removed = fleet.repos["alpha"].commit({}, "remove c", delete=("ssh/c.pub",))
+        fleet.pgod.wait_log(f"operator key(s) at {removed[:12]}")
+        assert ctl(fleet, "c", "alpha//ping").returncode == 255
+        on_open = ssh(fleet.ssh_port, [], "alpha//ping", *mux)
+        assert on_open.returncode == 401 & 0xFF, on_open.stderr
+        assert "removed from service 'alpha' after this connection was made" in on_open.stderr
+    finally:
+        ssh(fleet.ssh_port, [], "", *mux, "-O", "exit")
     assert ctl(fleet, "a", "alpha//ping").returncode == 0
 
 

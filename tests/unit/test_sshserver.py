@@ -1,7 +1,7 @@
 import asyncssh
 
 from pgo.keys import OperatorKey, parse_key
-from pgo.sshserver import SERVICE_OPTION, authorized_keys
+from pgo.sshserver import KEY_OPTION, SERVICE_OPTION, authorized_keys
 
 
 def make_key() -> OperatorKey:
@@ -28,8 +28,9 @@ def test_one_line_per_key_listing_every_service_it_may_use() -> None:
     assert len(lines) == 2
     imported = asyncssh.import_authorized_keys(text)
     assert imported is not None
-    assert f'{SERVICE_OPTION}="a",{SERVICE_OPTION}="b" {shared.public}' in lines
-    assert f'{SERVICE_OPTION}="b" {only_b.public}' in lines
+    assert (f'{SERVICE_OPTION}="a",{SERVICE_OPTION}="b",{KEY_OPTION}="{shared.fingerprint}" '
+            f'{shared.public}') in lines
+    assert f'{SERVICE_OPTION}="b",{KEY_OPTION}="{only_b.fingerprint}" {only_b.public}' in lines
 
 
 def test_no_keys_no_lines() -> None:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: s
     from collections.abc import Sequence
 
 # pgod's refusal status -> pgoctl's exit code (sysexits.h), see pgoctl(1).
-EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 500: 70}
+EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 429: 75, 500: 70}
 EXIT_USAGE, EXIT_SSH = 2, 255
 USAGE = "usage: pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]"
 # (short, long, value name or "", help): the whole command line, and --help, come from here.
@@ -41,7 +41,8 @@ HELP = "\n".join([
     "The key: -i FILE, -i '$VAR' (the key's text in environment variable VAR), or the",
     "key's text in PGOCTL_ID. Exit status: the remote command's; pgod's refusals map to",
     "64 (400 bad request), 77 (401 key not allowed), 68 (404 no such service), 65 (406",
-    "unknown command or argument), 70 (500 internal error); 255 when SSH itself fails.", ""])
+    "unknown command or argument), 75 (429 too many commands running), 70 (500 internal",
+    "error); 255 when SSH itself fails.", ""])
 _REFUSAL = b"pgod: "
 _CHANGED = b"REMOTE HOST IDENTIFICATION HAS CHANGED"
 
