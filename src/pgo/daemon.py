@@ -18,6 +18,7 @@ import asyncssh
 
 from pgo.compose import find_podman_compose
 from pgo.config import Config
+from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.keys import OperatorKey
 from pgo.proc import Account
@@ -100,7 +101,7 @@ class Daemon:
 
     def _startup(self) -> None:
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
-        mode = os.stat(self.settings.directory).st_mode
+        mode = _check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)
         os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # noqa: S103
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -125,6 +126,17 @@ class Daemon:
                 log.info("config %s changed, sending SIGHUP to ourselves", path)
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
+
+
+def _check_private(directory: str) -> int:
+    """The mode of `directory`, which pgod must own and nobody else may write: pgod (root)
+    chowns and writes what it finds there, so a planted symlink must be impossible."""
+    st = os.stat(directory)
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise PgoError(f"{directory} belongs to uid {st.st_uid} with mode "
+                       f"{st.st_mode & 0o7777:04o}: --dir must belong to the user running "
+                       "pgod and be writable by nobody else (chmod go-w)")
+    return st.st_mode
 
 
 def _write_public(path: str, text: str) -> None:

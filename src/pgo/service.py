@@ -248,5 +248,11 @@ def _prepare_dir(path: str, account: Account) -> None:
 
 
 def _share_dir(path: str, account: Account) -> None:
-    os.chown(path, account.uid, account.gid if account.share_gid is None else account.share_gid)
-    os.chmod(path, 0o700 if account.share_gid is None else 0o2750)
+    """Owner, group and mode of the checkout directory itself (never through a symlink)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(fd, account.uid,
+                  account.gid if account.share_gid is None else account.share_gid)
+        os.fchmod(fd, 0o700 if account.share_gid is None else 0o2750)
+    finally:
+        os.close(fd)

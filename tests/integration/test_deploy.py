@@ -149,6 +149,20 @@ def test_unknown_user_exits_1(workdir) -> None:
     assert "key 'user'" in result.stderr and "no-such-user-pgo" in result.stderr
 
 
+def test_a_directory_others_can_write_is_refused(workdir) -> None:
+    """pgod chowns what it finds in --dir: a directory others can write (where a symlink
+    could be planted) stops it with exit 1 and one line, before any service starts."""
+    config = write_config(workdir / "open.toml", service("web", "root", "file:///nowhere.git"))
+    shared = workdir / "lib-open"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    result = run_pgod("-c", str(config), "--dir", str(shared))
+    assert result.returncode == 1, result.stderr
+    assert f"{shared} belongs to uid 0 with mode 1777: --dir must" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (shared / ".pgod").exists()
+
+
 def test_missing_config_option_exits_1() -> None:
     result = run_pgod()
     assert result.returncode == 1

@@ -15,7 +15,7 @@ from pgo import __version__
 from pgo.config import load_config
 from pgo.daemon import EXIT_ERROR, Daemon, Settings
 from pgo.duration import format_duration, parse_duration
-from pgo.errors import ConfigError
+from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
 
 DEFAULT_INTERVAL = "5m0s"
@@ -126,7 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("pgo.daemon").info(
         "pgod %s: %d service(s) from %s, pulling every %s", __version__,
         len(settings.config.services), settings.config.path, format_duration(settings.interval))
-    return asyncio.run(Daemon(settings).serve())
+    try:
+        return asyncio.run(Daemon(settings).serve())
+    except (PgoError, OSError) as err:  # cannot start: no traceback, one line, exit 1
+        logging.getLogger("pgo.daemon").error("cannot run: %s", err)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":
