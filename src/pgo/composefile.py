@@ -137,11 +137,13 @@ def is_remote_context(context: str) -> bool:
 
 @dataclass(frozen=True)
 class HostPath:
-    """A host path the project reads, as written (relative to the compose file's directory)."""
+    """A host path the project reads, as written (relative to the compose file's directory);
+    `writable` for bind mounts a container may write through."""
 
     service: str  # "" for top-level keys
     key: str      # where it is written, e.g. "build.context", "volumes", "secrets.db.file"
     path: str
+    writable: bool = False
 
 
 def host_paths(model: Mapping[str, Any]) -> list[HostPath]:
@@ -149,15 +151,18 @@ def host_paths(model: Mapping[str, Any]) -> list[HostPath]:
     found: list[HostPath] = []
     for name, service in (model.get("services") or {}).items():
         if isinstance(service, Mapping):
-            found += [HostPath(str(name), key, path) for key, path in _service_paths(service)]
+            found += [HostPath(str(name), *path) for path in _service_paths(service)]
     for name, secret in _mapping(model.get("secrets")).items():
         file = _mapping(secret).get("file")
         if isinstance(file, str):
             found.append(HostPath("", f"secrets.{name}.file", file))
     for name, volume in _mapping(model.get("volumes")).items():
         opts = _mapping(_mapping(volume).get("driver_opts"))
-        if "bind" in str(opts.get("o", "")) and isinstance(opts.get("device"), str):
-            found.append(HostPath("", f"volumes.{name}.driver_opts.device", opts["device"]))
+        device, options = opts.get("device"), str(opts.get("o", "")).split(",")
+        if isinstance(device, str) and (opts.get("type") in (None, "none") or
+                                        any("bind" in o for o in options)):
+            found.append(HostPath("", f"volumes.{name}.driver_opts.device", device,
+                                  writable="ro" not in options))
     return found
 
 
@@ -165,21 +170,22 @@ def _mapping(value: object) -> Mapping[Any, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _service_paths(service: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    yield from _build_paths(service.get("build"))
+def _service_paths(service: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """(key, path, writable) of every host path of one service."""
+    yield from ((key, path, False) for key, path in _build_paths(service.get("build")))
     env_files = service.get("env_file") or []
     for item in env_files if isinstance(env_files, list) else [env_files]:
         path = _mapping(item).get("path") if isinstance(item, Mapping) else item
         if isinstance(path, str):
-            yield "env_file", path
+            yield "env_file", path, False
     volumes = service.get("volumes") or []
     for volume in volumes if isinstance(volumes, list) else [volumes]:
         source = bind_source(volume)
         if source is not None:
-            yield "volumes", source
+            yield "volumes", source, is_writable(volume)
     rootfs = service.get("x-podman.rootfs")
     if isinstance(rootfs, str):
-        yield "x-podman.rootfs", rootfs
+        yield "x-podman.rootfs", rootfs, True
 
 
 def _build_paths(build: object) -> Iterator[tuple[str, str]]:
@@ -215,6 +221,17 @@ def bind_source(volume: object) -> str | None:
         source = volume.get("source")
         return source if isinstance(source, str) else None
     return None
+
+
+def is_writable(volume: object) -> bool:
+    """Whether a mount lets the container write: the last of `ro`/`rw` in a short entry's
+    options decides (as podman-compose reads them), `read_only` in a long one."""
+    if isinstance(volume, Mapping):
+        return not volume.get("read_only")
+    parts = str(volume).split(":")
+    options = parts[2].split(",") if len(parts) == 3 else []
+    modes = [o for o in options if o in ("ro", "rw")]
+    return not modes or modes[-1] == "rw"
 
 
 def used_paths(model: Mapping[str, Any], compose_path: str) -> frozenset[str]:

@@ -16,6 +16,7 @@ from pgo.composefile import (
     find_compose_file,
     host_paths,
     is_remote_context,
+    is_writable,
     load_model,
     repo_path,
     touches,
@@ -189,29 +190,53 @@ def project(**services: dict[str, Any]) -> dict[str, Any]:
      [("env_file", "a.env"), ("env_file", "b.env")]),
     (project(web={"volumes": ["./data:/data", "data:/var/lib", "/srv:/srv:ro", "/anon",
                               "~/x:/x", "../up:/up:z", ".:/app", "./cache:ro"]}),
-     [("volumes", "./data"), ("volumes", "/srv"), ("volumes", "~/x"), ("volumes", "../up"),
-      ("volumes", ".")]),
-    (project(web={"volumes": "./one:/one"}), [("volumes", "./one")]),
+     [("volumes", "./data", True), ("volumes", "/srv"), ("volumes", "~/x", True),
+      ("volumes", "../up", True), ("volumes", ".", True)]),
+    (project(web={"volumes": "./one:/one"}), [("volumes", "./one", True)]),
     (project(web={"volumes": [{"type": "bind", "source": "./conf", "target": "/c"},
+                              {"type": "bind", "source": "./ro", "target": "/r",
+                               "read_only": True},
                               {"type": "volume", "source": "data", "target": "/d"},
                               {"type": "glob", "source": "/etc/*.conf", "target": "/g"},
                               {"type": "tmpfs", "target": "/t"}]}),
-     [("volumes", "./conf"), ("volumes", "/etc/*.conf")]),
+     [("volumes", "./conf", True), ("volumes", "./ro"), ("volumes", "/etc/*.conf", True)]),
     (project(web={"x-podman.rootfs": "/var/lib/rootfs"}),
-     [("x-podman.rootfs", "/var/lib/rootfs")]),
+     [("x-podman.rootfs", "/var/lib/rootfs", True)]),
 ])
-def test_service_host_paths(model: dict[str, Any], expected: list[tuple[str, str]]) -> None:
-    assert host_paths(model) == [HostPath("web", key, path) for key, path in expected]
+def test_service_host_paths(model: dict[str, Any],
+                            expected: list[tuple[str, str] | tuple[str, str, bool]]) -> None:
+    assert host_paths(model) == [HostPath("web", *path) for path in expected]
+
+
+@pytest.mark.parametrize(("volume", "writable"), [
+    ("./d:/d", True), ("./d:/d:rw", True), ("./d:/d:ro", False), ("./d:/d:z,ro", False),
+    ("./d:/d:ro,rw", True), ("./d:/d:rw,ro", False), ("./d:/d:rom", True),
+    ({"type": "bind", "source": ".", "target": "/d"}, True),
+    ({"type": "bind", "source": ".", "target": "/d", "read_only": False}, True),
+    ({"type": "bind", "source": ".", "target": "/d", "read_only": True}, False),
+])
+def test_is_writable_as_podman_compose_reads_the_options(volume: object, writable: bool) -> None:
+    assert is_writable(volume) is writable
 
 
 def test_top_level_host_paths() -> None:
     model = {"services": {}, "secrets": {"db": {"file": "./db.secret"}, "env": {"environment":
              "X"}}, "volumes": {"b": {"driver_opts": {"type": "none", "o": "bind",
                                                       "device": "/srv/b"}},
+                                "r": {"driver_opts": {"type": "none", "o": "bind,ro",
+                                                      "device": "./r"}},
+                                "t": {"driver_opts": {"type": "none", "device": "./t"}},
+                                "tb": {"driver_opts": {"type": "tmpfs", "o": "rbind",
+                                                       "device": "./tb"}},
+                                "tmp": {"driver_opts": {"type": "tmpfs", "device": "tmpfs"}},
                                 "n": {"driver_opts": {"type": "nfs", "device": ":/export"}},
                                 "plain": None}}
-    assert host_paths(model) == [HostPath("", "secrets.db.file", "./db.secret"),
-                                 HostPath("", "volumes.b.driver_opts.device", "/srv/b")]
+    assert host_paths(model) == [
+        HostPath("", "secrets.db.file", "./db.secret"),
+        HostPath("", "volumes.b.driver_opts.device", "/srv/b", writable=True),
+        HostPath("", "volumes.r.driver_opts.device", "./r"),
+        HostPath("", "volumes.t.driver_opts.device", "./t", writable=True),
+        HostPath("", "volumes.tb.driver_opts.device", "./tb", writable=True)]
 
 
 def test_used_paths() -> None:

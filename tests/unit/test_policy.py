@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pgo.composefile import load_model, repo_path
 from pgo.policy import Violation, check_policy
 from pgo.ports import PortRange, parse_compose_port
 
@@ -20,8 +23,9 @@ def web(**service: Any) -> dict[str, Any]:
 
 
 def messages(model: dict[str, Any], allowed: list[PortRange] = RANGES,
-             compose_dir: str = "") -> list[str]:
-    return [str(v) for v in check_policy(model, allowed, compose_dir)]
+             compose_dir: str = "", symlinks: Collection[str] = (),
+             compose_file: str = "") -> list[str]:
+    return [str(v) for v in check_policy(model, allowed, compose_dir, symlinks, compose_file)]
 
 
 def test_violation_names_the_service_or_the_file() -> None:
@@ -161,7 +165,6 @@ def test_project_keys_that_bypass_the_policy(top: dict[str, Any], fragment: str 
     ({"volumes": ["./a/../../b:/b"]}, "volumes './a/../../b'"),
     ({"volumes": [{"type": "bind", "source": "/run/podman/podman.sock", "target": "/s"}]},
      "volumes '/run/podman/podman.sock'"),
-    ({"x-podman.rootfs": "/"}, "x-podman.rootfs '/'"),
 ])
 def test_host_paths_outside_the_repository(service: dict[str, Any], expected: str) -> None:
     assert messages(web(**service)) == [
@@ -235,3 +238,385 @@ def test_a_project_passes_exactly_when_every_host_port_is_in_a_range(
     violations = check_policy(web(ports=ports), allowed)
     assert (violations == []) == all(fine(e) for e in ports)
     assert all(v.service == "web" for v in violations)
+
+
+# -- the allowlist: projects people write pass ----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_example_project_passes() -> None:
+    text = (ROOT / "examples" / "hello" / "compose.yaml").read_text()
+    model = load_model(text, {}, "compose.yaml")
+    assert check_policy(model, [PortRange(5006, 5006)], "", (), "compose.yaml") == []
+    assert check_policy(model, [PortRange(5007, 5007)], "", (), "compose.yaml") != []
+
+
+def test_a_project_using_every_allowed_key_passes() -> None:
+    web = {
+        "image": "nginx", "command": ["nginx", "-g", "daemon off;"], "entrypoint": "/init",
+        "build": {"context": "app", "dockerfile": "Containerfile", "args": {"V": "1"},
+                  "target": "prod", "labels": ["a=b"], "tags": ["web:x"],
+                  "additional_contexts": {"base": "./base", "img": "docker-image://alpine",
+                                          "db": "service:db"},
+                  "extra_hosts": ["h:10.0.0.1"], "cache_from": ["c"], "cache_to": ["c"],
+                  "secrets": ["key"], "ulimits": {"nofile": 1024},
+                  "dockerfile_inline": None},
+        "environment": {"A": "1"}, "env_file": ["web.env"], "ports": ["5006:80"],
+        "expose": ["80"], "volumes": ["data:/data", "./conf:/etc/nginx:ro,z", "/anon",
+                                      {"type": "tmpfs", "target": "/t", "tmpfs": {"size": 1000}},
+                                      {"type": "volume", "source": "data", "target": "/v",
+                                       "volume": {"nocopy": True, "subpath": "a/b"}},
+                                      {"type": "bind", "source": "./www", "target": "/www",
+                                       "read_only": True,
+                                       "bind": {"propagation": "rprivate", "selinux": "z",
+                                                "create_host_path": False}}],
+        "tmpfs": ["/run", "/tmp:size=64m"], "depends_on": {"db": {"condition":
+                                                                  "service_healthy"}},
+        "restart": "unless-stopped", "labels": {"a": "b"}, "container_name": "web",
+        "hostname": "web", "working_dir": "/srv", "user": "1000", "group_add": ["wheel"],
+        "networks": {"front": {"aliases": ["www"], "ipv4_address": "10.1.0.5"}},
+        "extra_hosts": ["db:10.0.0.2"], "dns": ["9.9.9.9"], "dns_search": "lan",
+        "dns_opt": ["ndots:1"], "deploy": {"resources": {"limits": {"cpus": "1",
+                                                                    "memory": "1g"}}},
+        "mem_limit": "1g", "cpus": 1, "pids_limit": 100, "init": True, "read_only": True,
+        "shm_size": "64m", "stop_signal": "SIGQUIT", "stop_grace_period": "1s",
+        "ulimits": {"nofile": {"soft": 1024, "hard": 2048}}, "tty": True, "stdin_open": True,
+        "profiles": ["web"], "platform": "linux/amd64", "pull_policy": "missing",
+        "cap_drop": ["ALL"], "secrets": ["key", {"source": "key", "target": "k.pem"}],
+        "security_opt": ["no-new-privileges:true"], "privileged": False, "publishall": False,
+        "logging": {"driver": "journald", "options": {"tag": "web"}},
+        "sysctls": {"net.core.somaxconn": 1024}, "userns_mode": "keep-id",
+        "x-podman.uidmaps": ["0:1:1000"], "x-podman.no_hosts": True, "x-notes": "anything",
+        "healthcheck": {"test": ["CMD", "true"], "interval": "10s"}, "pid": "private",
+    }
+    model = {"version": "3.8", "name": "site", "x-common": {"a": 1},
+             "x-podman": {"in_pod": False, "name_separator_compat": True},
+             "services": {"web": web, "db": {"image": "postgres", "links": ["web:w"],
+                                             "network_mode": "service:web", "scale": 1,
+                                             "healthcheck": {"test": "true"}}},
+             "networks": {"front": {"driver": "bridge", "internal": False, "labels": ["a"],
+                                    "ipam": {"config": [{"subnet": "10.1.0.0/24"}]}}},
+             "volumes": {"data": None, "cache": {"labels": {"a": "b"}},
+                         "ext": {"external": True, "name": "shared-data"}},
+             "secrets": {"key": {"file": "./secrets/key.pem"}}}
+    assert messages(model) == []
+
+
+# -- the allowlist: keys refused, with what they do -----------------------------------------------
+
+@pytest.mark.parametrize(("service", "fragment"), [
+    ({"runtime": "/home/svc/evil"}, "runtime picks the OCI runtime"),
+    ({"init-path": "/bin/sh"}, "init-path runs a host file"),
+    ({"privileged": True}, "privileged gives the container every capability"),
+    ({"cap_add": ["SYS_ADMIN"]}, "cap_add gives the container capabilities"),
+    ({"devices": ["/dev/fuse"]}, "devices passes host devices"),
+    ({"device_cgroup_rules": ["c 1:3 mr"]}, "device_cgroup_rules opens host devices"),
+    ({"annotations": {"run.oci.handler": "krun"}}, "annotations configure the OCI runtime"),
+    ({"pod": "other"}, "pod puts the container in a pod"),
+    ({"x-podman": {"uidmaps": []}}, "use x-podman.uidmaps"),
+    ({"x-podman.rootfs": "rootfs"}, "x-podman.rootfs runs a host directory"),
+    ({"configs": ["c"]}, "configs is ignored by podman-compose 1.6.0"),
+    ({"volumes_from": ["container:db"]}, "volumes_from is ignored"),
+    ({"domainname": "example.org"}, "key 'domainname' is not one pgod allows"),
+    ({"init_path": "/x"}, "key 'init_path' is not one pgod allows"),
+    ({"ipc": "host"}, "key 'ipc' is not one pgod allows"),
+    ({"name": "other"}, "key 'name' is not one pgod allows"),
+    ({"_aliases": ["x"]}, "key '_aliases' is not one pgod allows"),
+    ({"x-podman.other": 1}, "key 'x-podman.other' is not one pgod allows"),
+    ({"pid": "host"}, "pid 'host' shares a PID namespace"),
+    ({"pid": "container:db"}, "pid 'container:db' shares"),
+    ({"userns_mode": "host"}, "userns_mode 'host' shares a user namespace"),
+    ({"userns_mode": "ns:/proc/1/ns/user"}, "userns_mode 'ns:/proc/1/ns/user'"),
+    ({"group_add": ["keep-groups"]}, "group_add keep-groups"),
+    ({"sysctls": {"kernel.core_pattern": "|/x"}}, "sysctls 'kernel.core_pattern=|/x' is not"),
+    ({"sysctls": ["vm.overcommit_memory=1"]}, "sysctls 'vm.overcommit_memory=1' is not"),
+    ({"tmpfs": ["run"]}, "tmpfs entry 'run' must be an absolute container path"),
+    ({"logging": {"driver": "k8s-file", "options": {"path": "/home/svc/.bashrc"}}},
+     "logging.path: a log file path lets conmon write"),
+    ({"logging": {"options": {"max-file": "3"}}}, "logging.max-file: pgod does not allow"),
+    ({"logging": {"driver": "fluentd"}}, "logging.driver 'fluentd' is not one pgod allows"),
+    ({"logging": {"driver": "k8s-file", "path": "/x"}}, "logging.path: pgod does not allow"),
+    ({"deploy": {"resources": {"reservations": {"devices": [{"driver": "nvidia"}]}}}},
+     "deploy.resources.reservations.devices: gives the container host devices"),
+    ({"deploy": {"placement": {}}}, "deploy.placement: pgod does not allow it"),
+    ({"networks": {"front": {"driver_opts": {}}}}, "networks.front.driver_opts: pgod does not"),
+    ({"secrets": [{"source": "key", "target": "/k,src=/etc/shadow"}]},
+     "secrets entry '/k,src=/etc/shadow' contains ',' or ':'"),
+    ({"secrets": [{"source": "key", "target": "/k:/x:rw"}]}, "contains ',' or ':'"),
+    ({"secrets": [{"source": "key", "other": 1}]}, "secrets.other: pgod does not allow it"),
+])
+def test_service_keys_refused(service: dict[str, Any], fragment: str) -> None:
+    got = messages(web(**service))
+    assert len(got) == 1, got
+    assert got[0].startswith("compose service 'web': ") and fragment in got[0]
+
+
+@pytest.mark.parametrize("option", [
+    "seccomp=/home/svc/profile.json", "seccomp=unconfined", "seccomp:unconfined",
+    "apparmor=/etc/apparmor.d/x", "apparmor=unconfined", "label=disable", "label=type:spc_t",
+    "unmask=ALL", "mask=/proc", "proc-opts=x", "no-new-privileges:false"])
+def test_security_opt_allows_only_no_new_privileges(option: str) -> None:
+    got = messages(web(security_opt=[option]))
+    assert got == [f"compose service 'web': security_opt {option!r} is not allowed: seccomp "
+                   "and AppArmor profiles, label and mask options loosen the container's "
+                   "confinement or name host files; only no-new-privileges is accepted"]
+    assert messages(web(security_opt=["no-new-privileges", "no-new-privileges=true"])) == []
+
+
+@pytest.mark.parametrize(("top", "fragment"), [
+    ({"configs": {"c": {"file": "c"}}}, "top-level 'configs' is ignored"),
+    ({"models": {}}, "top-level key 'models' is not one pgod allows"),
+    ({"x-podman": {"in_pod": "someones_pod"}}, "x-podman.in_pod 'someones_pod' names a pod"),
+    ({"x-podman": {"unknown": 1}}, "x-podman.unknown: pgod does not allow it"),
+    ({"x-podman": ["pod_args"]}, "x-podman must be a mapping"),
+    ({"networks": {"lan": {"driver_opts": {"mode": "unmanaged"}}}},
+     "network 'lan'.driver_opts: driver options are not checked"),
+    ({"networks": {"lan": {"external": True, "name": "host"}}}, "name 'host' is not a plain"),
+    ({"networks": {"host": None}}, "name 'host' is not a plain name"),
+    ({"networks": {"lan": {"name": "ns:/proc/1/ns/net"}}}, "'ns:/proc/1/ns/net' is not a"),
+    ({"networks": {"lan": {"external": {"name": "x:ip=1.2.3.4"}}}}, "'x:ip=1.2.3.4' is not"),
+    ({"networks": {"lan": {"ipam": {"driver": "dhcp"}}}}, "ipam driver 'dhcp' is not allowed"),
+    ({"networks": {"lan": {"attachable": True}}}, "network 'lan'.attachable: pgod does not"),
+    ({"volumes": {"v": {"driver": "nfs"}}}, "volume 'v' uses driver 'nfs'"),
+    ({"volumes": {"v": {"name": "x,type=bind,source=/home"}}}, "'x,type=bind,source=/home'"),
+    ({"volumes": {"v,type=bind,src=/": None}}, "name 'v,type=bind,src=/' is not a plain"),
+    ({"volumes": {"v": {"driver_opts": {"type": "nfs", "o": "addr=10.0.0.1"}}}},
+     "driver_opts type 'nfs' mounts a filesystem"),
+    ({"volumes": {"v": {"driver_opts": {"size": "1g"}}}}, "driver_opts.size: pgod does not"),
+    ({"secrets": {"s": {"file": "./s,src=/etc/shadow"}}}, "secret 's': file './s,src="),
+    ({"secrets": {"s": {"environment": "A,src=/x"}}}, "secret 's': environment 'A,src=/x'"),
+    ({"secrets": {"s": {"file": "./s", "x-podman.relabel": "shared"}}},
+     "x-podman.relabel must be z or Z"),
+    ({"secrets": {"s": {"file": "./s", "driver": "x"}}}, "secret 's'.driver: pgod does not"),
+])
+def test_project_keys_refused(top: dict[str, Any], fragment: str) -> None:
+    got = messages({**web(), **top})
+    assert len(got) == 1, got
+    assert got[0].startswith("compose file: ") and fragment in got[0]
+
+
+@pytest.mark.parametrize(("build", "fragment"), [
+    ({"ssh": ["default"]}, "build.ssh: lends the build an SSH agent or a host key file"),
+    ({"ssh": ["id=~/.ssh/id_ed25519"]}, "build.ssh: lends"),
+    ({"network": "host"}, "build.network: is ignored by podman-compose 1.6.0"),
+    ({"privileged": True}, "build.privileged: pgod does not allow it"),
+    ({"context": "file:///home/svc"}, "build.context 'file:///home/svc' is neither"),
+    ({"context": "rsync://host/x"}, "is neither a path in the repository"),
+    ({"context": "x:/home/svc"}, "build.context 'x:/home/svc' is neither"),
+    ({"context": 1}, "build.context 1 must be a path or a URL"),
+    ({"additional_contexts": {"k": "oci-layout:///home/svc/layout"}},
+     "build.additional_contexts 'oci-layout:///home/svc/layout': use a path"),
+    ({"additional_contexts": ["k=file:///etc"]}, "'file:///etc': use a path"),
+    ({"secrets": [{"source": "key", "target": "k,src=/home/svc/.ssh/id_rsa"}]},
+     "build.secrets entry 'k,src=/home/svc/.ssh/id_rsa' contains ','"),
+])
+def test_build_keys_refused(build: dict[str, Any], fragment: str) -> None:
+    got = messages(web(build=build))
+    assert len(got) == 1, got
+    assert got[0].startswith("compose service 'web': ") and fragment in got[0]
+
+
+@pytest.mark.parametrize("context", [
+    ".", "app", "https://github.com/a/b.git", "https://github.com/a/b.git#main:dir",
+    "git@github.com:a/b.git", "ssh://git@host/x.git", "git://host/x"])
+def test_build_contexts_allowed(context: str) -> None:
+    assert messages(web(build=context)) == []
+
+
+# -- mounts ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("volume", "fragment"), [
+    ("/x,type=bind,source=/home", "',' in a path would add fields"),
+    ("data:/x,type=bind,source=/home", "',' in a path"),
+    ("./a,b:/x", "',' in a path"),
+    ("./a:/b:/c:ro", "has more than three ':'-separated fields"),
+    ("./data:/data:U", "option U changes the owner of the host files"),
+    ("./data:/data:ro,idmap", "unknown option 'idmap'"),
+    ("/data:U", "option U"),
+    ({"type": "glob", "source": "./*.conf", "target": "/c"}, "only bind, volume and tmpfs"),
+    ({"type": "image", "source": "alpine", "target": "/i"}, "only bind, volume and tmpfs"),
+    ({"type": "npipe", "source": "x", "target": "/i"}, "only bind, volume and tmpfs"),
+    ({"source": "data", "target": "/i"}, "only bind, volume and tmpfs"),
+    ({"type": "bind", "target": "/i"}, "source must be a path in the repository"),
+    ({"type": "bind", "source": "./d", "target": "/srv,source=/home/*/.ssh/*"},
+     "target '/srv,source=/home/*/.ssh/*' contains ',' or ':'"),
+    ({"type": "bind", "source": "./d,src=/", "target": "/srv"}, "source './d,src=/' contains"),
+    ({"type": "bind", "source": "./d", "target": "/srv:/x:rw"}, "target '/srv:/x:rw' contains"),
+    ({"type": "volume", "source": "data", "target": "/d,type=bind"}, "contains ',' or ':'"),
+    ({"type": "tmpfs", "target": "/t", "tmpfs": {"size": "1m,exec"}}, "tmpfs.size '1m,exec'"),
+    ({"type": "tmpfs", "target": "/t", "tmpfs": {"mode": "1777,x"}}, "tmpfs.mode '1777,x'"),
+    ({"type": "bind", "source": "./d", "target": "/d", "bind": {"propagation": "shared,x"}},
+     "bind.propagation must be one of private, rprivate"),
+    ({"type": "bind", "source": "./d", "target": "/d", "bind": {"selinux": "z,src=/"}},
+     "bind.selinux must be z or Z"),
+    ({"type": "volume", "source": "data", "target": "/d", "volume": {"subpath": "../.."}},
+     "volume.subpath '../..' must be a relative path inside the volume"),
+    ({"type": "volume", "source": "data", "target": "/d", "volume": {"subpath": "a,ro"}},
+     "volume.subpath 'a,ro'"),
+    ({"type": "volume", "source": "data", "target": "/d", "extra": 1},
+     "volumes entry of type 'volume'.extra: pgod does not allow it"),
+])
+def test_mounts_refused(volume: object, fragment: str) -> None:
+    model = {**web(volumes=[volume]), "volumes": {"data": None}}
+    got = messages(model)
+    assert len(got) == 1, got
+    assert got[0].startswith("compose service 'web': ") and fragment in got[0]
+
+
+field_text = st.text(alphabet="ab/.,:=-", max_size=12)
+
+
+@given(field_text, st.sampled_from(["source", "target"]))
+def test_a_long_mount_field_is_refused_exactly_when_it_could_add_fields(
+        text: str, field: str) -> None:
+    volume = {"type": "volume", "source": "data", "target": "/d", field: "/" + text}
+    model = {**web(volumes=[volume]), "volumes": {"data": None}}
+    assert (messages(model) != []) == ("," in text or ":" in text)
+
+
+@given(st.text(alphabet="ab/.,=-", max_size=12), st.text(alphabet="ab/.,=-", max_size=12))
+def test_a_short_bind_is_refused_exactly_when_a_path_has_a_comma(source: str,
+                                                                 target: str) -> None:
+    got = messages(web(volumes=[f"./{source}:/{target}:ro"]))
+    outside = repo_path("", f"./{source}") is None
+    assert (got != []) == ("," in source + target or outside)
+
+
+# -- symlinks and .git ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("service", "links", "expected"), [
+    ({"volumes": ["./data:/x:ro"]}, {"data"}, "volumes './data' goes through 'data'"),
+    ({"volumes": ["./data/sub:/x:ro"]}, {"data"}, "volumes './data/sub' goes through 'data'"),
+    ({"volumes": ["./link/../data:/x:ro"]}, {"link"}, "goes through 'link'"),
+    ({"volumes": [{"type": "bind", "source": "conf", "target": "/c", "read_only": True}]},
+     {"conf"}, "volumes 'conf' goes through 'conf'"),
+    ({"build": "app"}, {"app"}, "build.context 'app' goes through 'app'"),
+    ({"build": {"context": "app", "dockerfile": "Containerfile"}}, {"app/Containerfile"},
+     "build.dockerfile 'app/Containerfile' goes through 'app/Containerfile'"),
+    ({"build": {"additional_contexts": {"b": "./base"}}}, {"base"},
+     "build.additional_contexts './base' goes through 'base'"),
+    ({"env_file": "env/web.env"}, {"env"}, "env_file 'env/web.env' goes through 'env'"),
+    ({"build": "."}, {"Containerfile"}, "Containerfile is a symlink in the repository"),
+    ({"build": {"context": "app"}}, {"app/Dockerfile"}, "app/Dockerfile is a symlink"),
+])
+def test_host_paths_through_a_committed_symlink(service: dict[str, Any], links: set[str],
+                                                expected: str) -> None:
+    got = messages(web(**service), symlinks=links)
+    assert len(got) == 1, got
+    assert got[0].startswith("compose service 'web': ") and expected in got[0]
+    assert messages(web(**service)) == []
+
+
+def test_symlinks_are_judged_from_the_compose_files_directory() -> None:
+    model = {**web(volumes=["./data:/d:ro", "../shared:/s:ro"]),
+             "secrets": {"k": {"file": "./secret/k"}}}
+    assert messages(model, compose_dir="deploy", symlinks={"data", "secret"}) == []
+    assert messages(model, compose_dir="deploy", symlinks={"deploy/data", "shared",
+                                                           "deploy/secret"}) == [
+        "compose service 'web': volumes './data' goes through 'deploy/data', a symlink in the "
+        "repository that could point anywhere on the host; commit the files themselves",
+        "compose service 'web': volumes '../shared' goes through 'shared', a symlink in the "
+        "repository that could point anywhere on the host; commit the files themselves",
+        "compose file: secrets.k.file './secret/k' goes through 'deploy/secret', a symlink in "
+        "the repository that could point anywhere on the host; commit the files themselves"]
+
+
+@pytest.mark.parametrize(("service", "links"), [
+    ({"volumes": ["./data:/x:ro"]}, {"data2", "dat", "other/data"}),
+    ({"build": {"context": "app", "dockerfile": "Dockerfile"}}, {"app/Containerfile"}),
+    ({"build": "https://github.com/a/b.git"}, {"Containerfile"}),
+    ({"volumes": ["data:/x"]}, {"data"}),
+])
+def test_symlinks_elsewhere_are_fine(service: dict[str, Any], links: set[str]) -> None:
+    assert messages({**web(**service), "volumes": {"data": None}}, symlinks=links) == []
+
+
+@pytest.mark.parametrize(("service", "compose_dir", "expected"), [
+    ({"volumes": [".git:/g:ro"]}, "", "volumes '.git' is in .git"),
+    ({"volumes": ["./.git/hooks:/h:ro"]}, "", "volumes './.git/hooks' is in .git"),
+    ({"volumes": ["../.git/config:/c:ro"]}, "deploy", "volumes '../.git/config' is in .git"),
+    ({"build": ".git"}, "", "build.context '.git' is in .git"),
+    ({"env_file": ".git/../.git/config"}, "", "env_file '.git/../.git/config' is in .git"),
+])
+def test_nothing_may_use_git(service: dict[str, Any], compose_dir: str, expected: str) -> None:
+    got = messages(web(**service), compose_dir=compose_dir)
+    assert got == [f"compose service 'web': {expected}, which pgod's git commands read (its "
+                   "config can run commands on the host); use another directory"]
+
+
+def test_names_that_only_start_like_git_are_fine() -> None:
+    assert messages(web(volumes=["./.gitignore:/g:ro", "./.github:/h:ro", "./a/.git:/a:ro"])) \
+        == []
+
+
+# -- writable mounts ------------------------------------------------------------------------------
+
+WHOLE = "mounts the whole repository writable: the container could rewrite .git/config"
+
+
+@pytest.mark.parametrize("volume", [
+    ".:/w", "./:/w", ".:/w:rw", ".:/w:ro,rw", "./a/..:/w:z",
+    {"type": "bind", "source": ".", "target": "/w"},
+    {"type": "bind", "source": ".", "target": "/w", "read_only": False}])
+def test_the_repository_may_not_be_mounted_writable(volume: object) -> None:
+    got = messages(web(volumes=[volume]))
+    assert len(got) == 1 and WHOLE in got[0], got
+
+
+@pytest.mark.parametrize("volume", [
+    ".:/w:ro", ".:/w:z,ro", {"type": "bind", "source": ".", "target": "/w", "read_only": True}])
+def test_the_repository_may_be_mounted_read_only(volume: object) -> None:
+    assert messages(web(volumes=[volume], env_file="web.env", build=".")) == []
+
+
+def test_a_writable_mount_from_a_subdirectory_may_not_be_its_directory() -> None:
+    got = messages(web(volumes=["../deploy:/w"]), compose_dir="deploy",
+                   compose_file="deploy/compose.yaml")
+    assert got == [
+        "compose service 'web': volumes '../deploy' is mounted writable and holds the compose "
+        "file 'deploy/compose.yaml' (and 1 more), which podman-compose reads on the host: the "
+        "container could change it or swap it for a symlink; mount it read-only (:ro, "
+        "read_only: true) or keep them in separate directories"]
+    assert messages(web(volumes=["../deploy/data:/w"]), compose_dir="deploy") == []
+
+
+@pytest.mark.parametrize(("model", "compose_file", "holds"), [
+    (web(volumes=["./conf:/c"], env_file="conf/web.env"), "", "env_file 'conf/web.env'"),
+    (web(volumes=["./conf:/c", "./conf/nginx.conf:/n:ro"]), "", "volumes './conf/nginx.conf'"),
+    (web(volumes=["./app/data:/d"], build={"context": "app/data"}), "",
+     "build.context 'app/data'"),
+    (web(volumes=["./docker:/d"], build={"context": "app", "dockerfile": "../docker/F"}), "",
+     "build.dockerfile 'docker/F'"),
+    (web(volumes=["./deploy:/d"]), "deploy/prod.yml", "the compose file 'deploy/prod.yml'"),
+    (web(volumes=["./compose.yaml:/c.yaml"]), "", "the compose file 'compose.yaml'"),
+    (web(volumes=["./prod.yml:/c.yaml"]), "prod.yml", "the compose file 'prod.yml'"),
+    (web(volumes=["./.env:/e"]), "", ".env '.env'"),
+    ({**web(volumes=["./s:/s"]), "secrets": {"k": {"file": "s/k.pem"}}}, "",
+     "secrets.k.file 's/k.pem'"),
+    ({**web(), "volumes": {"d": {"driver_opts": {"type": "none", "o": "bind",
+                                                 "device": "./data"}}},
+      "secrets": {"k": {"file": "data/k"}}}, "", "secrets.k.file 'data/k'"),
+])
+def test_a_writable_mount_may_not_hold_what_podman_compose_reads(
+        model: dict[str, Any], compose_file: str, holds: str) -> None:
+    got = messages(model, compose_file=compose_file)
+    assert len(got) == 1, got
+    assert f"is mounted writable and holds {holds}" in got[0]
+
+
+@pytest.mark.parametrize(("model", "compose_file"), [
+    (web(volumes=["./data:/d", "./data:/e:ro"]), ""),
+    ({"services": {"a": {"image": "x", "volumes": ["./data:/d"]},
+                   "b": {"image": "y", "volumes": ["./data:/d"]}}}, ""),
+    (web(volumes=["./app/data:/d"], build="app"), ""),
+    (web(volumes=["./data:/d"], env_file="conf/web.env"), ""),
+    (web(volumes=["./compose.yaml:/c.yaml"]), "deploy/compose.yaml"),
+    (web(volumes=["./conf:/c:ro"], env_file="conf/web.env"), ""),
+    ({**web(), "volumes": {"d": {"driver_opts": {"type": "none", "o": "bind,ro",
+                                                 "device": "./data"}}},
+      "secrets": {"k": {"file": "data/k"}}}, ""),
+])
+def test_writable_mounts_apart_from_what_podman_compose_reads(model: dict[str, Any],
+                                                              compose_file: str) -> None:
+    assert messages(model, compose_file=compose_file) == []
