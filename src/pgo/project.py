@@ -44,7 +44,8 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
             checkout.path, file, service.name)}, file)
     except ComposeError as err:
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
-    violations = check_policy(model, service.ports, posixpath.dirname(file))
+    violations = check_policy(model, service.ports, posixpath.dirname(file),
+                              await checkout.symlinks(commit), file)
     return ProjectAt(commit, file, model, used_paths(model, file),
                      tuple(str(v) for v in violations))
 
@@ -61,7 +62,12 @@ async def _dotenv(checkout: Checkout, commit: str, file: str,
         text = _bounded(path, await checkout.read(commit, path))
         if text is None:
             raise ComposeError(f"{path}: must be a regular file (not a symlink or directory)")
-        variables.update(parse_dotenv(text, environ=env))
+        found = parse_dotenv(text, environ=env)
+        if knobs := sorted(k for k in found if k.startswith("PODMAN_")):
+            raise ComposeError(f"{path}: {', '.join(knobs)}: podman-compose copies PODMAN_* "
+                               "variables from .env into its own and podman's environment "
+                               "(settings pgod does not check); remove them")
+        variables.update(found)
     return variables
 
 

@@ -68,3 +68,31 @@ def test_symlinks_lists_every_symlink_in_the_tree(workdir: Path, make_repo) -> N
     async def links() -> frozenset[str]:
         return await checkout.symlinks(await checkout.head())
     assert asyncio.run(links()) == {"data", "sub/up"}
+
+
+def test_a_mount_through_a_committed_symlink_is_refused(workdir: Path, make_repo) -> None:
+    """`data -> /root` committed, `./data:/x` mounted: podman would mount root's home."""
+    repo = make_repo({"compose.yaml": COMPOSE + "    volumes: ['./data/keys:/x:ro']\n"})
+    (repo.work / "data").symlink_to("/root")
+    repo.commit({}, "a symlink")
+    project = project_at_head(cloned(repo, workdir / "c"))
+    assert project.problems == ("compose service 'web': volumes './data/keys' goes through "
+                                "'data', a symlink in the repository that could point "
+                                "anywhere on the host; commit the files themselves",)
+
+
+def test_podman_settings_in_dotenv_are_refused(workdir: Path, make_repo) -> None:
+    files = {"compose.yaml": COMPOSE, ".env": "PORT=1\nPODMAN_USERNS=host\n"}
+    project = project_at_head(cloned(make_repo(files), workdir / "c"))
+    assert project.model is None
+    assert project.problems[0].startswith(".env: PODMAN_USERNS: podman-compose copies")
+
+
+def test_a_writable_mount_of_the_repository_is_refused(workdir: Path, make_repo) -> None:
+    """The container could rewrite .git/config or the compose file on the host."""
+    repo = make_repo({"compose.yaml": COMPOSE + "    volumes: ['.:/w']\n"})
+    project = project_at_head(cloned(repo, workdir / "c"))
+    assert len(project.problems) == 1 and "mounts the whole repository writable" in \
+        project.problems[0]
+    read_only = make_repo({"compose.yaml": COMPOSE + "    volumes: ['.:/w:ro']\n"})
+    assert project_at_head(cloned(read_only, workdir / "d")).problems == ()
