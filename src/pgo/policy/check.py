@@ -1,0 +1,44 @@
+"""The policy's entry point: every check, each message tied to its compose service."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pgo.policy.paths import check_host_paths
+from pgo.policy.service import check_service
+from pgo.policy.toplevel import check_project
+from pgo.ports import PortRange
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason a project is refused, tied to the compose service it comes from
+    ("" for the project as a whole)."""
+
+    service: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"compose service {self.service!r}" if self.service else "compose file"
+        return f"{where}: {self.message}"
+
+
+def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
+                 compose_dir: str = "", symlinks: Collection[str] = (),
+                 compose_file: str = "") -> list[Violation]:
+    """Every violation of the project; an empty list means it may run.
+
+    `compose_dir` is the compose file's directory in the repository ("" for the top), so
+    that `../x` from a subdirectory is still inside the repository. `symlinks` are the
+    repository paths of every symlink in the commit, `compose_file` the compose file's
+    repository path (without it, every name podman-compose looks for in `compose_dir`).
+    """
+    found = [Violation("", message) for message in check_project(model)]
+    for name, service in (model.get("services") or {}).items():
+        if isinstance(service, Mapping):
+            found += [Violation(str(name), m) for m in check_service(service, allowed)]
+    found += [Violation(service, message) for service, message in
+              check_host_paths(model, compose_dir, frozenset(symlinks), compose_file)]
+    return found

@@ -1,0 +1,108 @@
+"""Host paths: inside the repository, not through a committed symlink, not in .git, and
+no writable mount over what podman-compose reads on the host."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pgo.composefile import (
+    COMPOSE_NAMES,
+    PODMAN_COMPOSE_NAMES,
+    HostPath,
+    host_paths,
+    is_remote_context,
+    repo_path,
+)
+
+_DOCKERFILES = ("Containerfile", "ContainerFile", "containerfile", "Dockerfile", "DockerFile",
+                "dockerfile")  # what podman-compose looks for in a context without one named
+
+
+def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: frozenset[str],
+                      compose_file: str) -> list[tuple[str, str]]:
+    """(compose service, message) for every host path that breaks the rules."""
+    found: list[tuple[str, str]] = []
+    inside: list[tuple[HostPath, str]] = []
+    for path in host_paths(model):
+        where = repo_path(compose_dir, path.path)
+        if where is None:
+            found.append((path.service, f"{path.key} {path.path!r} is outside the "
+                          "repository (absolute, ~ or ..); use paths inside it"))
+            continue
+        inside.append((path, where))
+        message = _check_repo_path(path, compose_dir, symlinks)
+        if message:
+            found.append((path.service, message))
+    for service, file in _default_dockerfiles(model, compose_dir):
+        if file in symlinks:
+            found.append((service, f"{file} is a symlink in the repository, which "
+                          "podman-compose would follow on the host; commit the file"))
+    read = [*inside, *_read_by_pgod(compose_dir, compose_file)]
+    for path, where in inside:
+        if path.writable:
+            found += [(path.service, m) for m in _check_writable(path, where, read)]
+    return found
+
+
+def _check_repo_path(path: HostPath, compose_dir: str, symlinks: frozenset[str]) -> str | None:
+    """`.git`, or a committed symlink on the way (checked as written: podman-compose
+    resolves some paths with realpath, so `link/..` goes through `link`)."""
+    parts = path.path.split("/")
+    walked = [repo_path(compose_dir, "/".join(parts[:n])) for n in range(1, len(parts) + 1)]
+    for where in walked:
+        if where == ".git" or (where or "").startswith(".git/"):
+            return f"{path.key} {path.path!r} is in .git, which pgod's git commands read " \
+                   "(its config can run commands on the host); use another directory"
+        if where in symlinks:
+            return f"{path.key} {path.path!r} goes through {where!r}, a symlink in the " \
+                   "repository that could point anywhere on the host; commit the files " \
+                   "themselves"
+    return None
+
+
+def _default_dockerfiles(model: Mapping[str, Any], compose_dir: str) -> Iterator[tuple[str, str]]:
+    """The Dockerfiles podman-compose looks for in local contexts that name none."""
+    for name, service in (model.get("services") or {}).items():
+        build = service.get("build") if isinstance(service, Mapping) else None
+        spec = {"context": build} if isinstance(build, str) else build
+        if not isinstance(spec, Mapping) or spec.get("dockerfile"):
+            continue
+        context = spec.get("context", ".")
+        where = repo_path(compose_dir, context) if isinstance(context, str) else None
+        if where is not None and not is_remote_context(context):
+            yield from ((str(name), posixpath.normpath(posixpath.join(where, f)))
+                        for f in _DOCKERFILES)
+
+
+def _read_by_pgod(compose_dir: str, compose_file: str) -> Iterator[tuple[HostPath, str]]:
+    """The compose file and both `.env` files, which podman-compose reads from the checkout."""
+    files = [compose_file] if compose_file else [
+        posixpath.join(compose_dir, n) for n in COMPOSE_NAMES + PODMAN_COMPOSE_NAMES]
+    for file in [*files, posixpath.join(compose_dir, ".env"), ".env"]:
+        where = repo_path("", file)
+        if where is not None:
+            yield HostPath("", "the compose file" if file in files else ".env", where), where
+
+
+def _check_writable(mount: HostPath, where: str,
+                    read: Iterable[tuple[HostPath, str]]) -> Iterator[str]:
+    """A writable bind mount may not be the repository, nor hold another host path (an
+    equal bind source is fine: a container cannot swap its own mount point)."""
+    if where == ".":
+        yield f"{mount.key} {mount.path!r} mounts the whole repository writable: the " \
+              "container could rewrite .git/config (commands on the host), the compose file " \
+              "or .env; mount a subdirectory, or add :ro"
+        return
+    binds = ("volumes", "x-podman.rootfs")
+    held = [other for other, path in dict.fromkeys(read) if other is not mount and (
+        path.startswith(where + "/") or (path == where and not (
+            other.key.startswith(binds) or other.key.endswith(".driver_opts.device"))))]
+    if held:
+        owner = f" of service {held[0].service!r}" if held[0].service else ""
+        more = f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+        yield f"{mount.key} {mount.path!r} is mounted writable and holds {held[0].key} " \
+              f"{held[0].path!r}{owner}{more}, which podman-compose reads on the host: the " \
+              "container could change it or swap it for a symlink; mount it read-only (:ro, " \
+              "read_only: true) or keep them in separate directories"
