@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import sys
@@ -10,13 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pgo import proc
-from pgo.errors import PgoError
+from pgo.errors import CommandFailed, PgoError
 from pgo.proc import Account
+
+log = logging.getLogger("pgo.compose")
 
 # podman-compose is Python: unbuffered, so `logs -f` reaches the client line by line.
 ENV = {"PYTHONUNBUFFERED": "1"}
 TIMEOUTS = {"pull": 1800.0, "build": 1800.0, "up": 600.0, "down": 300.0}
 DEFAULT_TIMEOUT = 300.0
+# What rootless podman says when the user's pause process died but its pid file stayed
+# (the processes were killed, /tmp survived); `podman system migrate` starts a new one.
+STALE_PAUSE = "try resetting the pause process"
 
 
 def find_podman_compose() -> str:
@@ -47,6 +53,16 @@ class Project:
     async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
         """Run a podman-compose subcommand to completion; CommandFailed on failure."""
         limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
+        try:
+            return await proc.run(self.argv(*args), self.account, self.workdir,
+                                  timeout=limit, env=ENV)
+        except CommandFailed as err:
+            if STALE_PAUSE not in err.output:
+                raise
+        log.warning("%s: %s's podman pause process is gone; running podman system migrate "
+                    "and trying again", self.name, self.account.user)
+        await proc.run(["podman", "system", "migrate"], self.account, self.workdir,
+                       timeout=DEFAULT_TIMEOUT)
         return await proc.run(self.argv(*args), self.account, self.workdir, timeout=limit,
                               env=ENV)
 

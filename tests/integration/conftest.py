@@ -62,12 +62,26 @@ def session_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item, so fixtures can tell a failed test."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
 @pytest.fixture
-def workdir(session_dir: Path, request: pytest.FixtureRequest) -> Path:
-    """This test's own directory inside `session_dir`, traversable by every user."""
+def workdir(session_dir: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """This test's own directory inside `session_dir`, traversable by every user. When the
+    test fails, the tail of every pgod log in it is printed (CI keeps nothing else)."""
     path = Path(tempfile.mkdtemp(prefix=request.node.name[:40] + "-", dir=session_dir))
     path.chmod(0o755)
-    return path
+    yield path
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for log in sorted(path.glob("*.log")):
+            print(f"--- {log.name} (last 8000 characters) ---")
+            print(log.read_text(errors="replace")[-8000:])
 
 
 @pytest.fixture

@@ -115,6 +115,27 @@ def test_two_services_two_users_side_by_side(workdir, make_user, make_repo, git_
         run(["groupdel", group])
 
 
+def test_recovers_when_every_process_of_the_user_was_killed(workdir, make_user,
+                                                           make_repo) -> None:
+    """All of the user's processes killed (the pause process, conmon, the container) while
+    podman's runtime directory stays: rootless podman then refuses every command until
+    `podman system migrate`. The next change deploys anyway, and the log says what happened."""
+    user, port = make_user(), free_port()
+    repo = make_repo(hello_files(port, "before the kill"))
+    config = write_config(workdir / "kill.toml", service("hello", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib-kill").start()
+    try:
+        pgod.wait_log("up at ")
+        wait_for_http(port, "before the kill")
+        run(["pkill", "-KILL", "-U", str(pwd.getpwnam(user).pw_uid)])
+        after = repo.commit(hello_files(port, "after the kill"), "new content")
+        log = pgod.wait_log(f"up at {after[:12]}")
+        assert f"{user}'s podman pause process is gone; running podman system migrate" in log
+        wait_for_http(port, "after the kill")
+    finally:
+        pgod.stop()
+
+
 def test_sighup_exits_2(workdir) -> None:
     config = write_config(workdir / "empty.toml")
     pgod = Pgod(config, workdir / "lib3").start()
