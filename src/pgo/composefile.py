@@ -21,6 +21,8 @@ PODMAN_COMPOSE_NAMES = ("podman-compose.yaml", "podman-compose.yml",
 OVERRIDE_NAMES = ("compose.override.yaml", "compose.override.yml",
                   "docker-compose.override.yml", "docker-compose.override.yaml",
                   "container-compose.override.yml", "container-compose.override.yaml")
+DOCKERFILES = ("Containerfile", "ContainerFile", "containerfile", "Dockerfile", "DockerFile",
+               "dockerfile")  # what podman-compose looks for in a context without one named
 MAX_NODES = 200_000  # YAML aliases can make a small file a huge tree
 
 
@@ -207,6 +209,20 @@ def _build_paths(build: object) -> Iterator[tuple[str, str]]:
     for path in paths:
         if isinstance(path, str) and "://" not in path and not is_remote_context(path):
             yield "build.additional_contexts", path
+
+
+def default_dockerfiles(model: Mapping[str, Any], compose_dir: str) -> Iterator[tuple[str, str]]:
+    """The Dockerfiles podman-compose looks for in local contexts that name none."""
+    for name, service in (model.get("services") or {}).items():
+        build = service.get("build") if isinstance(service, Mapping) else None
+        spec = {"context": build} if isinstance(build, str) else build
+        if not isinstance(spec, Mapping) or spec.get("dockerfile"):
+            continue
+        context = spec.get("context", ".")
+        where = repo_path(compose_dir, context) if isinstance(context, str) else None
+        if where is not None and not is_remote_context(context):
+            yield from ((str(name), posixpath.normpath(posixpath.join(where, f)))
+                        for f in DOCKERFILES)
 
 
 def bind_source(volume: object) -> str | None:

@@ -34,6 +34,7 @@ class TreeEntry:
     mode: str
     kind: str
     name: str
+    oid: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,15 @@ class Checkout:
 
     async def read(self, commit: str, path: str) -> str | None:
         """The text of a regular file at `commit` (symlinks are not followed), or None."""
+        found = await self.read_blob(commit, path)
+        return found[0] if found else None
+
+    async def read_blob(self, commit: str, path: str) -> tuple[str, str] | None:
+        """The text and object id of a regular file at `commit`, or None."""
         entries = await self.ls_tree(commit, path)
         if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
             return None
-        return await self._git("cat-file", "blob", f"{commit}:{path}")
+        return await self._git("cat-file", "blob", entries[0].oid), entries[0].oid
 
     async def symlinks(self, commit: str) -> frozenset[str]:
         """The path of every symlink in the tree of `commit`."""
@@ -111,6 +117,6 @@ class Checkout:
         for record in out.split("\0"):
             if record:
                 meta, name = record.split("\t", 1)
-                mode, kind, _ = meta.split(" ")
-                entries.append(TreeEntry(mode, kind, name))
+                mode, kind, oid = meta.split(" ")
+                entries.append(TreeEntry(mode, kind, name, oid))
         return entries

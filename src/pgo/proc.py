@@ -110,10 +110,15 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
     """
     proc = await start(argv, account, cwd, env, merge_stderr=merge_stderr)
     try:
-        raw, err = await asyncio.wait_for(asyncio.gather(
-            _read_all(proc.stdout) if merge_stderr else _read_data(proc),
-            _read_all(proc.stderr)), timeout)
-        await proc.wait()
+        async with asyncio.timeout(timeout):
+            # A TaskGroup, not gather: when the loop shuts down and cancels every task, a
+            # gather whose children were cancelled logs "exception was never retrieved".
+            async with asyncio.TaskGroup() as group:
+                out = group.create_task(
+                    _read_all(proc.stdout) if merge_stderr else _read_data(proc))
+                errs = group.create_task(_read_all(proc.stderr))
+            await proc.wait()
+        raw, err = out.result(), errs.result()
     except TimeoutError:
         kill_group(proc)
         await proc.wait()

@@ -9,12 +9,20 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from pgo.composefile import find_compose_file, load_model, used_paths
+from pgo.composefile import (
+    default_dockerfiles,
+    find_compose_file,
+    host_paths,
+    load_model,
+    repo_path,
+    used_paths,
+)
 from pgo.config import ServiceConfig
 from pgo.errors import ComposeError
 from pgo.git import Checkout
 from pgo.interpolate import parse_dotenv
 from pgo.policy import check_policy
+from pgo.worktree import check_worktree
 
 MAX_FILE = 1024 * 1024  # a compose or .env file larger than this is refused, not cut
 
@@ -28,6 +36,17 @@ class ProjectAt:
     model: dict[str, Any] | None
     used: frozenset[str]
     problems: tuple[str, ...]         # unreadable project or policy violations
+    blobs: tuple[tuple[str, str], ...] = ()  # (path, object id) of each file pgod read
+
+    def worktree_problems(self, root: str) -> list[str]:
+        """How the working tree at `root` differs from what was checked (see `worktree`)."""
+        if self.file is None or self.model is None:
+            return []
+        base = posixpath.dirname(self.file)
+        paths = [posixpath.join(base, p.path) for p in host_paths(self.model)
+                 if repo_path(base, p.path) is not None]
+        paths += [file for _, file in default_dockerfiles(self.model, base)]
+        return check_worktree(root, dict(self.blobs), paths)
 
 
 async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
@@ -36,10 +55,11 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
     try:
         names = [e.name for e in await checkout.ls_tree(commit)]
         file = find_compose_file(names, service.compose)
-        text = _bounded(file, await checkout.read(commit, file))
-        if text is None:
+        blob = await checkout.read_blob(commit, file)
+        if blob is None:
             raise ComposeError(f"{file}: not a regular file at commit {commit[:12]}")
-        variables = await _dotenv(checkout, commit, file, env)
+        text, blobs = _bounded(file, blob[0]), {file: blob[1]}
+        variables = await _dotenv(checkout, commit, file, env, blobs)
         model = load_model(text, {**variables, **env, **_compose_variables(
             checkout.path, file, service.name)}, file)
     except ComposeError as err:
@@ -47,11 +67,11 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
     violations = check_policy(model, service.ports, posixpath.dirname(file),
                               await checkout.symlinks(commit), file)
     return ProjectAt(commit, file, model, used_paths(model, file),
-                     tuple(str(v) for v in violations))
+                     tuple(str(v) for v in violations), tuple(blobs.items()))
 
 
-async def _dotenv(checkout: Checkout, commit: str, file: str,
-                  env: dict[str, str]) -> dict[str, str | None]:
+async def _dotenv(checkout: Checkout, commit: str, file: str, env: dict[str, str],
+                  blobs: dict[str, str]) -> dict[str, str | None]:
     """The `.env` variables podman-compose will read: the compose file's directory's, then
     the checkout's top (podman-compose runs there), which wins. Only regular files: a
     symlink could make podman-compose read something we never saw."""
@@ -59,10 +79,11 @@ async def _dotenv(checkout: Checkout, commit: str, file: str,
     for path in dict.fromkeys([posixpath.join(posixpath.dirname(file), ".env"), ".env"]):
         if not await checkout.ls_tree(commit, path):
             continue
-        text = _bounded(path, await checkout.read(commit, path))
-        if text is None:
+        blob = await checkout.read_blob(commit, path)
+        if blob is None:
             raise ComposeError(f"{path}: must be a regular file (not a symlink or directory)")
-        found = parse_dotenv(text, environ=env)
+        blobs[path] = blob[1]
+        found = parse_dotenv(_bounded(path, blob[0]), environ=env)
         if knobs := sorted(k for k in found if k.startswith("PODMAN_")):
             raise ComposeError(f"{path}: {', '.join(knobs)}: podman-compose copies PODMAN_* "
                                "variables from .env into its own and podman's environment "
@@ -71,8 +92,8 @@ async def _dotenv(checkout: Checkout, commit: str, file: str,
     return variables
 
 
-def _bounded(path: str, text: str | None) -> str | None:
-    if text is not None and len(text) > MAX_FILE:
+def _bounded(path: str, text: str) -> str:
+    if len(text) > MAX_FILE:
         raise ComposeError(f"{path}: larger than {MAX_FILE // 1024} KiB; pgod checks whole "
                            "files only")
     return text

@@ -6,7 +6,10 @@ import grp
 import pwd
 import signal
 import time
+import urllib.error
 from pathlib import Path
+
+import pytest
 
 from .helpers import container_ids, free_port, hello_files, http_get, podman_as, run, wait_for_http
 from .pgod_process import Pgod, run_pgod
@@ -231,5 +234,38 @@ def test_failures_leave_the_running_version_and_say_why(workdir, make_user, make
         pgod.wait_log(f"up at {fixed[:12]}")
         wait_for_http(port, "fixed")
         assert "last error: -" in status()
+    finally:
+        pgod.stop()
+
+
+def test_a_symlink_left_by_a_container_is_not_followed(workdir, make_user, make_repo) -> None:
+    """Commit one mounts ./data writable and its container plants `data/host -> /`; commit
+    two mounts ./data/host/etc read-only. git keeps the untracked link and the policy (git
+    objects) cannot see it: pgod must refuse the working tree, not mount the host's /etc."""
+    user, port = make_user(), free_port()
+    files = hello_files(port, "planter")
+    files["compose.yaml"] = str(files["compose.yaml"]) + (
+        "    volumes: ['./data:/data']\n"
+        "    command: ['/bin/busybox', 'sh', '-c', 'ln -sfn / /data/host && exec "
+        "/bin/busybox httpd -f -vv -p 8080 -h /www']\n")
+    repo = make_repo(files)
+    config = write_config(workdir / "plant.toml", service("plant", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib").start()
+    try:
+        wait_for_http(port, "planter")
+        link = workdir / "lib" / "plant" / "data" / "host"
+        deadline = time.monotonic() + 60
+        while not link.is_symlink() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert link.is_symlink() and str(link.readlink()) == "/"
+        through = hello_files(port, "through the link")
+        through["compose.yaml"] = str(through["compose.yaml"]) + \
+            "    volumes: ['./data/host/etc:/www/etc:ro']\n"
+        bad = repo.commit(through, "mount a path under the old writable mount")
+        pgod.wait_log(f"working tree at {bad[:12]} refused: './data/host/etc' goes through "
+                      "'data/host', a symlink that is not in the commit")
+        assert "planter" in http_get(port)
+        with pytest.raises(urllib.error.HTTPError):  # no /www/etc: not the host's /etc
+            http_get(port, path="/etc/passwd")
     finally:
         pgod.stop()

@@ -96,3 +96,57 @@ def test_a_writable_mount_of_the_repository_is_refused(workdir: Path, make_repo)
         project.problems[0]
     read_only = make_repo({"compose.yaml": COMPOSE + "    volumes: ['.:/w:ro']\n"})
     assert project_at_head(cloned(read_only, workdir / "d")).problems == ()
+
+
+@pytest.mark.parametrize("attributes", ["compose.yaml ident\n", "* text eol=crlf\n",
+                                        "*.yaml working-tree-encoding=UTF-16LE\n"])
+def test_git_attributes_that_rewrite_the_compose_file_are_caught(
+        workdir: Path, make_repo, attributes: str) -> None:
+    """git rewrites these files on checkout: `$Id$` expands, LF becomes CRLF, the text is
+    re-encoded. podman-compose would read bytes the policy never saw."""
+    text = "# $Id$\n" + COMPOSE  # git stores UTF-8 and checks out the encoding named
+    written = text.encode("utf-16-le") if "encoding" in attributes else text
+    repo = make_repo({"compose.yaml": written, ".gitattributes": attributes})
+    checkout = cloned(repo, workdir / "c")
+    project = project_at_head(checkout)
+    assert project.problems == ()  # the committed bytes are fine ...
+    problems = project.worktree_problems(checkout.path)  # ... the checked-out ones are not
+    assert len(problems) == 1 and problems[0].startswith(
+        "compose.yaml in the working tree differs from the commit"), problems
+
+
+def test_harmless_git_attributes_and_a_clean_tree_pass(workdir: Path, make_repo) -> None:
+    files = {"compose.yaml": COMPOSE + "    volumes: ['./data/www:/www:ro']\n",
+             ".env": "X=1\n", "data/www/index.html": "hi\n",
+             ".gitattributes": "* text=auto\n*.png binary\n*.md linguist-documentation\n"}
+    checkout = cloned(make_repo(files), workdir / "c")
+    project = project_at_head(checkout)
+    assert dict(project.blobs).keys() == {"compose.yaml", ".env"}
+    assert project.worktree_problems(checkout.path) == []
+    Path(checkout.path, ".env").write_text("X=2\n")  # what a checked file changed looks like
+    assert project.worktree_problems(checkout.path) == [
+        ".env in the working tree differs from the commit (a .gitattributes rule such as eol, "
+        "ident, filter or working-tree-encoding?); pgod runs only the bytes it checked"]
+
+
+def test_an_untracked_symlink_survives_reset_and_is_caught(workdir: Path, make_repo) -> None:
+    """What a container with `./data` mounted writable can leave behind: `git reset --hard`
+    keeps untracked files, and the policy (reading git objects) cannot see it."""
+    repo = make_repo({"compose.yaml": COMPOSE + "    volumes: ['./data:/data']\n"})
+    checkout = cloned(repo, workdir / "c")
+    Path(checkout.path, "data").mkdir()
+    Path(checkout.path, "data", "host").symlink_to("/")
+    later = repo.commit({"compose.yaml": COMPOSE + "    volumes: ['./data/host/etc:/e:ro']\n"},
+                        "mount a path under the old writable mount")
+
+    async def move() -> ProjectAt:
+        await checkout.fetch()
+        await checkout.reset(later)
+        return await read_project(checkout, SERVICE, later, {})
+    project = asyncio.run(move())
+    assert project.problems == ()
+    assert Path(checkout.path, "data", "host").is_symlink()
+    assert project.worktree_problems(checkout.path) == [
+        "'./data/host/etc' goes through 'data/host', a symlink that is not in the commit (left "
+        "by a container in a writable mount?), which podman would follow on the host; "
+        "remove it"]

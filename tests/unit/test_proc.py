@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import grp
+import os
 import pwd
+from typing import Any
 
+from pgo import proc
 from pgo.proc import Account
 
 
@@ -24,3 +29,34 @@ def test_other_group_is_supplementary_and_gid_stays_primary() -> None:
     account = Account.lookup("root", "daemon")
     assert account.gid == pwd.getpwnam("root").pw_gid
     assert account.share_gid == other and account.extra_groups == [other]
+
+
+def test_a_command_running_at_shutdown_leaves_no_unretrieved_exception() -> None:
+    """pgod stopping (asyncio.run cancels every task) while git or podman-compose runs: the
+    child is killed and the loop reports nothing ("exception was never retrieved")."""
+    reported: list[dict[str, Any]] = []
+    started: list[int] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx))
+        tasks = [asyncio.create_task(proc.run(["sleep", "30"], Account.current(), timeout=60,
+                                              merge_stderr=merge)) for merge in (True, False)]
+        await asyncio.sleep(0.3)
+        started.extend(int(p) for p in os.listdir("/proc") if p.isdigit() and
+                       _cmdline(p) == b"sleep\x0030\x00")
+
+        assert not any(task.done() for task in tasks)  # left for asyncio.run to cancel
+
+    asyncio.run(main())
+    gc.collect()
+    assert reported == []
+    assert started and not any(os.path.exists(f"/proc/{p}") and _cmdline(str(p))
+                               for p in started), "the children were killed"
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""

@@ -11,13 +11,10 @@ from pgo.composefile import (
     COMPOSE_NAMES,
     PODMAN_COMPOSE_NAMES,
     HostPath,
+    default_dockerfiles,
     host_paths,
-    is_remote_context,
     repo_path,
 )
-
-_DOCKERFILES = ("Containerfile", "ContainerFile", "containerfile", "Dockerfile", "DockerFile",
-                "dockerfile")  # what podman-compose looks for in a context without one named
 
 
 def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: frozenset[str],
@@ -35,7 +32,7 @@ def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: froze
         message = _check_repo_path(path, compose_dir, symlinks)
         if message:
             found.append((path.service, message))
-    for service, file in _default_dockerfiles(model, compose_dir):
+    for service, file in default_dockerfiles(model, compose_dir):
         if file in symlinks:
             found.append((service, f"{file} is a symlink in the repository, which "
                           "podman-compose would follow on the host; commit the file"))
@@ -60,20 +57,6 @@ def _check_repo_path(path: HostPath, compose_dir: str, symlinks: frozenset[str])
                    "repository that could point anywhere on the host; commit the files " \
                    "themselves"
     return None
-
-
-def _default_dockerfiles(model: Mapping[str, Any], compose_dir: str) -> Iterator[tuple[str, str]]:
-    """The Dockerfiles podman-compose looks for in local contexts that name none."""
-    for name, service in (model.get("services") or {}).items():
-        build = service.get("build") if isinstance(service, Mapping) else None
-        spec = {"context": build} if isinstance(build, str) else build
-        if not isinstance(spec, Mapping) or spec.get("dockerfile"):
-            continue
-        context = spec.get("context", ".")
-        where = repo_path(compose_dir, context) if isinstance(context, str) else None
-        if where is not None and not is_remote_context(context):
-            yield from ((str(name), posixpath.normpath(posixpath.join(where, f)))
-                        for f in _DOCKERFILES)
 
 
 def _read_by_pgod(compose_dir: str, compose_file: str) -> Iterator[tuple[HostPath, str]]:
