@@ -9,6 +9,7 @@ control characters (carriage return, escape sequences) are shown as escapes.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 CONTINUATION = "\n    | "
 _ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]
@@ -23,8 +24,15 @@ def defang(text: str) -> str:
 
 
 class SafeFormatter(logging.Formatter):
-    """A Formatter whose messages go through `defang` (tracebacks are ours and stay)."""
+    """A Formatter whose messages, tracebacks and stacks go through `defang` (an exception's
+    message may quote untrusted text too, and its traceback is several lines)."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = defang(record.message)
         return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:  # format() puts it on a line of its own
+        return CONTINUATION.lstrip("\n") + defang(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return CONTINUATION.lstrip("\n") + defang(super().formatStack(stack_info))

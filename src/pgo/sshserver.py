@@ -9,6 +9,7 @@ authenticated the connection (`get_key_option`), not of keys merely offered.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,20 @@ MAX_UNAUTHENTICATED = 32            # at once, from everywhere
 MAX_UNAUTHENTICATED_PER_ADDRESS = 8  # so one address cannot take all of them
 SERVICE_OPTION = "pgo-service"
 KEY_OPTION = "pgo-key"
+
+
+def client_network(address: str) -> str:
+    """What one client is, for the per-address cap: an IPv4 address (also when mapped into
+    IPv6), or an IPv6 /64, since one host usually holds a whole /64 and picks any in it."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def load_host_key(path: str) -> asyncssh.SSHKey:
@@ -82,14 +97,14 @@ class KeyServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername")
-        self._address = str(peer[0]) if peer else "?"
+        self._address = client_network(str(peer[0])) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         from_here = KeyServer.per_address.get(self._address, 0)
         if KeyServer.unauthenticated >= MAX_UNAUTHENTICATED or \
                 from_here >= MAX_UNAUTHENTICATED_PER_ADDRESS:
             log.warning("refusing connection from %s: %d unauthenticated connections open "
-                        "(%d from this address)", self._peer, KeyServer.unauthenticated,
-                        from_here)
+                        "(%d from %s)", self._peer, KeyServer.unauthenticated,
+                        from_here, self._address)
             asyncio.get_running_loop().call_soon(conn.close)
             return
         KeyServer.unauthenticated += 1

@@ -40,3 +40,24 @@ def test_every_line_after_the_first_is_a_continuation(text: str) -> None:
     assert lines[-1] == ""  # the handler's own terminator
     assert all(line.startswith("    | ") for line in lines[1:-1])
     assert not any(c in "".join(lines) for c in "\r\x1b\x85\u2028\u2029")
+
+
+@given(st.text())
+def test_a_traceback_quoting_untrusted_text_is_one_record(text: str) -> None:
+    """logger.exception: the exception's message (a file name, a request) is untrusted."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
+    logger = logging.getLogger("test.logformat.exc")
+    logger.propagate = False
+    logger.handlers = [handler]
+    try:
+        raise ValueError(text)
+    except ValueError:
+        logger.exception("internal error")
+    logger.error("stack", stack_info=True)
+    lines = stream.getvalue().split("\n")
+    assert [i for i, line in enumerate(lines) if not line.startswith("    | ")] == \
+        [0, lines.index("ERROR stack"), len(lines) - 1]
+    assert lines[1] == "    | Traceback (most recent call last):"
+    assert not any(c in "".join(lines) for c in "\r\x1b\x85\u2028\u2029")

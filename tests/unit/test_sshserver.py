@@ -1,7 +1,8 @@
 import asyncssh
+import pytest
 
 from pgo.keys import OperatorKey, parse_key
-from pgo.sshserver import KEY_OPTION, SERVICE_OPTION, authorized_keys
+from pgo.sshserver import KEY_OPTION, SERVICE_OPTION, authorized_keys, client_network
 
 
 def make_key() -> OperatorKey:
@@ -35,3 +36,16 @@ def test_one_line_per_key_listing_every_service_it_may_use() -> None:
 
 def test_no_keys_no_lines() -> None:
     assert authorized_keys({"a": []}) == ""
+
+
+@pytest.mark.parametrize(("peer", "client"), [
+    ("192.0.2.7", "192.0.2.7"),
+    ("::ffff:192.0.2.7", "192.0.2.7"),                     # IPv4 on a dual-stack socket
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # same host, another address
+    ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+    ("fe80::1%eth0", "fe80::/64"),
+    ("not an address", "not an address"),
+])
+def test_client_network_groups_an_ipv6_host_by_its_64(peer: str, client: str) -> None:
+    assert client_network(peer) == client
