@@ -45,6 +45,8 @@ _LOGS_OPTIONS = {"--tail": ("--tail", _tail), "-n": ("--tail", _tail),
 COMMANDS: dict[str, CommandSpec] = {
     "ping": CommandSpec(None, "reply pong! and this machine's host name"),
     "status": CommandSpec(None, "deployed commit, state, since when, last error"),
+    "sync": CommandSpec(None, "fetch now and deploy the branch's head if the project "
+                              "changed (a pass of the deploy loop); then status"),
     "up": CommandSpec(("up", "-d"), "create and start the containers", services=True,
                       mutates=True),
     "down": CommandSpec(("down",), "stop and remove the containers", mutates=True),

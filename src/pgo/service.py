@@ -83,19 +83,23 @@ class ServiceRunner:
             await self.run_pass()
             await asyncio.sleep(jittered(self.interval))
 
-    async def run_pass(self) -> None:
-        """One pass under the service lock; errors are logged and kept in `status`."""
+    async def run_pass(self) -> bool:
+        """One pass under the service lock; errors are logged and kept in `status`. True if
+        the branch was fetched and its head runs (what `sync` reports)."""
         async with self.lock:
             try:
-                await self._pass()
+                fetched = await self._pass()
             except PgoError as err:
                 self.log.error("%s", err)
                 self.status.set("failed", str(err))
+                return False
             except Exception as err:  # a bug: keep the loop and the other services alive
                 self.log.exception("internal error")
                 self.status.set("failed", f"internal error: {err!r}")
+                return False
+        return fetched and self.status.deployed == self.status.upstream
 
-    async def _pass(self) -> None:
+    async def _pass(self) -> bool:
         if not self.checkout.exists():
             await self._clone()
         elif (owner := os.stat(self.path).st_uid) != self.account.uid:
@@ -109,8 +113,10 @@ class ServiceRunner:
             self.log.warning("fetch failed, will retry next pass: %s", err)
             self.status.last_error = f"fetch failed: {err}"
             if not self._first_pass:
-                return
-            target = await self.checkout.rev_parse(self.checkout.upstream)
+                return False
+            target, fetched = await self.checkout.rev_parse(self.checkout.upstream), False
+        else:
+            fetched = True
         self.status.upstream = target
         seen, project = await self._observe(target)
         decided = plan(seen)
@@ -119,6 +125,7 @@ class ServiceRunner:
             await self._apply(decided, seen, project)
         finally:
             await self._refresh_keys()
+        return fetched
 
     async def _clone(self) -> None:
         self.status.set("cloning")

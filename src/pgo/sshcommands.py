@@ -36,7 +36,7 @@ class Sessions:
 
     def __init__(self, runners: Mapping[str, ServiceRunner]) -> None:
         self.runners = runners
-        self.routes: dict[str, Handler] = {"ping": ping, "status": status}
+        self.routes: dict[str, Handler] = {"ping": ping, "status": status, "sync": sync}
         self.running: dict[str, int] = {}
 
     async def handle(self, process: asyncssh.SSHServerProcess[str]) -> None:
@@ -107,6 +107,15 @@ async def status(runner: ServiceRunner, request: Request,
     ]
     process.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+async def sync(runner: ServiceRunner, request: Request,
+               process: asyncssh.SSHServerProcess[str]) -> int:
+    """A pass now (waiting for one in progress): 0 if the branch's head was fetched and is
+    what runs, else 1; `status` says why."""
+    in_step = await runner.run_pass()
+    await status(runner, request, process)
+    return 0 if in_step else 1
 
 
 async def compose(runner: ServiceRunner, request: Request,

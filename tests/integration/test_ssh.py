@@ -390,3 +390,38 @@ def test_host_key_is_pinned_across_restarts_and_a_change_is_refused(fleet: Fleet
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
         check=False, timeout=60)
     assert insecure.returncode == 0, insecure.stderr
+
+
+def test_sync_deploys_now_and_says_whether_the_head_runs(workdir, make_user,
+                                                          make_repo) -> None:
+    """With an hour between pulls, `sync` is what brings a pushed commit live; a refused
+    commit makes it exit 1 with the reason, the old version still serving."""
+    root = workdir
+    user, port, ssh_port = make_user(), free_port(), free_port()
+    key = keygen(root, "op")
+    files = {**hello_files(port, "sync one"), "ssh/op.pub": key.with_suffix(".pub").read_text()}
+    repo = make_repo(files)
+    config = root / "sync.toml"
+    config.write_text(f'[[services]]\nname = "svc"\nuser = "{user}"\n'
+                      f'repository = "{repo.url}"\nports = ["{port}"]\n')
+    pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{ssh_port}", duration="1h").start()
+    try:
+        wait_for_http(port, "sync one")
+        pgod.wait_log("operator key(s)")
+        two = repo.commit(hello_files(port, "sync two"), "two")
+        result = pgoctl(root, ssh_port, str(key), "svc//sync")
+        assert result.returncode == 0, result.stderr
+        assert f"deployed:   {two}" in result.stdout and "state:      running" in result.stdout
+        assert "sync two" in http_get(port)  # live when sync returns, not a pass later
+
+        bad = hello_files(port, "sync bad")
+        bad["compose.yaml"] = str(bad["compose.yaml"]).replace(f'"{port}:8080"',
+                                                               f'"{port + 1}:8080"')
+        refused = repo.commit(bad, "a port outside the ranges")
+        result = pgoctl(root, ssh_port, str(key), "svc//sync")
+        assert result.returncode == 1
+        assert f"deployed:   {two}" in result.stdout
+        assert f"commit {refused[:12]} refused" in result.stdout
+        assert "sync two" in http_get(port)
+    finally:
+        pgod.stop()

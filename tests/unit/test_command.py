@@ -9,6 +9,7 @@ from pgo.errors import Refusal
 @pytest.mark.parametrize(("line", "request_"), [
     ("pgo//ps", Request("pgo", "ps")),
     ("pgo//ping", Request("pgo", "ping")),
+    ("pgo//sync", Request("pgo", "sync")),
     ("pgo//logs --tail 20", Request("pgo", "logs", ("--tail", "20"))),
     ("pgo//logs --tail=20 -t web", Request("pgo", "logs", ("--tail", "20", "-t", "web"))),
     ("pgo//logs -n all --since 10m -f", Request("pgo", "logs",
@@ -37,6 +38,7 @@ def test_compose_argv_is_a_list_of_words() -> None:
     ("pgo//logs --tail abc", 406), ("pgo//logs --tail", 406), ("pgo//logs --since '1; rm'", 406),
     ("pgo//logs -f;id", 406), ("pgo//logs $(id)", 406), ("pgo//up web;id", 406),
     ("pgo//logs --names", 406), ("pgo//up ../x", 406), ("pgo//ping now", 406),
+    ("pgo//sync --force", 406), ("pgo//sync web", 406),
     # `$` also matches before a final newline: every pattern must match the whole word
     ("pgo\n//ps", 400), ("pgo//logs 'web\n'", 406),
     ("pgo//logs --since -5m", 406), ("pgo//logs --since '5m\n'", 406),

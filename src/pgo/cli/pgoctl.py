@@ -34,8 +34,8 @@ OPTIONS = (
 HELP = "\n".join([
     USAGE, "",
     "Operate a service that pgod runs: up, down, ps, pull, build, restart, start, stop,",
-    "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status. Every word after",
-    "the target belongs to the command.", "", "options:",
+    "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status, sync. Every word",
+    "after the target belongs to the command.", "", "options:",
     *(f"  {', '.join(filter(None, (short, long)))} {value}".ljust(24) + text
       for short, long, value, text in OPTIONS), "",
     "The key: -i FILE, -i '$VAR' (the key's text in environment variable VAR), or the",
