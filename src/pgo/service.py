@@ -164,11 +164,11 @@ class ServiceRunner:
             self.log.info("change detected %s..%s: %s", seen.deployed[:12],
                           seen.target[:12], decided.reason)
         assert at.file is not None
-        project = Project(self.config.name, self.path, at.file, self.account, self.compose_exe)
+        project = self._compose(at.file)
         if decided.restarts:
             self.status.set("deploying")
         try:
-            await self._execute(project, decided.actions, seen.target)
+            await self._execute(project, decided.actions, at)
         except PgoError:
             await self._roll_back(decided, seen)
             raise
@@ -180,12 +180,14 @@ class ServiceRunner:
             self.log.info("up at %s", seen.target[:12])
 
     async def _execute(self, project: Project, actions: tuple[Action, ...],
-                       target: str) -> None:
+                       at: ProjectAt) -> None:
         for action in actions:
             if action is Action.CHECKOUT:
-                await self.checkout.reset(target)
-                self.log.info("checked out at %s", target[:12])
+                await self.checkout.reset(at.commit)
+                self.log.info("checked out at %s", at.commit[:12])
                 continue
+            if action is not Action.DOWN:
+                self._verify(at)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
             args = {Action.UP: ("up", "-d"), Action.DOWN: ("down", "--remove-orphans")}
@@ -199,17 +201,26 @@ class ServiceRunner:
                          seen.deployed[:12])
         try:
             await self.checkout.reset(seen.deployed)
-            previous = await self._project_at(seen.deployed)
-            if Action.DOWN in decided.actions and previous is not None:
-                await previous.run("up", "-d")
+            if Action.DOWN in decided.actions:
+                at = await read_project(self.checkout, self.config, seen.deployed,
+                                        self.environment())
+                if at.file is not None:
+                    self._verify(at)
+                    await self._compose(at.file).run("up", "-d")
         except PgoError as err:
             self.log.error("restoring %s failed: %s", seen.deployed[:12], err)
 
     async def _project_at(self, commit: str) -> Project | None:
         at = await read_project(self.checkout, self.config, commit, self.environment())
-        if at.file is None:
-            return None
-        return Project(self.config.name, self.path, at.file, self.account, self.compose_exe)
+        return None if at.file is None else self._compose(at.file)
+
+    def _compose(self, file: str) -> Project:
+        return Project(self.config.name, self.path, file, self.account, self.compose_exe)
+
+    def _verify(self, at: ProjectAt) -> None:
+        """Refuse to run podman-compose on a working tree that is not what was checked."""
+        if problems := at.worktree_problems(self.path):
+            raise PgoError(f"working tree at {at.commit[:12]} refused: " + "; ".join(problems))
 
     async def _reject(self, seen: Observed, at: ProjectAt) -> None:
         if self.project is None and seen.deployed is not None and seen.head == seen.deployed:
