@@ -384,6 +384,9 @@ def test_security_opt_allows_only_no_new_privileges(option: str) -> None:
     ({"volumes": {"v": {"driver_opts": {"type": "nfs", "o": "addr=10.0.0.1"}}}},
      "driver_opts type 'nfs' mounts a filesystem"),
     ({"volumes": {"v": {"driver_opts": {"size": "1g"}}}}, "driver_opts.size: pgod does not"),
+    ({"volumes": {"v": {"driver_opts": {"type": "none", "o": "bind", "device": 1234}}}},
+     "volume 'v': driver_opts.device 1234 must be a string (podman-compose would use it as "
+     "the path '1234')"),
     ({"secrets": {"s": {"file": "./s,src=/etc/shadow"}}}, "secret 's': file './s,src="),
     ({"secrets": {"s": {"environment": "A,src=/x"}}}, "secret 's': environment 'A,src=/x'"),
     ({"secrets": {"s": {"file": "./s", "x-podman.relabel": "shared"}}},
@@ -408,6 +411,11 @@ def test_project_keys_refused(top: dict[str, Any], fragment: str) -> None:
     ({"additional_contexts": {"k": "oci-layout:///home/svc/layout"}},
      "build.additional_contexts 'oci-layout:///home/svc/layout': use a path"),
     ({"additional_contexts": ["k=file:///etc"]}, "'file:///etc': use a path"),
+    ({"additional_contexts": {"k": 1234}},
+     "build.additional_contexts.k 1234 must be a string (podman-compose would use it as the "
+     "path '1234')"),
+    ({"additional_contexts": {"k": None}}, "build.additional_contexts.k None must be a string"),
+    ({"additional_contexts": [1234]}, "build.additional_contexts 1234 must be a string"),
     ({"secrets": [{"source": "key", "target": "k,src=/home/svc/.ssh/id_rsa"}]},
      "build.secrets entry 'k,src=/home/svc/.ssh/id_rsa' contains ','"),
 ])

@@ -198,14 +198,27 @@ def _check_build(build: object) -> Iterator[str]:
         yield f"build.context {context!r} is neither a path in the repository nor an " \
               "https, git or ssh URL"
     yield from _check_service_secrets(spec.get("secrets"), "build.secrets")
-    extra = spec.get("additional_contexts")
-    for item in as_list(extra):
-        value = str(item).partition("=")[2]
-        if value.startswith(_IMAGES) or _is_remote_url(value):
+    yield from _check_additional_contexts(spec.get("additional_contexts"))
+
+
+def _check_additional_contexts(extra: object) -> Iterator[str]:
+    """A mapping of names to contexts, or a list of NAME=CONTEXT strings. podman-compose
+    writes a mapping's values into `NAME=VALUE` with str(), so a number or null would
+    become a path the host path checks never saw."""
+    where = "build.additional_contexts"
+    named = extra.items() if isinstance(extra, Mapping) else [(None, i) for i in as_list(extra)]
+    for name, value in named:
+        if not isinstance(value, str):
+            yield f"{where} {value!r} must be a string NAME=CONTEXT" if name is None else \
+                f"{where}.{name} {value!r} must be a string (podman-compose would use it as " \
+                f"the path {str(value)!r}); quote a path in the repository"
             continue
-        if "://" in value or is_remote_context(value):
-            yield f"build.additional_contexts {value!r}: use a path in the repository, " \
-                  "docker-image://, container-image://, service:NAME or an https/git URL"
+        context = value if name is not None else value.partition("=")[2]
+        if context.startswith(_IMAGES) or _is_remote_url(context):
+            continue
+        if "://" in context or is_remote_context(context):
+            yield f"{where} {context!r}: use a path in the repository, docker-image://, " \
+                  "container-image://, service:NAME or an https/git URL"
 
 
 def _is_remote_url(text: str) -> bool:
