@@ -189,6 +189,35 @@ def test_paths_are_judged_from_the_compose_files_directory() -> None:
         "or ..); use paths inside it"]
 
 
+def test_contexts_and_devices_are_judged_from_the_top() -> None:
+    """podman build resolves --build-context paths, and podman a volume's device, in
+    podman-compose's working directory: the checkout's top, not the compose file's."""
+    model = {**web(build={"context": ".", "additional_contexts": {"up": "..", "b": "base"}}),
+             "volumes": {"d": {"driver_opts": {"type": "none", "o": "bind", "device": "d"}}}}
+    assert messages(model, compose_dir="deploy", symlinks={"deploy/base", "deploy/d"}) == [
+        "compose service 'web': build.additional_contexts '..' is outside the repository "
+        "(absolute, ~ or ..); use paths inside it (podman resolves it from the repository's "
+        "top, where pgod runs podman-compose, not from the compose file's directory)"]
+    assert messages(web(build={"additional_contexts": {"b": "base"}}), compose_dir="deploy",
+                    symlinks={"base"}) == [
+        "compose service 'web': build.additional_contexts 'base' goes through 'base', a "
+        "symlink in the repository that could point anywhere on the host; commit the files "
+        "themselves"]
+    got = messages({**web(), "volumes": {"d": {"driver_opts": {"o": "bind", "device": ".git"}}}},
+                   compose_dir="deploy")
+    assert got == ["compose file: volumes.d.driver_opts.device '.git' is in .git, which "
+                   "pgod's git commands read (its config can run commands on the host); use "
+                   "another directory"]
+
+
+def test_a_writable_device_is_judged_from_the_top() -> None:
+    model = {**web(env_file="../data/web.env"),
+             "volumes": {"d": {"driver_opts": {"type": "none", "o": "bind", "device": "data"}}}}
+    got = messages(model, compose_dir="deploy")
+    assert len(got) == 1 and "volumes.d.driver_opts.device 'data' is mounted writable and " \
+        "holds env_file '../data/web.env'" in got[0], got
+
+
 def test_top_level_paths_belong_to_the_file() -> None:
     model = {**web(), "secrets": {"key": {"file": "/etc/ssl/private/key.pem"}},
              "volumes": {"host": {"driver_opts": {"o": "bind", "device": "/var"}}}}
