@@ -358,6 +358,10 @@ def test_a_project_using_every_allowed_key_passes() -> None:
     ({"userns_mode": "host"}, "userns_mode 'host' shares a user namespace"),
     ({"userns_mode": "ns:/proc/1/ns/user"}, "userns_mode 'ns:/proc/1/ns/user'"),
     ({"group_add": ["keep-groups"]}, "group_add keep-groups"),
+    ({"group_add": {"keep-groups": 1}}, "group_add {'keep-groups': 1} must be a list of group "
+                                        "names or ids, as strings"),
+    ({"group_add": "wheel"}, "group_add 'wheel' must be a list"),
+    ({"group_add": [1000]}, "group_add [1000] must be a list of group names or ids, as strings"),
     ({"sysctls": {"kernel.core_pattern": "|/x"}}, "sysctls 'kernel.core_pattern=|/x' is not"),
     ({"sysctls": ["vm.overcommit_memory=1"]}, "sysctls 'vm.overcommit_memory=1' is not"),
     ({"tmpfs": ["run"]}, "tmpfs entry 'run' must be an absolute container path"),

@@ -136,7 +136,13 @@ def _check_userns(mode: object) -> Iterator[str]:
 
 
 def _check_group_add(groups: object) -> Iterator[str]:
-    if "keep-groups" in as_list(groups):
+    """A list of strings: podman-compose passes whatever it iterates over as --group-add,
+    so a mapping would give its keys (`{keep-groups: 1}`), a string its characters."""
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        yield f"group_add {groups!r} must be a list of group names or ids, as strings " \
+              "(podman-compose passes each item it iterates over to podman); write e.g. " \
+              "['audio', '1000']"
+    elif "keep-groups" in groups:
         yield "group_add keep-groups gives the container the service user's supplementary " \
               "groups on the host; name the groups inside the container instead"
 
