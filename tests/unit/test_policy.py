@@ -97,7 +97,11 @@ def test_without_ranges_no_host_port_may_be_published(ports: list[str], expected
     ("bridge", None),
     ("bridge:ip=10.88.0.5", None),
     ("slirp4netns", None),
-    ("slirp4netns:allow_host_loopback=true", None),
+    ("slirp4netns:allow_host_loopback=true", "slirp4netns options can let the container "
+                                             "reach services on the host's loopback"),
+    ("slirp4netns:port_handler=slirp4netns", "use plain 'slirp4netns'"),
+    ("slirp4netns:", "use plain 'slirp4netns'"),
+    ("slirp4netnsx", "is not one podman-compose knows"),
     ("pasta", None),
     ("service:db", None),
     ("host", "shares a network namespace with the host"),

@@ -12,7 +12,7 @@ from pgo.policy.published import check_ports
 from pgo.ports import PortRange
 
 _FINE_NETWORK_MODES = ("none", "private", "pasta", "bridge", "slirp4netns")
-_FINE_NETWORK_PREFIXES = ("bridge:", "slirp4netns:", "service:")
+_FINE_NETWORK_PREFIXES = ("bridge:", "service:")
 
 _SERVICE_KEYS = frozenset((
     "cap_drop", "command", "container_name", "cpu_shares", "cpus", "cpuset", "depends_on",
@@ -72,6 +72,10 @@ def _check_network_mode(mode: object) -> Iterator[str]:
     elif mode.startswith("pasta") and mode != "pasta":
         yield f"network_mode {mode!r}: pasta options can forward host ports themselves; " \
               "use plain 'pasta' and publish ports"
+    elif mode.startswith("slirp4netns:"):
+        yield f"network_mode {mode!r}: slirp4netns options can let the container reach " \
+              "services on the host's loopback (allow_host_loopback) or change how ports " \
+              "are forwarded; use plain 'slirp4netns' and publish ports"
     elif mode not in _FINE_NETWORK_MODES and not mode.startswith(_FINE_NETWORK_PREFIXES):
         yield f"network_mode {mode!r} is not one podman-compose knows"
 
