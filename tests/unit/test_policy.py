@@ -247,6 +247,43 @@ def test_an_empty_project_passes() -> None:
     assert check_policy({}, RANGES) == []
 
 
+# -- extends --------------------------------------------------------------------------------------
+
+def merged_build(base: str) -> str:
+    return f"extends {base!r}, which has a build too: podman-compose would merge the two " \
+           "builds key by key (the context of one with the Dockerfile of the other) into a " \
+           "build pgod never checked; give this service its whole build and remove extends, " \
+           "or remove one of the builds"
+
+
+@pytest.mark.parametrize(("services", "expected"), [
+    ({"a": {"build": {"context": "a"}}, "b": {"extends": "a", "build": {"dockerfile": "x"}}},
+     [("b", "a")]),
+    ({"a": {"build": {"context": "a", "dockerfile": "df"}},
+      "b": {"extends": {"service": "a"}, "build": {"context": "b"}}}, [("b", "a")]),
+    ({"a": {"build": "a"}, "b": {"extends": "a"}, "c": {"extends": "b", "build": "c"}},
+     [("c", "a")]),
+    ({"a": {"extends": "b", "build": "a"}, "b": {"extends": "a", "build": "b"}},
+     [("a", "b"), ("b", "a")]),
+])
+def test_a_build_may_not_extend_a_build(services: dict[str, Any],
+                                        expected: list[tuple[str, str]]) -> None:
+    model = {"services": {name: {"image": "x", **s} for name, s in services.items()}}
+    assert [(v.service, v.message) for v in check_policy(model, RANGES)] == [
+        (name, merged_build(base)) for name, base in expected]
+
+
+@pytest.mark.parametrize("services", [
+    {"a": {"build": {"context": "a", "dockerfile": "df"}}, "b": {"extends": "a"}},
+    {"a": {"env_file": "a.env", "volumes": ["./d:/d:ro"]}, "b": {"extends": "a", "build": "b"}},
+    {"a": {"extends": "a", "build": "a"}},
+    {"b": {"extends": "missing", "build": "b"}},
+])
+def test_extends_without_two_builds_passes(services: dict[str, Any]) -> None:
+    model = {"services": {name: {"image": "x", **s} for name, s in services.items()}}
+    assert check_policy(model, RANGES) == []
+
+
 # -- property: the policy agrees with the ports the entries publish --------------------------
 
 entries = st.sampled_from(["80", "5006:80", "8080:80", "5005-5007:80-82", "1024-1026:1-3",
