@@ -247,6 +247,48 @@ def test_an_empty_project_passes() -> None:
     assert check_policy({}, RANGES) == []
 
 
+# -- values podman-compose passes to podman as arguments of their own ----------------------------
+
+@pytest.mark.parametrize(("service", "fragment"), [
+    ({"image": "--privileged"}, "image '--privileged' is not an image reference"),
+    ({"image": "--volume=/:/host"}, "image '--volume=/:/host' is not an image reference"),
+    ({"image": "-v/:/host"}, "is not an image reference"),
+    ({"image": "alpine sh"}, "image 'alpine sh' is not an image reference"),
+    ({"image": ""}, "image '' is not an image reference"),
+    ({"image": 1234}, "image 1234 is not an image reference"),
+    ({"image": "dir:/home/svc/img"}, "image 'dir:/home/svc/img' names podman's 'dir' "
+                                      "transport"),
+    ({"image": "oci-archive:x.tar"}, "names podman's 'oci-archive' transport"),
+    ({"image": "docker-archive:x.tar"}, "names podman's 'docker-archive' transport"),
+    ({"image": "docker-daemon:alpine:3"}, "names podman's 'docker-daemon' transport"),
+    ({"image": "docker://alpine"}, "names podman's 'docker' transport"),
+    ({"build": {"context": ".", "tags": ["dir:out"]}},
+     "build.tags 'dir:out' names podman's 'dir' transport"),
+    ({"build": {"context": ".", "tags": ["-x"]}}, "build.tags '-x' is not an image reference"),
+    ({"build": "--secret=id=k,src=.ssh@host:x"},
+     "build.context '--secret=id=k,src=.ssh@host:x' starts with '-'"),
+    ({"container_name": "--all"}, "container_name '--all' is not a plain name"),
+    ({"container_name": "web 1"}, "container_name 'web 1' is not a plain name"),
+    ({"container_name": "a,b"}, "container_name 'a,b' is not a plain name"),
+    ({"container_name": 5}, "container_name 5 is not a plain name"),
+])
+def test_argument_values_podman_could_misread(service: dict[str, Any], fragment: str) -> None:
+    got = messages(web(**service))
+    assert len(got) == 1, got
+    assert got[0].startswith("compose service 'web': ") and fragment in got[0]
+
+
+@pytest.mark.parametrize("service", [
+    {"image": "nginx"}, {"image": "docker.io/library/nginx:1.27"}, {"image": "localhost/web"},
+    {"image": "localhost:5000/team/app:v1.2-rc_1"}, {"image": "ghcr.io/a/b@sha256:" + "0" * 64},
+    {"image": "oci"}, {"image": "dir"}, {"image": "docker.io/dir:latest"},
+    {"build": {"context": ".", "tags": ["web:x", "localhost/web:1"]}},
+    {"container_name": "web"}, {"container_name": "my_app.1-x"},
+])
+def test_argument_values_that_are_fine(service: dict[str, Any]) -> None:
+    assert messages(web(**service)) == []
+
+
 # -- extends --------------------------------------------------------------------------------------
 
 def merged_build(base: str) -> str:

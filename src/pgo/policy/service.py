@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pgo.composefile import is_remote_context
+from pgo.policy.arguments import check_container_name, check_image
 from pgo.policy.fields import Check, as_list, check_keys, smuggles, unknown
 from pgo.policy.mounts import check_volumes
 from pgo.policy.published import check_ports
@@ -15,9 +16,9 @@ _FINE_NETWORK_MODES = ("none", "private", "pasta", "bridge", "slirp4netns")
 _FINE_NETWORK_PREFIXES = ("bridge:", "service:")
 
 _SERVICE_KEYS = frozenset((
-    "cap_drop", "command", "container_name", "cpu_shares", "cpus", "cpuset", "depends_on",
-    "dns", "dns_opt", "dns_search", "entrypoint", "env_file", "environment", "expose",
-    "extra_hosts", "healthcheck", "hostname", "http_proxy", "image", "init", "labels", "links",
+    "cap_drop", "command", "cpu_shares", "cpus", "cpuset", "depends_on", "dns", "dns_opt",
+    "dns_search", "entrypoint", "env_file", "environment", "expose", "extra_hosts",
+    "healthcheck", "hostname", "http_proxy", "init", "labels", "links",
     "mac_address", "mem_limit", "mem_reservation", "pids_limit", "platform", "profiles",
     "pull_policy", "read_only", "restart", "scale", "shm_size", "stdin_open",
     "stop_grace_period", "stop_signal", "tty", "ulimits", "user", "working_dir",
@@ -204,9 +205,14 @@ def _check_build(build: object) -> Iterator[str]:
     context = spec.get("context", ".")
     if not isinstance(context, str):
         yield f"build.context {context!r} must be a path or a URL"
+    elif context.startswith("-"):  # podman-compose passes a remote one last, as written
+        yield f"build.context {context!r} starts with '-', which podman build would read " \
+              "as an option; use a path in the repository or an https, git or ssh URL"
     elif is_remote_context(context) and not _is_remote_url(context):
         yield f"build.context {context!r} is neither a path in the repository nor an " \
               "https, git or ssh URL"
+    for tag in as_list(spec.get("tags")):
+        yield from check_image(tag, "build.tags")
     yield from _check_service_secrets(spec.get("secrets"), "build.secrets")
     yield from _check_additional_contexts(spec.get("additional_contexts"))
 
@@ -246,4 +252,5 @@ _SERVICE_CHECKS: dict[str, Check] = {
     "userns_mode": _check_userns, "group_add": _check_group_add, "sysctls": _check_sysctls,
     "tmpfs": _check_tmpfs, "networks": _check_service_networks,
     "secrets": _check_service_secrets, "build": _check_build, "volumes": check_volumes,
+    "image": check_image, "container_name": check_container_name,
 }
