@@ -139,13 +139,23 @@ def is_remote_context(context: str) -> bool:
 
 @dataclass(frozen=True)
 class HostPath:
-    """A host path the project reads, as written (relative to the compose file's directory);
-    `writable` for bind mounts a container may write through."""
+    """A host path the project reads, as written: relative to the compose file's directory,
+    or to the repository's top when `from_top`; `writable` for bind mounts a container may
+    write through."""
 
     service: str  # "" for top-level keys
     key: str      # where it is written, e.g. "build.context", "volumes", "secrets.db.file"
     path: str
     writable: bool = False
+    from_top: bool = False  # resolved by podman in podman-compose's working directory
+
+    def base(self, compose_dir: str) -> str:
+        """The repository directory `path` is relative to. podman-compose joins most paths
+        to the compose file's directory, but passes additional build contexts
+        (`--build-context=NAME=PATH`) and volume devices (`--opt device=PATH`) on as
+        written, and podman resolves those in its working directory: the checkout's top,
+        where pgod runs podman-compose."""
+        return "" if self.from_top else compose_dir
 
 
 def host_paths(model: Mapping[str, Any]) -> list[HostPath]:
@@ -153,7 +163,7 @@ def host_paths(model: Mapping[str, Any]) -> list[HostPath]:
     found: list[HostPath] = []
     for name, service in (model.get("services") or {}).items():
         if isinstance(service, Mapping):
-            found += [HostPath(str(name), *path) for path in _service_paths(service)]
+            found += _service_paths(str(name), service)
     for name, secret in _mapping(model.get("secrets")).items():
         file = _mapping(secret).get("file")
         if isinstance(file, str):
@@ -164,7 +174,7 @@ def host_paths(model: Mapping[str, Any]) -> list[HostPath]:
         if isinstance(device, str) and (opts.get("type") in (None, "none") or
                                         any("bind" in o for o in options)):
             found.append(HostPath("", f"volumes.{name}.driver_opts.device", device,
-                                  writable="ro" not in options))
+                                  writable="ro" not in options, from_top=True))
     return found
 
 
@@ -172,35 +182,36 @@ def _mapping(value: object) -> Mapping[Any, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _service_paths(service: Mapping[str, Any]) -> Iterator[tuple[str, str, bool]]:
-    """(key, path, writable) of every host path of one service."""
-    yield from ((key, path, False) for key, path in _build_paths(service.get("build")))
+def _service_paths(name: str, service: Mapping[str, Any]) -> Iterator[HostPath]:
+    """Every host path of one service."""
+    yield from _build_paths(name, service.get("build"))
     env_files = service.get("env_file") or []
     for item in env_files if isinstance(env_files, list) else [env_files]:
         path = _mapping(item).get("path") if isinstance(item, Mapping) else item
         if isinstance(path, str):
-            yield "env_file", path, False
+            yield HostPath(name, "env_file", path)
     volumes = service.get("volumes") or []
     for volume in volumes if isinstance(volumes, list) else [volumes]:
         source = bind_source(volume)
         if source is not None:
-            yield "volumes", source, is_writable(volume)
+            yield HostPath(name, "volumes", source, is_writable(volume))
     rootfs = service.get("x-podman.rootfs")
     if isinstance(rootfs, str):
-        yield "x-podman.rootfs", rootfs, True
+        yield HostPath(name, "x-podman.rootfs", rootfs, True)
 
 
-def _build_paths(build: object) -> Iterator[tuple[str, str]]:
+def _build_paths(name: str, build: object) -> Iterator[HostPath]:
     """The local build context, the Dockerfile in it, and local additional contexts."""
     if build is None:
         return
     spec = {"context": build} if isinstance(build, str) else _mapping(build)
     context = spec.get("context", ".")
     if isinstance(context, str) and not is_remote_context(context):
-        yield "build.context", context
+        yield HostPath(name, "build.context", context)
         dockerfile = spec.get("dockerfile")
         if isinstance(dockerfile, str) and dockerfile:
-            yield "build.dockerfile", posixpath.normpath(posixpath.join(context, dockerfile))
+            yield HostPath(name, "build.dockerfile",
+                           posixpath.normpath(posixpath.join(context, dockerfile)))
     extra = spec.get("additional_contexts")
     if isinstance(extra, Mapping):
         paths = list(extra.values())
@@ -208,7 +219,7 @@ def _build_paths(build: object) -> Iterator[tuple[str, str]]:
         paths = [str(i).partition("=")[2] for i in extra] if isinstance(extra, list) else []
     for path in paths:
         if isinstance(path, str) and "://" not in path and not is_remote_context(path):
-            yield "build.additional_contexts", path
+            yield HostPath(name, "build.additional_contexts", path, from_top=True)
 
 
 def default_dockerfiles(model: Mapping[str, Any], compose_dir: str) -> Iterator[tuple[str, str]]:
@@ -258,7 +269,7 @@ def used_paths(model: Mapping[str, Any], compose_path: str) -> frozenset[str]:
     """
     base = posixpath.dirname(compose_path)
     used = {repo_path("", compose_path), repo_path(base, ".env"), ".env"}
-    used.update(repo_path(base, p.path) for p in host_paths(model))
+    used.update(repo_path(p.base(base), p.path) for p in host_paths(model))
     return frozenset(p for p in used if p is not None)
 
 

@@ -182,9 +182,9 @@ def project(**services: dict[str, Any]) -> dict[str, Any]:
     (project(web={"build": "https://github.com/a/b.git"}), []),
     (project(web={"build": {"context": "app", "additional_contexts": {
         "base": "../base", "img": "docker-image://alpine", "git": "https://h/x.git"}}}),
-     [("build.context", "app"), ("build.additional_contexts", "../base")]),
+     [("build.context", "app"), ("build.additional_contexts", "../base", False, True)]),
     (project(web={"build": {"additional_contexts": ["base=./base", "i=docker-image://a"]}}),
-     [("build.context", "."), ("build.additional_contexts", "./base")]),
+     [("build.context", "."), ("build.additional_contexts", "./base", False, True)]),
     (project(web={"env_file": "web.env"}), [("env_file", "web.env")]),
     (project(web={"env_file": ["a.env", {"path": "b.env", "required": False}]}),
      [("env_file", "a.env"), ("env_file", "b.env")]),
@@ -203,8 +203,7 @@ def project(**services: dict[str, Any]) -> dict[str, Any]:
     (project(web={"x-podman.rootfs": "/var/lib/rootfs"}),
      [("x-podman.rootfs", "/var/lib/rootfs", True)]),
 ])
-def test_service_host_paths(model: dict[str, Any],
-                            expected: list[tuple[str, str] | tuple[str, str, bool]]) -> None:
+def test_service_host_paths(model: dict[str, Any], expected: list[tuple[Any, ...]]) -> None:
     assert host_paths(model) == [HostPath("web", *path) for path in expected]
 
 
@@ -233,10 +232,18 @@ def test_top_level_host_paths() -> None:
                                 "plain": None}}
     assert host_paths(model) == [
         HostPath("", "secrets.db.file", "./db.secret"),
-        HostPath("", "volumes.b.driver_opts.device", "/srv/b", writable=True),
-        HostPath("", "volumes.r.driver_opts.device", "./r"),
-        HostPath("", "volumes.t.driver_opts.device", "./t", writable=True),
-        HostPath("", "volumes.tb.driver_opts.device", "./tb", writable=True)]
+        HostPath("", "volumes.b.driver_opts.device", "/srv/b", writable=True, from_top=True),
+        HostPath("", "volumes.r.driver_opts.device", "./r", from_top=True),
+        HostPath("", "volumes.t.driver_opts.device", "./t", writable=True, from_top=True),
+        HostPath("", "volumes.tb.driver_opts.device", "./tb", writable=True, from_top=True)]
+
+
+def test_used_paths_resolves_what_podman_resolves_from_the_top() -> None:
+    model = {**project(web={"build": {"context": ".", "additional_contexts": {
+        "shared": "shared", "up": "../x"}}}), "volumes": {"d": {"driver_opts": {
+            "type": "none", "o": "bind", "device": "data"}}}}
+    assert used_paths(model, "deploy/compose.yaml") == {
+        "deploy/compose.yaml", "deploy/.env", ".env", "deploy", "shared", "data"}
 
 
 def test_used_paths() -> None:

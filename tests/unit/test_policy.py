@@ -97,7 +97,11 @@ def test_without_ranges_no_host_port_may_be_published(ports: list[str], expected
     ("bridge", None),
     ("bridge:ip=10.88.0.5", None),
     ("slirp4netns", None),
-    ("slirp4netns:allow_host_loopback=true", None),
+    ("slirp4netns:allow_host_loopback=true", "slirp4netns options can let the container "
+                                             "reach services on the host's loopback"),
+    ("slirp4netns:port_handler=slirp4netns", "use plain 'slirp4netns'"),
+    ("slirp4netns:", "use plain 'slirp4netns'"),
+    ("slirp4netnsx", "is not one podman-compose knows"),
     ("pasta", None),
     ("service:db", None),
     ("host", "shares a network namespace with the host"),
@@ -189,6 +193,35 @@ def test_paths_are_judged_from_the_compose_files_directory() -> None:
         "or ..); use paths inside it"]
 
 
+def test_contexts_and_devices_are_judged_from_the_top() -> None:
+    """podman build resolves --build-context paths, and podman a volume's device, in
+    podman-compose's working directory: the checkout's top, not the compose file's."""
+    model = {**web(build={"context": ".", "additional_contexts": {"up": "..", "b": "base"}}),
+             "volumes": {"d": {"driver_opts": {"type": "none", "o": "bind", "device": "d"}}}}
+    assert messages(model, compose_dir="deploy", symlinks={"deploy/base", "deploy/d"}) == [
+        "compose service 'web': build.additional_contexts '..' is outside the repository "
+        "(absolute, ~ or ..); use paths inside it (podman resolves it from the repository's "
+        "top, where pgod runs podman-compose, not from the compose file's directory)"]
+    assert messages(web(build={"additional_contexts": {"b": "base"}}), compose_dir="deploy",
+                    symlinks={"base"}) == [
+        "compose service 'web': build.additional_contexts 'base' goes through 'base', a "
+        "symlink in the repository that could point anywhere on the host; commit the files "
+        "themselves"]
+    got = messages({**web(), "volumes": {"d": {"driver_opts": {"o": "bind", "device": ".git"}}}},
+                   compose_dir="deploy")
+    assert got == ["compose file: volumes.d.driver_opts.device '.git' is in .git, which "
+                   "pgod's git commands read (its config can run commands on the host); use "
+                   "another directory"]
+
+
+def test_a_writable_device_is_judged_from_the_top() -> None:
+    model = {**web(env_file="../data/web.env"),
+             "volumes": {"d": {"driver_opts": {"type": "none", "o": "bind", "device": "data"}}}}
+    got = messages(model, compose_dir="deploy")
+    assert len(got) == 1 and "volumes.d.driver_opts.device 'data' is mounted writable and " \
+        "holds env_file '../data/web.env'" in got[0], got
+
+
 def test_top_level_paths_belong_to_the_file() -> None:
     model = {**web(), "secrets": {"key": {"file": "/etc/ssl/private/key.pem"}},
              "volumes": {"host": {"driver_opts": {"o": "bind", "device": "/var"}}}}
@@ -212,6 +245,85 @@ def test_every_violation_is_reported_in_order() -> None:
 def test_an_empty_project_passes() -> None:
     assert check_policy({"services": {}}, []) == []
     assert check_policy({}, RANGES) == []
+
+
+# -- values podman-compose passes to podman as arguments of their own ----------------------------
+
+@pytest.mark.parametrize(("service", "fragment"), [
+    ({"image": "--privileged"}, "image '--privileged' is not an image reference"),
+    ({"image": "--volume=/:/host"}, "image '--volume=/:/host' is not an image reference"),
+    ({"image": "-v/:/host"}, "is not an image reference"),
+    ({"image": "alpine sh"}, "image 'alpine sh' is not an image reference"),
+    ({"image": ""}, "image '' is not an image reference"),
+    ({"image": 1234}, "image 1234 is not an image reference"),
+    ({"image": "dir:/home/svc/img"}, "image 'dir:/home/svc/img' names podman's 'dir' "
+                                      "transport"),
+    ({"image": "oci-archive:x.tar"}, "names podman's 'oci-archive' transport"),
+    ({"image": "docker-archive:x.tar"}, "names podman's 'docker-archive' transport"),
+    ({"image": "docker-daemon:alpine:3"}, "names podman's 'docker-daemon' transport"),
+    ({"image": "docker://alpine"}, "names podman's 'docker' transport"),
+    ({"build": {"context": ".", "tags": ["dir:out"]}},
+     "build.tags 'dir:out' names podman's 'dir' transport"),
+    ({"build": {"context": ".", "tags": ["-x"]}}, "build.tags '-x' is not an image reference"),
+    ({"build": "--secret=id=k,src=.ssh@host:x"},
+     "build.context '--secret=id=k,src=.ssh@host:x' starts with '-'"),
+    ({"container_name": "--all"}, "container_name '--all' is not a plain name"),
+    ({"container_name": "web 1"}, "container_name 'web 1' is not a plain name"),
+    ({"container_name": "a,b"}, "container_name 'a,b' is not a plain name"),
+    ({"container_name": 5}, "container_name 5 is not a plain name"),
+])
+def test_argument_values_podman_could_misread(service: dict[str, Any], fragment: str) -> None:
+    got = messages(web(**service))
+    assert len(got) == 1, got
+    assert got[0].startswith("compose service 'web': ") and fragment in got[0]
+
+
+@pytest.mark.parametrize("service", [
+    {"image": "nginx"}, {"image": "docker.io/library/nginx:1.27"}, {"image": "localhost/web"},
+    {"image": "localhost:5000/team/app:v1.2-rc_1"}, {"image": "ghcr.io/a/b@sha256:" + "0" * 64},
+    {"image": "oci"}, {"image": "dir"}, {"image": "docker.io/dir:latest"},
+    {"build": {"context": ".", "tags": ["web:x", "localhost/web:1"]}},
+    {"container_name": "web"}, {"container_name": "my_app.1-x"},
+])
+def test_argument_values_that_are_fine(service: dict[str, Any]) -> None:
+    assert messages(web(**service)) == []
+
+
+# -- extends --------------------------------------------------------------------------------------
+
+def merged_build(base: str) -> str:
+    return f"extends {base!r}, which has a build too: podman-compose would merge the two " \
+           "builds key by key (the context of one with the Dockerfile of the other) into a " \
+           "build pgod never checked; give this service its whole build and remove extends, " \
+           "or remove one of the builds"
+
+
+@pytest.mark.parametrize(("services", "expected"), [
+    ({"a": {"build": {"context": "a"}}, "b": {"extends": "a", "build": {"dockerfile": "x"}}},
+     [("b", "a")]),
+    ({"a": {"build": {"context": "a", "dockerfile": "df"}},
+      "b": {"extends": {"service": "a"}, "build": {"context": "b"}}}, [("b", "a")]),
+    ({"a": {"build": "a"}, "b": {"extends": "a"}, "c": {"extends": "b", "build": "c"}},
+     [("c", "a")]),
+    ({"a": {"extends": "b", "build": "a"}, "b": {"extends": "a", "build": "b"}},
+     [("a", "b"), ("b", "a")]),
+])
+def test_a_build_may_not_extend_a_build(services: dict[str, Any],
+                                        expected: list[tuple[str, str]]) -> None:
+    model = {"services": {name: {"image": "x", **s} for name, s in services.items()}}
+    assert [(v.service, v.message) for v in check_policy(model, RANGES)] == [
+        (name, merged_build(base)) for name, base in expected]
+
+
+@pytest.mark.parametrize("services", [
+    {"a": {"build": {"context": "a", "dockerfile": "df"}}, "b": {"extends": "a"}},
+    {"a": {"env_file": "a.env", "volumes": ["./d:/d:ro"]}, "b": {"extends": "a", "build": "b"}},
+    {"a": {"extends": "a", "build": "a"}},
+    {"b": {"extends": "missing", "build": "b"}},
+])
+def test_extends_without_two_builds_passes(services: dict[str, Any]) -> None:
+    model = {"services": {name: {"image": "x", **s} for name, s in services.items()}}
+    assert check_policy(model, RANGES) == []
 
 
 # -- property: the policy agrees with the ports the entries publish --------------------------
@@ -329,6 +441,10 @@ def test_a_project_using_every_allowed_key_passes() -> None:
     ({"userns_mode": "host"}, "userns_mode 'host' shares a user namespace"),
     ({"userns_mode": "ns:/proc/1/ns/user"}, "userns_mode 'ns:/proc/1/ns/user'"),
     ({"group_add": ["keep-groups"]}, "group_add keep-groups"),
+    ({"group_add": {"keep-groups": 1}}, "group_add {'keep-groups': 1} must be a list of group "
+                                        "names or ids, as strings"),
+    ({"group_add": "wheel"}, "group_add 'wheel' must be a list"),
+    ({"group_add": [1000]}, "group_add [1000] must be a list of group names or ids, as strings"),
     ({"sysctls": {"kernel.core_pattern": "|/x"}}, "sysctls 'kernel.core_pattern=|/x' is not"),
     ({"sysctls": ["vm.overcommit_memory=1"]}, "sysctls 'vm.overcommit_memory=1' is not"),
     ({"tmpfs": ["run"]}, "tmpfs entry 'run' must be an absolute container path"),
@@ -384,6 +500,9 @@ def test_security_opt_allows_only_no_new_privileges(option: str) -> None:
     ({"volumes": {"v": {"driver_opts": {"type": "nfs", "o": "addr=10.0.0.1"}}}},
      "driver_opts type 'nfs' mounts a filesystem"),
     ({"volumes": {"v": {"driver_opts": {"size": "1g"}}}}, "driver_opts.size: pgod does not"),
+    ({"volumes": {"v": {"driver_opts": {"type": "none", "o": "bind", "device": 1234}}}},
+     "volume 'v': driver_opts.device 1234 must be a string (podman-compose would use it as "
+     "the path '1234')"),
     ({"secrets": {"s": {"file": "./s,src=/etc/shadow"}}}, "secret 's': file './s,src="),
     ({"secrets": {"s": {"environment": "A,src=/x"}}}, "secret 's': environment 'A,src=/x'"),
     ({"secrets": {"s": {"file": "./s", "x-podman.relabel": "shared"}}},
@@ -408,6 +527,11 @@ def test_project_keys_refused(top: dict[str, Any], fragment: str) -> None:
     ({"additional_contexts": {"k": "oci-layout:///home/svc/layout"}},
      "build.additional_contexts 'oci-layout:///home/svc/layout': use a path"),
     ({"additional_contexts": ["k=file:///etc"]}, "'file:///etc': use a path"),
+    ({"additional_contexts": {"k": 1234}},
+     "build.additional_contexts.k 1234 must be a string (podman-compose would use it as the "
+     "path '1234')"),
+    ({"additional_contexts": {"k": None}}, "build.additional_contexts.k None must be a string"),
+    ({"additional_contexts": [1234]}, "build.additional_contexts 1234 must be a string"),
     ({"secrets": [{"source": "key", "target": "k,src=/home/svc/.ssh/id_rsa"}]},
      "build.secrets entry 'k,src=/home/svc/.ssh/id_rsa' contains ','"),
 ])

@@ -13,6 +13,7 @@ with its compose service. What a project may do:
   itself nor contain another host path of the project (the compose file, `.env`, env files,
   build contexts, Dockerfiles, secrets, other bind sources): the container could rewrite
   them or swap them for symlinks that podman-compose then follows on the host;
+- a build of its own or one inherited with `extends`, never the two merged;
 - mounts of type bind, volume or tmpfs only, with no `,` or `:` smuggled into the fields
   podman-compose joins into `--mount`/`-v` arguments;
 - no host devices, added capabilities, privileged mode, OCI runtime or init path, host PID or

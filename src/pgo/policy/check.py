@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pgo.policy.extends import check_extends
 from pgo.policy.paths import check_host_paths
 from pgo.policy.service import check_service
 from pgo.policy.toplevel import check_project
@@ -39,6 +40,8 @@ def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
     for name, service in (model.get("services") or {}).items():
         if isinstance(service, Mapping):
             found += [Violation(str(name), m) for m in check_service(service, allowed)]
+    found += [Violation(service, message) for service, message in
+              check_extends(model.get("services") or {})]
     found += [Violation(service, message) for service, message in
               check_host_paths(model, compose_dir, frozenset(symlinks), compose_file)]
     return found

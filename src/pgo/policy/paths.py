@@ -16,6 +16,9 @@ from pgo.composefile import (
     repo_path,
 )
 
+_FROM_TOP = " (podman resolves it from the repository's top, where pgod runs podman-compose, " \
+            "not from the compose file's directory)"
+
 
 def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: frozenset[str],
                       compose_file: str) -> list[tuple[str, str]]:
@@ -23,10 +26,11 @@ def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: froze
     found: list[tuple[str, str]] = []
     inside: list[tuple[HostPath, str]] = []
     for path in host_paths(model):
-        where = repo_path(compose_dir, path.path)
+        where = repo_path(path.base(compose_dir), path.path)
         if where is None:
             found.append((path.service, f"{path.key} {path.path!r} is outside the "
-                          "repository (absolute, ~ or ..); use paths inside it"))
+                          "repository (absolute, ~ or ..); use paths inside it" + (
+                              _FROM_TOP if path.from_top and compose_dir else "")))
             continue
         inside.append((path, where))
         message = _check_repo_path(path, compose_dir, symlinks)
@@ -47,7 +51,8 @@ def _check_repo_path(path: HostPath, compose_dir: str, symlinks: frozenset[str])
     """`.git`, or a committed symlink on the way (checked as written: podman-compose
     resolves some paths with realpath, so `link/..` goes through `link`)."""
     parts = path.path.split("/")
-    walked = [repo_path(compose_dir, "/".join(parts[:n])) for n in range(1, len(parts) + 1)]
+    walked = [repo_path(path.base(compose_dir), "/".join(parts[:n]))
+              for n in range(1, len(parts) + 1)]
     for where in walked:
         if where == ".git" or (where or "").startswith(".git/"):
             return f"{path.key} {path.path!r} is in .git, which pgod's git commands read " \
@@ -66,7 +71,8 @@ def _read_by_pgod(compose_dir: str, compose_file: str) -> Iterator[tuple[HostPat
     for file in [*files, posixpath.join(compose_dir, ".env"), ".env"]:
         where = repo_path("", file)
         if where is not None:
-            yield HostPath("", "the compose file" if file in files else ".env", where), where
+            yield HostPath("", "the compose file" if file in files else ".env", where,
+                           from_top=True), where
 
 
 def _check_writable(mount: HostPath, where: str,

@@ -6,18 +6,19 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pgo.composefile import is_remote_context
+from pgo.policy.arguments import check_container_name, check_image
 from pgo.policy.fields import Check, as_list, check_keys, smuggles, unknown
 from pgo.policy.mounts import check_volumes
 from pgo.policy.published import check_ports
 from pgo.ports import PortRange
 
 _FINE_NETWORK_MODES = ("none", "private", "pasta", "bridge", "slirp4netns")
-_FINE_NETWORK_PREFIXES = ("bridge:", "slirp4netns:", "service:")
+_FINE_NETWORK_PREFIXES = ("bridge:", "service:")
 
 _SERVICE_KEYS = frozenset((
-    "cap_drop", "command", "container_name", "cpu_shares", "cpus", "cpuset", "depends_on",
-    "dns", "dns_opt", "dns_search", "entrypoint", "env_file", "environment", "expose",
-    "extra_hosts", "healthcheck", "hostname", "http_proxy", "image", "init", "labels", "links",
+    "cap_drop", "command", "cpu_shares", "cpus", "cpuset", "depends_on", "dns", "dns_opt",
+    "dns_search", "entrypoint", "env_file", "environment", "expose", "extra_hosts",
+    "healthcheck", "hostname", "http_proxy", "init", "labels", "links",
     "mac_address", "mem_limit", "mem_reservation", "pids_limit", "platform", "profiles",
     "pull_policy", "read_only", "restart", "scale", "shm_size", "stdin_open",
     "stop_grace_period", "stop_signal", "tty", "ulimits", "user", "working_dir",
@@ -72,6 +73,10 @@ def _check_network_mode(mode: object) -> Iterator[str]:
     elif mode.startswith("pasta") and mode != "pasta":
         yield f"network_mode {mode!r}: pasta options can forward host ports themselves; " \
               "use plain 'pasta' and publish ports"
+    elif mode.startswith("slirp4netns:"):
+        yield f"network_mode {mode!r}: slirp4netns options can let the container reach " \
+              "services on the host's loopback (allow_host_loopback) or change how ports " \
+              "are forwarded; use plain 'slirp4netns' and publish ports"
     elif mode not in _FINE_NETWORK_MODES and not mode.startswith(_FINE_NETWORK_PREFIXES):
         yield f"network_mode {mode!r} is not one podman-compose knows"
 
@@ -136,7 +141,13 @@ def _check_userns(mode: object) -> Iterator[str]:
 
 
 def _check_group_add(groups: object) -> Iterator[str]:
-    if "keep-groups" in as_list(groups):
+    """A list of strings: podman-compose passes whatever it iterates over as --group-add,
+    so a mapping would give its keys (`{keep-groups: 1}`), a string its characters."""
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        yield f"group_add {groups!r} must be a list of group names or ids, as strings " \
+              "(podman-compose passes each item it iterates over to podman); write e.g. " \
+              "['audio', '1000']"
+    elif "keep-groups" in groups:
         yield "group_add keep-groups gives the container the service user's supplementary " \
               "groups on the host; name the groups inside the container instead"
 
@@ -194,18 +205,36 @@ def _check_build(build: object) -> Iterator[str]:
     context = spec.get("context", ".")
     if not isinstance(context, str):
         yield f"build.context {context!r} must be a path or a URL"
+    elif context.startswith("-"):  # podman-compose passes a remote one last, as written
+        yield f"build.context {context!r} starts with '-', which podman build would read " \
+              "as an option; use a path in the repository or an https, git or ssh URL"
     elif is_remote_context(context) and not _is_remote_url(context):
         yield f"build.context {context!r} is neither a path in the repository nor an " \
               "https, git or ssh URL"
+    for tag in as_list(spec.get("tags")):
+        yield from check_image(tag, "build.tags")
     yield from _check_service_secrets(spec.get("secrets"), "build.secrets")
-    extra = spec.get("additional_contexts")
-    for item in as_list(extra):
-        value = str(item).partition("=")[2]
-        if value.startswith(_IMAGES) or _is_remote_url(value):
+    yield from _check_additional_contexts(spec.get("additional_contexts"))
+
+
+def _check_additional_contexts(extra: object) -> Iterator[str]:
+    """A mapping of names to contexts, or a list of NAME=CONTEXT strings. podman-compose
+    writes a mapping's values into `NAME=VALUE` with str(), so a number or null would
+    become a path the host path checks never saw."""
+    where = "build.additional_contexts"
+    named = extra.items() if isinstance(extra, Mapping) else [(None, i) for i in as_list(extra)]
+    for name, value in named:
+        if not isinstance(value, str):
+            yield f"{where} {value!r} must be a string NAME=CONTEXT" if name is None else \
+                f"{where}.{name} {value!r} must be a string (podman-compose would use it as " \
+                f"the path {str(value)!r}); quote a path in the repository"
             continue
-        if "://" in value or is_remote_context(value):
-            yield f"build.additional_contexts {value!r}: use a path in the repository, " \
-                  "docker-image://, container-image://, service:NAME or an https/git URL"
+        context = value if name is not None else value.partition("=")[2]
+        if context.startswith(_IMAGES) or _is_remote_url(context):
+            continue
+        if "://" in context or is_remote_context(context):
+            yield f"{where} {context!r}: use a path in the repository, docker-image://, " \
+                  "container-image://, service:NAME or an https/git URL"
 
 
 def _is_remote_url(text: str) -> bool:
@@ -223,4 +252,5 @@ _SERVICE_CHECKS: dict[str, Check] = {
     "userns_mode": _check_userns, "group_add": _check_group_add, "sysctls": _check_sysctls,
     "tmpfs": _check_tmpfs, "networks": _check_service_networks,
     "secrets": _check_service_secrets, "build": _check_build, "volumes": check_volumes,
+    "image": check_image, "container_name": check_container_name,
 }

@@ -85,10 +85,20 @@ def _volumes(volumes: object) -> Iterator[str]:
                   "driver"
         opts = spec.get("driver_opts")
         yield from check_keys(f"volume {name!r}: driver_opts", opts, ("type", "o", "device"))
+        yield from _check_device(name, opts)
         kind = opts.get("type") if isinstance(opts, Mapping) else None
         if kind not in (None, "none", "tmpfs"):
             yield f"volume {name!r}: driver_opts type {kind!r} mounts a filesystem pgod " \
                   "cannot check; use none (a bind of a repository path) or tmpfs"
+
+
+def _check_device(name: object, opts: object) -> Iterator[str]:
+    """podman-compose passes `--opt device={value}` with str(), so a number or null would
+    become a path the host path checks never saw."""
+    if isinstance(opts, Mapping) and "device" in opts and not isinstance(opts["device"], str):
+        yield f"volume {name!r}: driver_opts.device {opts['device']!r} must be a string " \
+              f"(podman-compose would use it as the path {str(opts['device'])!r}); quote a " \
+              "path in the repository"
 
 
 def _secrets(secrets: object) -> Iterator[str]:
