@@ -43,8 +43,8 @@ class ProjectAt:
         if self.file is None or self.model is None:
             return []
         base = posixpath.dirname(self.file)
-        paths = [posixpath.join(base, p.path) for p in host_paths(self.model)
-                 if repo_path(base, p.path) is not None]
+        paths = [posixpath.join(p.base(base), p.path) for p in host_paths(self.model)
+                 if repo_path(p.base(base), p.path) is not None]
         paths += [file for _, file in default_dockerfiles(self.model, base)]
         return check_worktree(root, dict(self.blobs), paths)
 

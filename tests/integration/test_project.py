@@ -150,3 +150,25 @@ def test_an_untracked_symlink_survives_reset_and_is_caught(workdir: Path, make_r
         "'./data/host/etc' goes through 'data/host', a symlink that is not in the commit (left "
         "by a container in a writable mount?), which podman would follow on the host; "
         "remove it"]
+
+
+def test_the_worktree_check_resolves_additional_contexts_from_the_top(workdir: Path,
+                                                                      make_repo) -> None:
+    """podman resolves `--build-context` paths in podman-compose's working directory (the
+    checkout's top), so that is where a planted symlink matters, whatever the compose
+    file's directory."""
+    compose = ("services:\n  web:\n    image: localhost/web\n    build:\n      context: .\n"
+               "      additional_contexts: {extra: ctx/link/sub}\n")
+    repo = make_repo({"deploy/compose.yaml": compose, "deploy/Containerfile": "FROM scratch\n",
+                      "ctx/keep": ""})
+    checkout = cloned(repo, workdir / "c")
+    Path(checkout.path, "ctx", "link").symlink_to("/")
+    service = ServiceConfig(name="web", user="root", repository="unused",
+                            compose="deploy/compose.yaml")
+
+    async def read() -> ProjectAt:
+        return await read_project(checkout, service, await checkout.head(), {})
+    project = asyncio.run(read())
+    assert project.problems == ()
+    assert [p.split(",")[0] for p in project.worktree_problems(checkout.path)] == [
+        "'ctx/link/sub' goes through 'ctx/link'"]
