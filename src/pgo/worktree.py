@@ -37,7 +37,7 @@ def check_worktree(root: str, blobs: Mapping[str, str], paths: Iterable[str]) ->
     for path, oid in blobs.items():
         try:
             data = _read(root, path)
-        except OSError:
+        except (OSError, ValueError):
             data = None
         if data is None:
             problems.append(f"{path} is not a regular file in the working tree")
@@ -48,8 +48,8 @@ def check_worktree(root: str, blobs: Mapping[str, str], paths: Iterable[str]) ->
     for path in dict.fromkeys(paths):
         try:
             link = symlink_on_the_way(root, path)
-        except OSError as err:  # changed while we looked
-            problems.append(f"{path!r}: {err.strerror}")
+        except (OSError, ValueError) as err:  # changed while we looked; a NUL in the path
+            problems.append(f"{path!r}: {getattr(err, 'strerror', None) or err}")
             continue
         if link is not None:
             problems.append(f"{path!r} goes through {link!r}, a symlink that is not in the "
@@ -59,9 +59,11 @@ def check_worktree(root: str, blobs: Mapping[str, str], paths: Iterable[str]) ->
 
 
 def symlink_on_the_way(root: str, path: str) -> str | None:
-    """The first component of `path` under `root` that is a symlink, walked as written (so
-    `a/..` looks at `a`); None when there is none up to where the path stops existing."""
-    stack = [os.open(root, _DIR)]
+    """The first component of `path` under `root` that is a symlink, walked as written and
+    as podman-compose and podman resolve it: `a/..` looks at `a` (realpath follows it), and
+    after a part that is missing or not a directory, `..` climbs back lexically (abspath,
+    realpath and Go's filepath.Abs all do) and the walk goes on from there."""
+    stack: list[int | None] = [os.open(root, _DIR)]  # None: a part with nothing under it
     walked: list[str] = []
     try:
         for part in path.split("/"):
@@ -69,23 +71,40 @@ def symlink_on_the_way(root: str, path: str) -> str | None:
                 continue
             if part == "..":
                 if len(stack) > 1:
-                    os.close(stack.pop())
+                    _close(stack.pop())
                     walked.pop()
                 continue  # climbing out of the checkout is the policy's refusal, not ours
             walked.append(part)
-            try:
-                info = os.stat(part, dir_fd=stack[-1], follow_symlinks=False)
-            except FileNotFoundError:
-                return None
-            if stat.S_ISLNK(info.st_mode):
-                return "/".join(walked)
-            if not stat.S_ISDIR(info.st_mode):
-                return None
-            stack.append(os.open(part, _DIR, dir_fd=stack[-1]))
-        return None
+            stack.append(_step(stack[-1], part))
+    except _Symlink:
+        return "/".join(walked)
     finally:
         for fd in stack:
-            os.close(fd)
+            _close(fd)
+    return None
+
+
+class _Symlink(Exception):
+    pass
+
+
+def _step(parent: int | None, part: str) -> int | None:
+    """The directory `part` in `parent` (an fd), None if it is missing or not a directory;
+    _Symlink if it is a symlink."""
+    if parent is None:
+        return None
+    try:
+        info = os.stat(part, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        raise _Symlink
+    return os.open(part, _DIR, dir_fd=parent) if stat.S_ISDIR(info.st_mode) else None
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
 
 
 def _read(root: str, path: str) -> bytes | None:

@@ -186,6 +186,16 @@ def test_host_paths_inside_the_repository(service: dict[str, Any]) -> None:
     assert messages(web(**service)) == []
 
 
+@pytest.mark.parametrize(("service", "expected"), [
+    ({"env_file": "./a\0b"}, "env_file './a\\x00b'"),
+    ({"volumes": ["./da\nta:/d"]}, "volumes './da\\nta'"),
+])
+def test_host_paths_with_control_characters(service: dict[str, Any], expected: str) -> None:
+    assert messages(web(**service)) == [
+        f"compose service 'web': {expected} holds a control character (a NUL ends the path "
+        "for podman); rename the file"]
+
+
 def test_paths_are_judged_from_the_compose_files_directory() -> None:
     model = web(build="../src", volumes=["../../etc:/etc"])
     assert messages(model, RANGES, "deploy") == [
@@ -261,7 +271,7 @@ def test_an_empty_project_passes() -> None:
     ({"image": "oci-archive:x.tar"}, "names podman's 'oci-archive' transport"),
     ({"image": "docker-archive:x.tar"}, "names podman's 'docker-archive' transport"),
     ({"image": "docker-daemon:alpine:3"}, "names podman's 'docker-daemon' transport"),
-    ({"image": "docker://alpine"}, "names podman's 'docker' transport"),
+    ({"image": "containers-storage:img"}, "'containers-storage' transport"),
     ({"build": {"context": ".", "tags": ["dir:out"]}},
      "build.tags 'dir:out' names podman's 'dir' transport"),
     ({"build": {"context": ".", "tags": ["-x"]}}, "build.tags '-x' is not an image reference"),
@@ -282,6 +292,7 @@ def test_argument_values_podman_could_misread(service: dict[str, Any], fragment:
     {"image": "nginx"}, {"image": "docker.io/library/nginx:1.27"}, {"image": "localhost/web"},
     {"image": "localhost:5000/team/app:v1.2-rc_1"}, {"image": "ghcr.io/a/b@sha256:" + "0" * 64},
     {"image": "oci"}, {"image": "dir"}, {"image": "docker.io/dir:latest"},
+    {"image": "docker:27"}, {"image": "docker:27-dind"}, {"image": "docker://alpine"},
     {"build": {"context": ".", "tags": ["web:x", "localhost/web:1"]}},
     {"container_name": "web"}, {"container_name": "my_app.1-x"},
 ])

@@ -41,10 +41,20 @@ def tree(tmp_path: Path) -> Path:
     ("a/up/a", "a/up"),
     ("a/b/../../link/x", "link"),
     ("a/up/..", "a/up"),          # `..` after a symlink still went through it
+    # after a missing part or a file, `..` climbs back lexically, as abspath and realpath do
+    ("nope/../link/x", "link"),
+    ("a/file/../../link", "link"),
+    ("a/nope/more/../../up", "a/up"),
+    ("nope/../a/b", None),
     ("../x", None),               # out of the tree: the policy's refusal
 ])
 def test_symlink_on_the_way(tree: Path, path: str, found: str | None) -> None:
     assert symlink_on_the_way(str(tree), path) == found
+
+
+def test_a_nul_in_a_path_is_a_problem_not_a_crash(tree: Path) -> None:
+    assert check_worktree(str(tree), {"a\0b": blob_id(b"")}, ["a/\0x"]) == [
+        "a\0b is not a regular file in the working tree", "'a/\\x00x': embedded null byte"]
 
 
 def test_check_worktree_reads_no_symlink(tree: Path) -> None:

@@ -15,8 +15,9 @@ from pgo.policy.fields import PLAIN_NAME
 
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*\Z")
 # containers-transports(5): `TRANSPORT:DETAILS` in an image name, read by podman create and
-# pull (and, as `build -t`, written); most name host paths or a daemon's socket.
-_TRANSPORTS = ("containers-storage", "dir", "docker", "docker-archive", "docker-daemon", "oci",
+# pull (and, as `build -t`, written), that name host paths, a storage root or a daemon's
+# socket. Not `docker`: `docker://REF` is a registry, and `docker:27` the image "docker".
+_TRANSPORTS = ("containers-storage", "dir", "docker-archive", "docker-daemon", "oci",
                "oci-archive", "ostree", "sif", "tarball")
 
 

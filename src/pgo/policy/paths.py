@@ -27,6 +27,10 @@ def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: froze
     inside: list[tuple[HostPath, str]] = []
     for path in host_paths(model):
         where = repo_path(path.base(compose_dir), path.path)
+        if any(ord(c) < 0x20 or c == "\x7f" for c in path.path):
+            found.append((path.service, f"{path.key} {path.path!r} holds a control character "
+                          "(a NUL ends the path for podman); rename the file"))
+            continue
         if where is None:
             found.append((path.service, f"{path.key} {path.path!r} is outside the "
                           "repository (absolute, ~ or ..); use paths inside it" + (
