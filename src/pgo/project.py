@@ -48,6 +48,27 @@ class ProjectAt:
         paths += [file for _, file in default_dockerfiles(self.model, base)]
         return check_worktree(root, dict(self.blobs), paths)
 
+    def exposed_to(self, running: ProjectAt) -> list[str]:
+        """This project's host paths that lie in a writable bind mount of `running` (whose
+        containers could swap them for symlinks while this one is pulled and built)."""
+        if self.model is None or self.file is None or running.model is None or \
+                running.file is None:
+            return []
+        writable = _repo_paths(running.model, running.file, writable_only=True)
+        mine = [*_repo_paths(self.model, self.file), *(path for path, _ in self.blobs)]
+        return sorted({path for path in mine for mount in writable
+                       if mount in (".", path) or path.startswith(mount + "/")})
+
+
+def _repo_paths(model: dict[str, Any], file: str, writable_only: bool = False) -> list[str]:
+    """Repository paths of a model's host paths (and default Dockerfiles), normalized."""
+    base = posixpath.dirname(file)
+    found = [repo_path(p.base(base), p.path) for p in host_paths(model)
+             if p.writable or not writable_only]
+    if not writable_only:
+        found += [dockerfile for _, dockerfile in default_dockerfiles(model, base)]
+    return [path for path in found if path is not None]
+
 
 async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
                        env: dict[str, str]) -> ProjectAt:

@@ -33,6 +33,7 @@ class Observed:
     violations: tuple[str, ...] = ()  # policy check of the target commit
     changed: frozenset[str] = field(default_factory=frozenset)  # deployed..target
     used: frozenset[str] = field(default_factory=frozenset)     # paths the target project uses
+    exposed: tuple[str, ...] = ()  # target paths in writable mounts of the running version
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,22 @@ def plan(seen: Observed) -> Plan:
         return Plan(checkout, "in step" if not checkout else "restore the deployed checkout")
     if touches(seen.changed, seen.used):
         relevant = sorted(_relevant(seen.changed, seen.used))
-        return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP),
-                    "project changed: " + ", ".join(relevant[:5])
-                    + (f" and {len(relevant) - 5} more" if len(relevant) > 5 else ""))
+        reason = "project changed: " + ", ".join(relevant[:5]) + (
+            f" and {len(relevant) - 5} more" if len(relevant) > 5 else "")
+        return _redeploy(checkout, reason, seen.exposed)
     ensure = (Action.UP,) if seen.first_pass else ()
     return Plan((*checkout, *ensure), "no change to anything the project uses")
+
+
+def _redeploy(checkout: tuple[Action, ...], reason: str, exposed: tuple[str, ...]) -> Plan:
+    """Pull and build while the running version serves, then down and up; down first when
+    a path the build reads is in one of its writable mounts (its containers could swap it
+    for a symlink while we pull and build)."""
+    if exposed:
+        return Plan((*checkout, Action.DOWN, Action.PULL, Action.BUILD, Action.UP),
+                    f"{reason}; down first: {exposed[0]} is in a writable mount of the "
+                    "running version")
+    return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP), reason)
 
 
 def _relevant(changed: Iterable[str], used: Iterable[str]) -> list[str]:

@@ -69,6 +69,7 @@ class ServiceRunner:
         self._first_pass = True
         self._last_problem: tuple[str, tuple[str, ...]] | None = None
         self.project: Project | None = None  # set once a commit is deployed by this pgod
+        self.deployed_at: ProjectAt | None = None  # and what was checked of it
         self.keys: tuple[OperatorKey, ...] = ()
         self._keys_commit: str | None = None
 
@@ -146,9 +147,14 @@ class ServiceRunner:
                 self.log.warning("deployed commit %s is gone; treating everything as changed",
                                  deployed[:12])
                 changed = project.used or frozenset({"."})
+        exposed: tuple[str, ...] = ()
+        if deployed is not None and deployed != target and not project.problems:
+            running = await read_project(self.checkout, self.config, deployed,
+                                         self.environment())
+            exposed = tuple(project.exposed_to(running))
         return Observed(target=target, head=head, deployed=deployed,
                         first_pass=self._first_pass, violations=project.problems,
-                        changed=changed, used=project.used), project
+                        changed=changed, used=project.used, exposed=exposed), project
 
     async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
         if Action.REJECT in decided.actions:
@@ -167,52 +173,59 @@ class ServiceRunner:
         project = self._compose(at.file)
         if decided.restarts:
             self.status.set("deploying")
+        done: list[Action] = []
         try:
-            await self._execute(project, decided.actions, at)
+            await self._execute(project, decided.actions, at, done)
         except PgoError:
-            await self._roll_back(decided, seen)
+            await self._roll_back(seen, done)
             raise
-        self.project = project
+        self.project, self.deployed_at = project, at
         self._save_deployed(seen.target)
         self.status.last_error = None
         if decided.restarts:
             self.status.set("running")
             self.log.info("up at %s", seen.target[:12])
 
-    async def _execute(self, project: Project, actions: tuple[Action, ...],
-                       at: ProjectAt) -> None:
+    async def _execute(self, project: Project, actions: tuple[Action, ...], at: ProjectAt,
+                       done: list[Action]) -> None:
+        """Run the plan's actions in order; `done` gets each one as it starts."""
         for action in actions:
             if action is Action.CHECKOUT:
+                done.append(action)
                 await self.checkout.reset(at.commit)
                 self.log.info("checked out at %s", at.commit[:12])
                 continue
-            if action is not Action.DOWN:
-                self._verify(at)
+            self._verify(at)  # before down too: a bad tree found then costs no downtime
+            done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
             args = {Action.UP: ("up", "-d"), Action.DOWN: ("down", "--remove-orphans")}
             await project.run(*args.get(action, (action.value,)))
 
-    async def _roll_back(self, decided: Plan, seen: Observed) -> None:
-        """A failed deploy: put the deployed commit's working tree (and project) back."""
-        if seen.deployed is None or Action.CHECKOUT not in decided.actions:
+    async def _roll_back(self, seen: Observed, done: list[Action]) -> None:
+        """A failed deploy: put the deployed commit's working tree back, and its project if
+        `down` had begun (removing what the new commit started, orphans included)."""
+        if seen.deployed is None or Action.CHECKOUT not in done:
             return
         self.log.warning("deploy of %s failed; restoring %s", seen.target[:12],
                          seen.deployed[:12])
         try:
             await self.checkout.reset(seen.deployed)
-            if Action.DOWN in decided.actions:
+            if Action.DOWN in done:
                 at = await read_project(self.checkout, self.config, seen.deployed,
                                         self.environment())
                 if at.file is not None:
                     self._verify(at)
-                    await self._compose(at.file).run("up", "-d")
+                    previous = self._compose(at.file)
+                    await previous.run("down", "--remove-orphans")
+                    await previous.run("up", "-d")
         except PgoError as err:
             self.log.error("restoring %s failed: %s", seen.deployed[:12], err)
 
-    async def _project_at(self, commit: str) -> Project | None:
-        at = await read_project(self.checkout, self.config, commit, self.environment())
-        return None if at.file is None else self._compose(at.file)
+    def worktree_problems(self) -> list[str]:
+        """How the working tree differs from the deployed commit as it was checked."""
+        return [] if self.deployed_at is None else \
+            self.deployed_at.worktree_problems(self.path)
 
     def _compose(self, file: str) -> Project:
         return Project(self.config.name, self.path, file, self.account, self.compose_exe)
@@ -224,7 +237,10 @@ class ServiceRunner:
 
     async def _reject(self, seen: Observed, at: ProjectAt) -> None:
         if self.project is None and seen.deployed is not None and seen.head == seen.deployed:
-            self.project = await self._project_at(seen.deployed)
+            deployed = await read_project(self.checkout, self.config, seen.deployed,
+                                          self.environment())
+            if deployed.file is not None:
+                self.project, self.deployed_at = self._compose(deployed.file), deployed
         problem = (seen.target, at.problems)
         level = logging.DEBUG if problem == self._last_problem else logging.WARNING
         self._last_problem = problem

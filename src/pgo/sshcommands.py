@@ -28,7 +28,10 @@ from pgo.sshserver import granted_services, signing_key
 log = logging.getLogger("pgo.ssh")
 
 Handler = Callable[[ServiceRunner, Request, asyncssh.SSHServerProcess[str]], Awaitable[int]]
-MAX_RUNNING = 8  # podman-compose commands at once per service (logs -f included)
+MAX_RUNNING = 8  # podman-compose commands and syncs at once per service (logs -f included)
+UNCOUNTED = frozenset({"ping", "status"})  # answered at once, never wait or run anything
+# Commands that make podman read host paths again (bind mounts are resolved at each start).
+READS_HOST_PATHS = frozenset({"up", "pull", "build", "restart", "start"})
 
 
 class Sessions:
@@ -74,15 +77,15 @@ class Sessions:
                                "after this connection was made")
         log.info("%s: %s from %s", request.service, process.command,
                  process.get_extra_info("peername", ("?",))[0])
-        handler = self.routes.get(request.command)
-        if handler is not None:
+        handler = self.routes.get(request.command, compose)
+        if request.command in UNCOUNTED:
             return await handler(runner, request, process)
         if self.running.get(request.service, 0) >= MAX_RUNNING:
             raise Refusal(429, f"{MAX_RUNNING} commands are already running for service "
                                f"{request.service!r}; try again when one has finished")
         self.running[request.service] = self.running.get(request.service, 0) + 1
         try:
-            return await compose(runner, request, process)
+            return await handler(runner, request, process)
         finally:
             self.running[request.service] -= 1
 
@@ -123,6 +126,8 @@ async def compose(runner: ServiceRunner, request: Request,
     """Run the podman-compose command; mutating ones under the service lock."""
     if request.spec.mutates:
         async with runner.lock:
+            if request.command in READS_HOST_PATHS and (problems := runner.worktree_problems()):
+                raise Refusal(500, "working tree refused: " + "; ".join(problems))
             return await _stream(runner, request, process)
     return await _stream(runner, request, process)
 

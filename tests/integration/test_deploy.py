@@ -262,10 +262,41 @@ def test_a_symlink_left_by_a_container_is_not_followed(workdir, make_user, make_
         through["compose.yaml"] = str(through["compose.yaml"]) + \
             "    volumes: ['./data/host/etc:/www/etc:ro']\n"
         bad = repo.commit(through, "mount a path under the old writable mount")
-        pgod.wait_log(f"working tree at {bad[:12]} refused: './data/host/etc' goes through "
-                      "'data/host', a symlink that is not in the commit")
+        running = container_ids(user, "plant")
+        log = pgod.wait_log(f"working tree at {bad[:12]} refused: './data/host/etc' goes "
+                            "through 'data/host', a symlink that is not in the commit")
+        # the running version could write there: down first, but the tree is checked before
+        # that too, so a link already planted costs no downtime
+        assert "down first: data/host/etc is in a writable mount of the running version" in log
+        assert container_ids(user, "plant") == running
         assert "planter" in http_get(port)
         with pytest.raises(urllib.error.HTTPError):  # no /www/etc: not the host's /etc
             http_get(port, path="/etc/passwd")
+    finally:
+        pgod.stop()
+
+
+def test_a_failed_deploy_after_down_first_brings_the_old_version_back(workdir, make_user,
+                                                                      make_repo) -> None:
+    """The new version reads an env file in the running one's writable mount, so pgod takes
+    the running one down before building; the build fails: the old version comes back."""
+    user, port = make_user(), free_port()
+    files = hello_files(port, "old and writable")
+    files["compose.yaml"] = str(files["compose.yaml"]) + "    volumes: ['./data:/data']\n"
+    repo = make_repo(files)
+    config = write_config(workdir / "back.toml", service("back", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib").start()
+    try:
+        wait_for_http(port, "old and writable")
+        broken = hello_files(port, "never built")
+        broken["compose.yaml"] = str(broken["compose.yaml"]) + "    env_file: data/web.env\n"
+        broken["data/web.env"] = "GREETING=hi\n"
+        broken["Containerfile"] = str(broken["Containerfile"]).replace(
+            "COPY www /www", 'RUN ["/bin/busybox", "false"]\nCOPY www /www')
+        bad = repo.commit(broken, "read from the old writable mount, and fail to build")
+        log = pgod.wait_log(f"deploy of {bad[:12]} failed; restoring")
+        assert "down first: data/web.env is in a writable mount of the running version" in log
+        pgod.wait_log("podman-compose build exited")
+        wait_for_http(port, "old and writable")
     finally:
         pgod.stop()

@@ -172,3 +172,26 @@ def test_the_worktree_check_resolves_additional_contexts_from_the_top(workdir: P
     assert project.problems == ()
     assert [p.split(",")[0] for p in project.worktree_problems(checkout.path)] == [
         "'ctx/link/sub' goes through 'ctx/link'"]
+
+
+def test_paths_in_writable_mounts_of_the_running_version_are_exposed(workdir: Path,
+                                                                      make_repo) -> None:
+    """The running version mounts ./data writable; the next one reads a build secret and an
+    env file there (and mounts ./www read-only, which is not under it)."""
+    running = COMPOSE + "    volumes: ['./data:/data']\n"
+    repo = make_repo({"compose.yaml": running})
+    checkout = cloned(repo, workdir / "c")
+    first = project_at_head(checkout)
+    target = ("services:\n  web:\n    image: localhost/web\n    ports: ['8080:80']\n"
+              "    build: {context: app, secrets: [key]}\n    env_file: data/web.env\n"
+              "    volumes: ['./www:/www:ro']\nsecrets:\n  key: {file: ./data/key}\n")
+    later = repo.commit({"compose.yaml": target, "app/Containerfile": "FROM scratch\n"},
+                        "read what the running containers can write")
+
+    async def read() -> ProjectAt:
+        await checkout.fetch()
+        return await read_project(checkout, SERVICE, later, {})
+    second = asyncio.run(read())
+    assert second.problems == ()
+    assert second.exposed_to(first) == ["data/key", "data/web.env"]
+    assert first.exposed_to(second) == []  # the new version mounts nothing writable

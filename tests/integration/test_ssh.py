@@ -141,8 +141,8 @@ def test_logs_follow_streams_until_the_client_goes_away(fleet: Fleet) -> None:
 
 
 def test_running_commands_per_service_are_capped(fleet: Fleet) -> None:
-    """8 `logs -f` on alpha: a 9th command on alpha is refused with 429; ping, status and
-    beta are not held up; once the followers leave, alpha's ps runs again."""
+    """8 `logs -f` on alpha: a 9th command (a sync too) on alpha is refused with 429; ping,
+    status and beta are not held up; once the followers leave, alpha's ps runs again."""
     port, started = fleet.ssh_port, "alpha//logs -f --tail 0 from"
     before = fleet.pgod.log.count(started)
     followers = [subprocess.Popen(["ssh", *SSH_OPTIONS, "-i", str(fleet.keys["a"]), "-p",
@@ -155,6 +155,7 @@ def test_running_commands_per_service_are_capped(fleet: Fleet) -> None:
         assert busy.returncode == 429 & 0xFF, busy.stderr
         assert "pgod: 429 Too Many Requests: 8 commands are already running" in busy.stderr
         assert ctl(fleet, "a", "alpha//ps").returncode == 75
+        assert ctl(fleet, "a", "alpha//sync").returncode == 75  # a sync counts too
         for key, command in (("a", "alpha//ping"), ("a", "alpha//status"), ("b", "beta//ps")):
             result = ssh(port, [fleet.keys[key]], command)
             assert result.returncode == 0, (command, result.stderr)
@@ -425,3 +426,23 @@ def test_sync_deploys_now_and_says_whether_the_head_runs(workdir, make_user,
         assert "sync two" in http_get(port)
     finally:
         pgod.stop()
+
+
+def test_ssh_commands_refuse_a_tampered_working_tree(fleet: Fleet) -> None:
+    """What a container could leave in a writable mount, planted here by hand: an untracked
+    `Dockerfile` symlink in alpha's build context, which podman-compose would pick up. up,
+    build and start refuse (500) and say why; ps reads no host path and runs; once the link
+    is gone, up works again."""
+    link = fleet.root / "lib" / "alpha" / "Dockerfile"
+    link.symlink_to("/etc/shadow")
+    try:
+        for command in ("alpha//up", "alpha//build", "alpha//start"):
+            result = ssh(fleet.ssh_port, [fleet.keys["a"]], command)
+            assert result.returncode == 500 & 0xFF, (command, result.stderr)
+            assert "pgod: 500 Internal Server Error: working tree refused: 'Dockerfile' goes " \
+                   "through 'Dockerfile', a symlink that is not in the commit" in result.stderr
+        assert ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ps").returncode == 0
+    finally:
+        link.unlink()
+    result = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//up")
+    assert result.returncode == 0, result.stderr

@@ -29,6 +29,10 @@ def seen(**kw: object) -> Observed:
     (seen(changed=frozenset({"www/index.html"})), (CH, PU, BU, DO, UP)),
     (seen(changed=frozenset({"compose.yaml"})), (CH, PU, BU, DO, UP)),
     (seen(changed=frozenset({".env", "README.md"})), (CH, PU, BU, DO, UP)),
+    # ... down first when the build reads a path the running containers may write
+    (seen(changed=frozenset({"compose.yaml"}), exposed=("data/key",)), (CH, DO, PU, BU, UP)),
+    # exposure alone (no change to the project) restarts nothing
+    (seen(changed=frozenset({"README.md"}), exposed=("data/key",)), (CH,)),
     # a change to nothing the project uses: move the tree, leave containers alone
     (seen(changed=frozenset({"README.md"})), (CH,)),
     (seen(changed=frozenset({"ssh/alice.pub", "docs/x.md"})), (CH,)),
@@ -58,3 +62,9 @@ def test_rejection_reason_names_the_violation() -> None:
 def test_whole_repository_used() -> None:
     decided = plan(seen(used=frozenset({"."}), changed=frozenset({"anything/at/all"})))
     assert decided.restarts
+
+
+def test_down_first_reason_names_the_exposed_path() -> None:
+    decided = plan(seen(changed=frozenset({"compose.yaml"}), exposed=("data/key", "data/x")))
+    assert decided.reason.endswith("; down first: data/key is in a writable mount of the "
+                                   "running version")
