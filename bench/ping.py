@@ -31,7 +31,7 @@ from tests.integration.helpers import (
     run,
     wait_for_http,
 )
-from tests.integration.pgod_process import Pgod
+from tests.integration.pgod_process import one_service
 from tests.integration.sshclients import SSH_OPTIONS, keygen, pgoctl_argv
 
 BIN = os.path.dirname(sys.executable)
@@ -55,10 +55,7 @@ def main(rounds: int) -> None:
     files = hello_files(port, "bench")
     files["ssh/k.pub"] = key.with_suffix(".pub").read_text()
     repo = make_repo_in(root, files)
-    config = root / "pgod.toml"
-    config.write_text(f'[[services]]\nname = "bench"\nuser = "{user}"\n'
-                      f'repository = "{repo.url}"\nports = ["{port}"]\n')
-    pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{ssh_port}", duration="1h").start()
+    pgod = one_service(root, "bench", user, repo.url, port, ssh_port)
     try:
         wait_for_http(port, "bench")
         pgod.wait_log("operator key(s)")

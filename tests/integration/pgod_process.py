@@ -67,6 +67,16 @@ class Pgod:
                 self.proc.wait()
 
 
+def one_service(root: Path, name: str, user: str, url: str, port: int, ssh_port: int,
+                duration: str = "1h") -> Pgod:
+    """pgod serving SSH on loopback `ssh_port` for one service allowed host port `port`,
+    started (config and state under `root`)."""
+    config = root / f"{name}.toml"
+    config.write_text(f'[[services]]\nname = "{name}"\nuser = "{user}"\n'
+                      f'repository = "{url}"\nports = ["{port}"]\n')
+    return Pgod(config, root / "lib", "-s", f"127.0.0.1:{ssh_port}", duration=duration).start()
+
+
 def run_pgod(*argv: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     """Run pgod to completion (for the error exits)."""
     return subprocess.run([PGOD, *argv], capture_output=True, text=True, timeout=timeout,

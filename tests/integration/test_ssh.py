@@ -29,7 +29,7 @@ from .helpers import (
     run,
     wait_for_http,
 )
-from .pgod_process import Pgod
+from .pgod_process import Pgod, one_service
 from .sshclients import SSH_OPTIONS, keygen, pgoctl, pgoctl_argv, ssh
 
 
@@ -402,10 +402,7 @@ def test_sync_deploys_now_and_says_whether_the_head_runs(workdir, make_user,
     key = keygen(root, "op")
     files = {**hello_files(port, "sync one"), "ssh/op.pub": key.with_suffix(".pub").read_text()}
     repo = make_repo(files)
-    config = root / "sync.toml"
-    config.write_text(f'[[services]]\nname = "svc"\nuser = "{user}"\n'
-                      f'repository = "{repo.url}"\nports = ["{port}"]\n')
-    pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{ssh_port}", duration="1h").start()
+    pgod = one_service(root, "svc", user, repo.url, port, ssh_port)
     try:
         wait_for_http(port, "sync one")
         pgod.wait_log("operator key(s)")

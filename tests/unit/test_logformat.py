@@ -11,14 +11,19 @@ from hypothesis import strategies as st
 from pgo.logformat import SafeFormatter, defang
 
 
-def formatted(message: str, *args: object) -> str:
-    stream = io.StringIO()
+def logger_into(stream: io.StringIO) -> logging.Logger:
+    """A logger writing to `stream` through SafeFormatter, as pgod's does to stderr."""
     handler = logging.StreamHandler(stream)
     handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
     logger = logging.getLogger("test.logformat")
     logger.propagate = False
     logger.handlers = [handler]
-    logger.warning(message, *args)
+    return logger
+
+
+def formatted(message: str, *args: object) -> str:
+    stream = io.StringIO()
+    logger_into(stream).warning(message, *args)
     return stream.getvalue()
 
 
@@ -46,11 +51,7 @@ def test_every_line_after_the_first_is_a_continuation(text: str) -> None:
 def test_a_traceback_quoting_untrusted_text_is_one_record(text: str) -> None:
     """logger.exception: the exception's message (a file name, a request) is untrusted."""
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(SafeFormatter("%(levelname)s %(message)s"))
-    logger = logging.getLogger("test.logformat.exc")
-    logger.propagate = False
-    logger.handlers = [handler]
+    logger = logger_into(stream)
     try:
         raise ValueError(text)
     except ValueError:
