@@ -66,6 +66,24 @@ class Project:
         return await proc.run(self.argv(*args), self.account, self.workdir, timeout=limit,
                               env=ENV)
 
+    async def containers(self) -> list[str]:
+        """Names of the project's containers, running or not (podman's compose label)."""
+        result = await proc.run(
+            ["podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={self.name}",
+             "--format", "{{.Names}}"], self.account, self.workdir, timeout=DEFAULT_TIMEOUT)
+        return result.output.split()
+
+    async def down(self) -> None:
+        """`down --remove-orphans`, then a look: podman-compose 1.6.0 ignores the exit status
+        of each `podman stop` and `podman rm`, so a failed down exits 0."""
+        result = await self.run("down", "--remove-orphans")
+        if left := await self.containers():
+            errors = [line for line in result.output.splitlines() if "rror" in line]
+            about = [line for line in errors if any(name in line for name in left)]
+            raise PgoError(f"podman-compose down left {len(left)} container(s) of project "
+                           f"{self.name} ({', '.join(left[:5])}): "
+                           + (about or errors or ["no error shown"])[0][-300:])
+
     async def start(self, args: Sequence[str], *, merge_stderr: bool = True,
                     ) -> asyncio.subprocess.Process:
         """Start a podman-compose subcommand whose output the caller streams."""

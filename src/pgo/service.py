@@ -199,8 +199,10 @@ class ServiceRunner:
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
-            args = {Action.UP: ("up", "-d"), Action.DOWN: ("down", "--remove-orphans")}
-            await project.run(*args.get(action, (action.value,)))
+            if action is Action.DOWN:
+                await project.down()
+            else:
+                await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
 
     async def _roll_back(self, seen: Observed, done: list[Action]) -> None:
         """A failed deploy: put the deployed commit's working tree back, and its project if
@@ -217,6 +219,8 @@ class ServiceRunner:
                 if at.file is not None:
                     self._verify(at)
                     previous = self._compose(at.file)
+                    # not down(): whatever it leaves, `up -d` is the way back (it starts a
+                    # container left stopped, with the previous commit's configuration)
                     await previous.run("down", "--remove-orphans")
                     await previous.run("up", "-d")
         except PgoError as err:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import container_ids, free_port, hello_files, http_get, podman_as, run, wait_for_http
-from .pgod_process import Pgod, run_pgod
+from .pgod_process import Pgod, one_service, run_pgod
 from .sshclients import keygen, pgoctl
 
 
@@ -298,5 +298,30 @@ def test_a_failed_deploy_after_down_first_brings_the_old_version_back(workdir, m
         assert "down first: data/web.env is in a writable mount of the running version" in log
         pgod.wait_log("podman-compose build exited")
         wait_for_http(port, "old and writable")
+    finally:
+        pgod.stop()
+
+
+def test_a_down_that_fails_is_not_taken_for_done(workdir, make_user, make_repo) -> None:
+    """podman-compose 1.6.0's down exits 0 when `podman rm` fails. A container outside the
+    project, in its pod and sharing web's network namespace, makes that rm fail: pgod says
+    so, and its roll-back brings the old version back (one pass, run with `sync`)."""
+    user, port, ssh_port = make_user(), free_port(), free_port()
+    key = keygen(workdir, "op")
+    files = {**hello_files(port, "pinned"), "ssh/op.pub": key.with_suffix(".pub").read_text()}
+    repo = make_repo(files)
+    pgod = one_service(workdir, "pin", user, repo.url, port, ssh_port)
+    try:
+        wait_for_http(port, "pinned")
+        podman_as(user, "run", "-d", "--name", "holder", "--pod", "pod_pin", "--network",
+                  "container:pin_web_1", "--entrypoint", "/bin/busybox", "pin_web", "sleep",
+                  "600")
+        changed = repo.commit({**files, **hello_files(port, "moved")}, "new content")
+        result = pgoctl(workdir, ssh_port, str(key), "pin//sync")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "last error: podman-compose down left 1 container(s) of project pin " \
+               "(pin_web_1): Error: container " in result.stdout
+        assert f"deploy of {changed[:12]} failed; restoring" in pgod.log
+        assert "pinned" in http_get(port)  # no pass since: the roll-back brought it back
     finally:
         pgod.stop()
