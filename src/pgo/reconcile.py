@@ -34,6 +34,7 @@ class Observed:
     changed: frozenset[str] = field(default_factory=frozenset)  # deployed..target
     used: frozenset[str] = field(default_factory=frozenset)     # paths the target project uses
     exposed: tuple[str, ...] = ()  # target paths in writable mounts of the running version
+    held: bool = False  # the target's deploy failed after taking the service down: no retry
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class Plan:
 def plan(seen: Observed) -> Plan:
     """Decide what this pass does. Pure; see tests/unit/test_reconcile.py for every case."""
     checkout = (Action.CHECKOUT,) if seen.head != seen.target else ()
-    if seen.violations:
-        return Plan((Action.REJECT,), "policy violated: " + "; ".join(seen.violations))
+    if (stop := _stop(seen)) is not None:
+        return stop
     if seen.deployed is None:  # DOWN: containers left from a lost state file use old images
         return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP),
                     "first deploy")
@@ -65,6 +66,18 @@ def plan(seen: Observed) -> Plan:
         return _redeploy(checkout, reason, seen.exposed)
     ensure = (Action.UP,) if seen.first_pass else ()
     return Plan((*checkout, *ensure), "no change to anything the project uses")
+
+
+def _stop(seen: Observed) -> Plan | None:
+    """A target that must not be deployed (now): it breaks the policy, or its deploy failed
+    after taking the service down (every retry would take it down again)."""
+    if seen.violations:
+        return Plan((Action.REJECT,), "policy violated: " + "; ".join(seen.violations))
+    if seen.held and seen.deployed not in (None, seen.target):
+        return Plan((), f"deploy of {seen.target[:12]} failed after taking the service down; "
+                        "not retried until the branch moves, pgod restarts or an operator "
+                        "runs sync")
+    return None
 
 
 def _redeploy(checkout: tuple[Action, ...], reason: str, exposed: tuple[str, ...]) -> Plan:

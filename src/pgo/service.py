@@ -70,6 +70,7 @@ class ServiceRunner:
         self._last_problem: tuple[str, tuple[str, ...]] | None = None
         self.project: Project | None = None  # set once a commit is deployed by this pgod
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
+        self._held: str | None = None  # a commit whose deploy failed after down began
         self.keys: tuple[OperatorKey, ...] = ()
         self._keys_commit: str | None = None
 
@@ -84,10 +85,13 @@ class ServiceRunner:
             await self.run_pass()
             await asyncio.sleep(jittered(self.interval))
 
-    async def run_pass(self) -> bool:
+    async def run_pass(self, retry: bool = False) -> bool:
         """One pass under the service lock; errors are logged and kept in `status`. True if
-        the branch was fetched and its head runs (what `sync` reports)."""
+        the branch was fetched and its head runs (what `sync` reports). `retry`: deploy a
+        commit again even if its deploy failed after taking the service down."""
         async with self.lock:
+            if retry:
+                self._held = None
             try:
                 fetched = await self._pass()
             except PgoError as err:
@@ -154,7 +158,8 @@ class ServiceRunner:
             exposed = tuple(project.exposed_to(running))
         return Observed(target=target, head=head, deployed=deployed,
                         first_pass=self._first_pass, violations=project.problems,
-                        changed=changed, used=project.used, exposed=exposed), project
+                        changed=changed, used=project.used, exposed=exposed,
+                        held=target == self._held), project
 
     async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
         if Action.REJECT in decided.actions:
@@ -162,9 +167,9 @@ class ServiceRunner:
             return
         self._last_problem = None
         if not decided.actions:
-            self.log.debug("in step at %s", seen.target[:12])
-            if self.status.state == "failed":  # upstream went back to what runs
-                self.status.set("running")
+            self.log.debug("%s at %s", decided.reason, seen.target[:12])
+            if self.status.state == "failed" and seen.deployed == seen.target:
+                self.status.set("running")  # upstream went back to what runs
             return
         if seen.deployed not in (None, seen.target):
             self.log.info("change detected %s..%s: %s", seen.deployed[:12],
@@ -178,7 +183,12 @@ class ServiceRunner:
             await self._execute(project, decided.actions, at, done)
         except PgoError:
             await self._roll_back(seen, done)
+            if Action.DOWN in done and seen.deployed is not None:
+                self._held = seen.target  # each retry would cost the service a down
+                self.log.warning("%s will not be deployed again until the branch moves, "
+                                 "pgod restarts or an operator runs sync", seen.target[:12])
             raise
+        self._held = None
         self.project, self.deployed_at = project, at
         self._save_deployed(seen.target)
         self.status.last_error = None

@@ -116,7 +116,7 @@ async def sync(runner: ServiceRunner, request: Request,
                process: asyncssh.SSHServerProcess[str]) -> int:
     """A pass now (waiting for one in progress): 0 if the branch's head was fetched and is
     what runs, else 1; `status` says why."""
-    in_step = await runner.run_pass()
+    in_step = await runner.run_pass(retry=True)
     await status(runner, request, process)
     return 0 if in_step else 1
 

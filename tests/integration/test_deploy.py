@@ -298,6 +298,13 @@ def test_a_failed_deploy_after_down_first_brings_the_old_version_back(workdir, m
         assert "down first: data/web.env is in a writable mount of the running version" in log
         pgod.wait_log("podman-compose build exited")
         wait_for_http(port, "old and writable")
+        # each retry would take the service down again: none until the branch moves
+        log = pgod.wait_log(f"deploy of {bad[:12]} failed after taking the service down; "
+                            "not retried", count=3)
+        assert log.count(f"deploy of {bad[:12]} failed; restoring") == 1
+        fixed = repo.commit(hello_files(port, "fixed"), "a commit that builds")
+        pgod.wait_log(f"up at {fixed[:12]}")
+        wait_for_http(port, "fixed")
     finally:
         pgod.stop()
 
@@ -323,5 +330,8 @@ def test_a_down_that_fails_is_not_taken_for_done(workdir, make_user, make_repo) 
                "(pin_web_1): Error: container " in result.stdout
         assert f"deploy of {changed[:12]} failed; restoring" in pgod.log
         assert "pinned" in http_get(port)  # no pass since: the roll-back brought it back
+        assert pgoctl(workdir, ssh_port, str(key), "pin//sync").returncode == 1
+        assert pgod.log.count(f"deploy of {changed[:12]} failed; restoring") == 2, \
+            "sync retries a held commit"
     finally:
         pgod.stop()

@@ -33,6 +33,12 @@ def seen(**kw: object) -> Observed:
     (seen(changed=frozenset({"compose.yaml"}), exposed=("data/key",)), (CH, DO, PU, BU, UP)),
     # exposure alone (no change to the project) restarts nothing
     (seen(changed=frozenset({"README.md"}), exposed=("data/key",)), (CH,)),
+    # the target's deploy failed after down: not again (the roll-back put the tree back)
+    (seen(changed=frozenset({"compose.yaml"}), held=True), ()),
+    # ... unless it is what runs after all, or nothing runs
+    (seen(deployed=B, head=B, held=True), ()),
+    (seen(deployed=B, head=B, held=True, first_pass=True), (UP,)),
+    (seen(deployed=None, head=B, held=True, first_pass=True), (PU, BU, DO, UP)),
     # a change to nothing the project uses: move the tree, leave containers alone
     (seen(changed=frozenset({"README.md"})), (CH,)),
     (seen(changed=frozenset({"ssh/alice.pub", "docs/x.md"})), (CH,)),
@@ -68,3 +74,9 @@ def test_down_first_reason_names_the_exposed_path() -> None:
     decided = plan(seen(changed=frozenset({"compose.yaml"}), exposed=("data/key", "data/x")))
     assert decided.reason.endswith("; down first: data/key is in a writable mount of the "
                                    "running version")
+
+
+def test_a_held_target_says_why_and_how_to_retry() -> None:
+    decided = plan(seen(changed=frozenset({"compose.yaml"}), held=True))
+    assert decided.reason == f"deploy of {B[:12]} failed after taking the service down; not " \
+        "retried until the branch moves, pgod restarts or an operator runs sync"
