@@ -127,7 +127,7 @@ def _long_to_short(entry: Mapping[object, object]) -> str:
         value = entry.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int | None):
             raise ValueError(f"ports entry {shown}: {key} {value!r} is not a string or number")
-    target, published = entry.get("target"), entry.get("published") or ""
+    target, published = entry.get("target"), entry.get("published", "")
     host_ip, protocol = entry.get("host_ip"), entry.get("protocol", "tcp")
     if not target:
         raise ValueError(f"ports entry {shown}: 'target' (the container port) is required")

@@ -209,6 +209,8 @@ def test_parse_compose_port(entry: object, expected: list[PublishedPort]) -> Non
     ({"target": 80, "published": 5006, "protocol": None}, "protocol 'None' is not one of"),
     ({"target": 80, "published": 5006, "protocol": ""}, "protocol '' is not one of"),
     ({"target": 80, "pubished": 5006}, "unknown key 'pubished'"),
+    # podman-compose writes a null published port into -p as the text None (hypothesis found it)
+    ({"target": 1, "published": None, "host_ip": "127.0.0.1"}, "host port 'None' is not"),
 ])
 def test_parse_compose_port_errors(entry: object, fragment: str) -> None:
     with pytest.raises(ValueError, match="ports entry") as caught:
