@@ -13,9 +13,9 @@ import os
 import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from pgo import compose
+from pgo import checkoutdir, compose
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.duration import jittered
@@ -71,6 +71,7 @@ class ServiceRunner:
         self.project: Project | None = None  # set once a commit is deployed by this pgod
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
         self._held: str | None = None  # a commit whose deploy failed after down began
+        self._unsure = False  # a deploy and its roll-back failed: what runs is unknown
         self.keys: tuple[OperatorKey, ...] = ()
         self._keys_commit: str | None = None
 
@@ -111,7 +112,7 @@ class ServiceRunner:
             raise PgoError(f"{self.path} belongs to uid {owner}, not to {self.account.user}: "
                            "the service's user changed; remove the checkout to clone anew")
         elif self._first_pass:
-            _share_dir(self.path, self.account)  # `group` may have changed since the clone
+            checkoutdir.share(self.path, self.account)  # `group` may have changed since the clone
         try:
             target = await self.checkout.fetch()
         except PgoError as err:
@@ -134,7 +135,7 @@ class ServiceRunner:
 
     async def _clone(self) -> None:
         self.status.set("cloning")
-        _prepare_dir(self.path, self.account)
+        checkoutdir.prepare(self.path, self.account)
         self.log.info("cloning %s (branch %s) into %s", self.config.repository,
                       self.config.branch, self.path)
         await self.checkout.clone()
@@ -151,15 +152,25 @@ class ServiceRunner:
                 self.log.warning("deployed commit %s is gone; treating everything as changed",
                                  deployed[:12])
                 changed = project.used or frozenset({"."})
-        exposed: tuple[str, ...] = ()
-        if deployed is not None and deployed != target and not project.problems:
+        if self._held != target:
+            self._held = None  # the branch moved
+        return Observed(target=target, head=head, deployed=deployed,
+                        first_pass=self._first_pass or self._unsure,
+                        violations=project.problems,
+                        changed=changed, used=project.used,
+                        exposed=await self._exposed(project, deployed),
+                        held=target == self._held), project
+
+    async def _exposed(self, project: ProjectAt, deployed: str | None) -> tuple[str, ...]:
+        """The target's paths in writable mounts of the deployed commit's project."""
+        if deployed is None or deployed == project.commit or project.problems:
+            return ()
+        try:
             running = await read_project(self.checkout, self.config, deployed,
                                          self.environment())
-            exposed = tuple(project.exposed_to(running))
-        return Observed(target=target, head=head, deployed=deployed,
-                        first_pass=self._first_pass, violations=project.problems,
-                        changed=changed, used=project.used, exposed=exposed,
-                        held=target == self._held), project
+        except PgoError:  # gone (a force-push, a new clone): its mounts are not in this tree
+            return ()
+        return tuple(project.exposed_to(running))
 
     async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
         if Action.REJECT in decided.actions:
@@ -181,20 +192,30 @@ class ServiceRunner:
         done: list[Action] = []
         try:
             await self._execute(project, decided.actions, at, done)
-        except PgoError:
-            await self._roll_back(seen, done)
-            if Action.DOWN in done and seen.deployed is not None:
-                self._held = seen.target  # each retry would cost the service a down
-                self.log.warning("%s will not be deployed again until the branch moves, "
-                                 "pgod restarts or an operator runs sync", seen.target[:12])
-            raise
-        self._held = None
+        except PgoError as err:
+            await self._failed(err, seen, done)
+        self._held, self._unsure = None, False
         self.project, self.deployed_at = project, at
         self._save_deployed(seen.target)
         self.status.last_error = None
         if decided.restarts:
-            self.status.set("running")
             self.log.info("up at %s", seen.target[:12])
+        if decided.restarts or self.status.state == "failed":
+            self.status.set("running")
+
+    async def _failed(self, err: PgoError, seen: Observed, done: list[Action]) -> NoReturn:
+        """Roll back, decide what the next passes do, and raise the whole story."""
+        trouble = await self._roll_back(seen, done)
+        if trouble is not None:
+            self._unsure = True  # every pass brings the deployed commit up until one works
+            raise PgoError(f"{err}" + (f"; restoring failed too ({trouble})" if trouble else "")
+                           + "; the service may be down: pgod tries again at each pass") \
+                from err
+        if Action.DOWN in done and seen.deployed not in (None, seen.target):
+            self._held = seen.target  # each retry would cost the service a down
+            raise PgoError(f"{err}; {seen.target[:12]} is not deployed again until the branch "
+                           "moves, pgod restarts or an operator runs sync") from err
+        raise err
 
     async def _execute(self, project: Project, actions: tuple[Action, ...], at: ProjectAt,
                        done: list[Action]) -> None:
@@ -214,27 +235,39 @@ class ServiceRunner:
             else:
                 await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
 
-    async def _roll_back(self, seen: Observed, done: list[Action]) -> None:
+    async def _roll_back(self, seen: Observed, done: list[Action]) -> str | None:
         """A failed deploy: put the deployed commit's working tree back, and its project if
-        `down` had begun (removing what the new commit started, orphans included)."""
-        if seen.deployed is None or Action.CHECKOUT not in done:
-            return
+        `down` or `up` had begun (removing what the new commit started, orphans included).
+        None when what was deployed runs as before; else what went wrong ("" when there is
+        nothing older to go back to)."""
+        touched = Action.DOWN in done or Action.UP in done
+        if seen.deployed is None or seen.deployed == seen.target or not done:
+            return "" if touched else None  # nothing older to go back to
         self.log.warning("deploy of %s failed; restoring %s", seen.target[:12],
                          seen.deployed[:12])
         try:
             await self.checkout.reset(seen.deployed)
-            if Action.DOWN in done:
-                at = await read_project(self.checkout, self.config, seen.deployed,
-                                        self.environment())
-                if at.file is not None:
-                    self._verify(at)
-                    previous = self._compose(at.file)
-                    # not down(): whatever it leaves, `up -d` is the way back (it starts a
-                    # container left stopped, with the previous commit's configuration)
-                    await previous.run("down", "--remove-orphans")
-                    await previous.run("up", "-d")
+            if touched:
+                await self._restore(seen.deployed)
         except PgoError as err:
             self.log.error("restoring %s failed: %s", seen.deployed[:12], err)
+            return str(err)
+        return None
+
+    async def _restore(self, commit: str) -> None:
+        """Bring `commit`'s project up again in place of whatever the failed deploy left."""
+        at = await read_project(self.checkout, self.config, commit, self.environment())
+        if at.file is None:
+            raise PgoError("its compose project cannot be read: " + "; ".join(at.problems))
+        previous = self._compose(at.file)
+        try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
+            # container left stopped, with this commit's configuration)
+            await previous.run("down", "--remove-orphans")
+        except PgoError as err:
+            self.log.warning("down before restoring %s failed, bringing it up anyway: %s",
+                             commit[:12], err)
+        self._verify(at)  # after down: the failed deploy's containers cannot race it
+        await previous.run("up", "-d")
 
     def worktree_problems(self) -> list[str]:
         """How the working tree differs from the deployed commit as it was checked."""
@@ -260,7 +293,8 @@ class ServiceRunner:
         self._last_problem = problem
         self.log.log(level, "policy violated at %s, nothing changed: %s", seen.target[:12],
                      "; ".join(at.problems))
-        self.status.set("rejected" if seen.deployed is None else "running",
+        self.status.set("rejected" if seen.deployed is None else
+                        "failed" if self._unsure else "running",
                         f"commit {seen.target[:12]} refused: " + "; ".join(at.problems))
 
     def _load_deployed(self) -> str | None:
@@ -284,23 +318,3 @@ class ServiceRunner:
         with open(tmp, "w", encoding="ascii") as handle:
             handle.write(commit + "\n")
         os.replace(tmp, self.state_file)
-
-
-def _prepare_dir(path: str, account: Account) -> None:
-    """An empty directory owned by the service user: private to it (0700), or, with a
-    configured group, readable by that group and set-gid (2750) so git's files get the group."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    if os.listdir(path):
-        raise PgoError(f"{path} exists, is not empty and holds no git checkout; remove it")
-    _share_dir(path, account)
-
-
-def _share_dir(path: str, account: Account) -> None:
-    """Owner, group and mode of the checkout directory itself (never through a symlink)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        os.fchown(fd, account.uid,
-                  account.gid if account.share_gid is None else account.share_gid)
-        os.fchmod(fd, 0o700 if account.share_gid is None else 0o2750)
-    finally:
-        os.close(fd)

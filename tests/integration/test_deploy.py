@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grp
 import pwd
+import re
 import signal
 import time
 import urllib.error
@@ -258,11 +259,11 @@ def test_a_symlink_left_by_a_container_is_not_followed(workdir, make_user, make_
         while not link.is_symlink() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert link.is_symlink() and str(link.readlink()) == "/"
+        running = container_ids(user, "plant")
         through = hello_files(port, "through the link")
         through["compose.yaml"] = str(through["compose.yaml"]) + \
             "    volumes: ['./data/host/etc:/www/etc:ro']\n"
         bad = repo.commit(through, "mount a path under the old writable mount")
-        running = container_ids(user, "plant")
         log = pgod.wait_log(f"working tree at {bad[:12]} refused: './data/host/etc' goes "
                             "through 'data/host', a symlink that is not in the commit")
         # the running version could write there: down first, but the tree is checked before
@@ -296,6 +297,8 @@ def test_a_failed_deploy_after_down_first_brings_the_old_version_back(workdir, m
         bad = repo.commit(broken, "read from the old writable mount, and fail to build")
         log = pgod.wait_log(f"deploy of {bad[:12]} failed; restoring")
         assert "down first: data/web.env is in a writable mount of the running version" in log
+        attempt = log[log.index("down first: data/web.env"):]
+        assert attempt.index("INFO back: down") < attempt.index("INFO back: building")
         pgod.wait_log("podman-compose build exited")
         wait_for_http(port, "old and writable")
         # each retry would take the service down again: none until the branch moves
@@ -330,6 +333,7 @@ def test_a_down_that_fails_is_not_taken_for_done(workdir, make_user, make_repo) 
                "(pin_web_1): Error: container " in result.stdout
         assert f"deploy of {changed[:12]} failed; restoring" in pgod.log
         assert "pinned" in http_get(port)  # no pass since: the roll-back brought it back
+        assert not re.search(r"restoring \w+ failed|restoring failed", pgod.log)
         assert pgoctl(workdir, ssh_port, str(key), "pin//sync").returncode == 1
         assert pgod.log.count(f"deploy of {changed[:12]} failed; restoring") == 2, \
             "sync retries a held commit"

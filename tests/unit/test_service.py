@@ -1,0 +1,190 @@
+"""ServiceRunner's failure paths: roll-back, holding a commit back, being unsure what runs.
+
+Real git (repositories in tmp_path); podman-compose replaced by a recorder that can be told to
+fail, since what is tested is what pgod decides, not what podman does (the integration tests
+run the same paths with real podman).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgo import compose
+from pgo.config import ServiceConfig
+from pgo.errors import CommandFailed
+from pgo.ports import PortRange
+from pgo.proc import Account
+from pgo.service import ServiceRunner
+
+COMPOSE = "services:\n  web:\n    image: localhost/web\n    ports: ['5006:8080']\n"
+
+
+@dataclass
+class Podman:
+    """What podman-compose was asked to do, at which commit; `fail` says what fails next."""
+
+    root: Path
+    calls: list[tuple[str, str]] = field(default_factory=list)   # (command, checkout head)
+    fail: dict[str, int] = field(default_factory=dict)
+
+    def head(self) -> str:
+        return git(self.root / "lib" / "svc", "rev-parse", "HEAD")[:7]
+
+    def did(self, command: str) -> None:
+        self.calls.append((command, self.head()))
+        if self.fail.get(command):
+            self.fail[command] -= 1
+            raise CommandFailed(["podman-compose", command], 1, f"{command} failed (test)")
+
+
+@pytest.fixture
+def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
+    recorder = Podman(tmp_path)
+
+    async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        recorder.did(args[0])
+
+    async def containers(self: compose.Project) -> list[str]:
+        return []
+    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "containers", containers)
+    return recorder
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+class Branch:
+    """A bare repository and a clone that commits and pushes to it."""
+
+    def __init__(self, root: Path) -> None:
+        self.bare, self.work = root / "repo.git", root / "work"
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(root, "clone", "-q", str(self.bare), str(self.work))
+
+    def commit(self, text: str, compose_text: str = COMPOSE) -> str:
+        (self.work / "compose.yaml").write_text(compose_text)
+        (self.work / "index.html").write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-qm", text)
+        git(self.work, "push", "-qf", "origin", "HEAD:main")
+        return git(self.work, "rev-parse", "HEAD")
+
+
+def runner(root: Path, branch: Branch) -> ServiceRunner:
+    (root / "lib").mkdir(exist_ok=True)
+    (root / "state").mkdir(exist_ok=True)
+    config = ServiceConfig(name="svc", user="root", repository=f"file://{branch.bare}",
+                           ports=(PortRange(5006, 5006),))
+    return ServiceRunner(config, Account.current(), str(root / "lib"), str(root / "state"),
+                         "podman-compose", 60)
+
+
+# index.html is used by the project only through the build context: make it count
+USES_ALL = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .")
+
+
+def deployed(tmp_path: Path) -> tuple[Branch, ServiceRunner, str]:
+    branch = Branch(tmp_path)
+    first = branch.commit("one", USES_ALL)
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    return branch, service, first
+
+
+def test_a_failed_up_rolls_back_and_holds_the_commit(tmp_path: Path, podman: Podman) -> None:
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    podman.fail["up"] = 1
+    assert not asyncio.run(service.run_pass())
+    assert podman.calls == [("pull", second[:7]), ("build", second[:7]), ("down", second[:7]),
+                            ("up", second[:7]), ("down", first[:7]), ("up", first[:7])]
+    assert service.status.state == "failed" and service.status.deployed == first
+    assert f"{second[:12]} is not deployed again until the branch moves" in \
+        (service.status.last_error or "")
+    podman.calls.clear()
+    assert not asyncio.run(service.run_pass())  # held: nothing runs, the tree stays
+    assert podman.calls == [] and podman.head() == first[:7]
+    assert asyncio.run(service.run_pass(retry=True))  # what sync does
+    assert podman.calls[-1] == ("up", second[:7]) and service.status.state == "running"
+
+
+def test_the_roll_back_brings_it_up_even_when_its_down_fails(tmp_path: Path,
+                                                              podman: Podman) -> None:
+    branch, service, first = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    podman.fail["down"] = 2  # the deploy's down fails (after stopping), then the roll-back's:
+    asyncio.run(service.run_pass())  # up -d still runs
+    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]
+
+
+def test_an_unsure_service_is_brought_up_at_each_pass(tmp_path: Path, podman: Podman) -> None:
+    """The deploy and the roll-back's up both fail: what runs is unknown; the next passes
+    retry (nothing is held), and reverting upstream to what was deployed brings it up."""
+    branch, service, first = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    podman.fail["up"] = 2
+    assert not asyncio.run(service.run_pass())
+    assert "restoring failed too" in (service.status.last_error or "")
+    assert "service may be down" in (service.status.last_error or "")
+    git(branch.work, "reset", "-q", "--hard", first)
+    git(branch.work, "push", "-qf", "origin", "HEAD:main")
+    podman.calls.clear()
+    assert asyncio.run(service.run_pass())
+    assert podman.calls == [("up", first[:7])] and service.status.state == "running"
+
+
+def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Path,
+                                                                  podman: Podman) -> None:
+    branch = Branch(tmp_path)
+    first = branch.commit("one")  # no build: index.html and README are not used
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    second = branch.commit("two", COMPOSE + "# changed\n")
+    podman.fail["build"] = 1  # before down: not held, the old version never stopped
+    assert not asyncio.run(service.run_pass())
+    assert "is not deployed again" not in (service.status.last_error or "")
+    git(branch.work, "reset", "-q", "--hard", first)
+    (branch.work / "README").write_text("docs\n")
+    git(branch.work, "add", "-A")
+    git(branch.work, "commit", "-qm", "docs only")
+    git(branch.work, "push", "-qf", "origin", "HEAD:main")
+    podman.calls.clear()
+    assert asyncio.run(service.run_pass())
+    assert podman.calls == [] and service.status.state == "running"
+    assert service.status.deployed != second
+
+
+def test_a_restart_mid_deploy_still_rolls_back(tmp_path: Path, podman: Podman) -> None:
+    """pgod stopped after `reset` to the new commit (state file still names the old one):
+    the next pgod's deploy starts with the tree at the target, and a failure still puts the
+    old commit back."""
+    branch, _service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    git(tmp_path / "lib" / "svc", "fetch", "-q", "origin")
+    git(tmp_path / "lib" / "svc", "reset", "-q", "--hard", second)
+    podman.calls.clear()
+    podman.fail["up"] = 1
+    again = runner(tmp_path, branch)
+    assert not asyncio.run(again.run_pass())
+    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]
+    assert podman.head() == first[:7]
+
+
+def test_a_deployed_commit_that_is_gone_does_not_stop_the_deploy(tmp_path: Path,
+                                                                 podman: Podman) -> None:
+    branch, _service, first = deployed(tmp_path)
+    (tmp_path / "state" / "svc").write_text("f" * 40 + "\n")  # after a force-push and reclone
+    again = runner(tmp_path, branch)
+    assert asyncio.run(again.run_pass())
+    assert again.status.deployed == first
