@@ -173,6 +173,8 @@ class ServiceRunner:
         return tuple(project.exposed_to(running))
 
     async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
+        if self._unsure and seen.deployed is not None and Action.UP not in decided.actions:
+            await self._bring_back(seen.deployed)  # the target is refused or held
         if Action.REJECT in decided.actions:
             await self._reject(seen, at)
             return
@@ -205,11 +207,16 @@ class ServiceRunner:
 
     async def _failed(self, err: PgoError, seen: Observed, done: list[Action]) -> NoReturn:
         """Roll back, decide what the next passes do, and raise the whole story."""
-        trouble = await self._roll_back(seen, done)
-        if trouble is not None:
-            self._unsure = True  # every pass brings the deployed commit up until one works
+        touched = Action.DOWN in done or Action.UP in done or self._unsure
+        trouble = await self._roll_back(seen, done, touched)
+        if touched:  # unsure: every pass brings the deployed commit up until one works
+            self._unsure = trouble is not None
+        if trouble is not None and touched:
             raise PgoError(f"{err}" + (f"; restoring failed too ({trouble})" if trouble else "")
                            + "; the service may be down: pgod tries again at each pass") \
+                from err
+        if trouble is not None:  # the running containers were never touched
+            raise PgoError(f"{err}; putting the working tree back failed too ({trouble})") \
                 from err
         if Action.DOWN in done and seen.deployed not in (None, seen.target):
             self._held = seen.target  # each retry would cost the service a down
@@ -235,14 +242,15 @@ class ServiceRunner:
             else:
                 await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
 
-    async def _roll_back(self, seen: Observed, done: list[Action]) -> str | None:
+    async def _roll_back(self, seen: Observed, done: list[Action], touched: bool) -> str | None:
         """A failed deploy: put the deployed commit's working tree back, and its project if
-        `down` or `up` had begun (removing what the new commit started, orphans included).
-        None when what was deployed runs as before; else what went wrong ("" when there is
-        nothing older to go back to)."""
-        touched = Action.DOWN in done or Action.UP in done
-        if seen.deployed is None or seen.deployed == seen.target or not done:
+        it was `touched` (down or up had begun, or pgod was unsure already; what the new
+        commit started goes, orphans included). None when that worked; else what went wrong
+        ("" when there is nothing older to go back to)."""
+        if seen.deployed is None or seen.deployed == seen.target:
             return "" if touched else None  # nothing older to go back to
+        if not done and not touched:
+            return None
         self.log.warning("deploy of %s failed; restoring %s", seen.target[:12],
                          seen.deployed[:12])
         try:
@@ -268,6 +276,15 @@ class ServiceRunner:
                              commit[:12], err)
         self._verify(at)  # after down: the failed deploy's containers cannot race it
         await previous.run("up", "-d")
+
+    async def _bring_back(self, deployed: str) -> None:
+        """Unsure what runs, and not deploying the target: the deployed commit, up again."""
+        self.log.warning("bringing %s up again (the last roll-back failed)", deployed[:12])
+        await self.checkout.reset(deployed)
+        await self._restore(deployed)
+        self._unsure = False
+        if self.status.state == "failed":
+            self.status.set("running")
 
     def worktree_problems(self) -> list[str]:
         """How the working tree differs from the deployed commit as it was checked."""
@@ -307,8 +324,13 @@ class ServiceRunner:
         deployed = self.status.deployed
         if deployed is None or deployed == self._keys_commit:
             return
-        self.keys = await read_keys(self.checkout, deployed, self.log)
         self._keys_commit = deployed
+        try:
+            self.keys = await read_keys(self.checkout, deployed, self.log)
+        except PgoError as err:  # the commit is gone: keep the keys we had
+            self.log.warning("cannot read operator keys at %s, keeping %d: %s", deployed[:12],
+                             len(self.keys), err)
+            return
         self.log.info("%d operator key(s) at %s: %s", len(self.keys), deployed[:12],
                       ", ".join(f"{k.source} {k.fingerprint}" for k in self.keys) or "none")
 

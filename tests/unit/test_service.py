@@ -188,3 +188,51 @@ def test_a_deployed_commit_that_is_gone_does_not_stop_the_deploy(tmp_path: Path,
     again = runner(tmp_path, branch)
     assert asyncio.run(again.run_pass())
     assert again.status.deployed == first
+
+
+def unsure(tmp_path: Path, podman: Podman) -> tuple[Branch, ServiceRunner, str]:
+    """A deploy whose up fails, and the roll-back's up too: pgod does not know what runs."""
+    branch, service, first = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    podman.fail["up"] = 2
+    assert not asyncio.run(service.run_pass())
+    podman.calls.clear()
+    return branch, service, first
+
+
+def test_unsure_and_the_target_refused_brings_the_deployed_commit_back(
+        tmp_path: Path, podman: Podman) -> None:
+    branch, service, first = unsure(tmp_path, podman)
+    branch.commit("three", USES_ALL.replace("5006:8080", "6000:8080"))  # outside the ranges
+    asyncio.run(service.run_pass())
+    assert podman.calls == [("down", first[:7]), ("up", first[:7])]
+    assert service.status.state == "running" and "refused" in (service.status.last_error or "")
+    podman.calls.clear()
+    asyncio.run(service.run_pass())
+    assert podman.calls == []  # sure again: nothing more to do
+
+
+def test_unsure_and_the_target_failing_early_brings_the_deployed_commit_back(
+        tmp_path: Path, podman: Podman) -> None:
+    _, service, first = unsure(tmp_path, podman)
+    podman.fail["pull"] = 1
+    assert not asyncio.run(service.run_pass())
+    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]
+    assert "may be down" not in (service.status.last_error or "")
+
+
+def test_a_failure_that_touched_nothing_does_not_claim_the_service_is_down(
+        tmp_path: Path, podman: Podman) -> None:
+    """The deployed commit is gone (a force-push, a new clone) and the pull fails: the
+    containers were never touched, only the working tree could not be put back."""
+    branch, _, _ = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    (tmp_path / "state" / "svc").write_text("f" * 40 + "\n")
+    again = runner(tmp_path, branch)
+    podman.calls.clear()
+    podman.fail["pull"] = 1
+    assert not asyncio.run(again.run_pass())
+    error = again.status.last_error or ""
+    assert podman.calls[-1][0] == "pull" and len(podman.calls) == 1
+    assert "pull exited 1" in error and "putting the working tree back failed too" in error
+    assert "may be down" not in error
