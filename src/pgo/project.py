@@ -36,7 +36,7 @@ class ProjectAt:
     model: dict[str, Any] | None
     used: frozenset[str]
     problems: tuple[str, ...]         # unreadable project or policy violations
-    blobs: tuple[tuple[str, str], ...] = ()  # (path, object id) of each file pgod read
+    blobs: tuple[tuple[str, str], ...] = ()  # (path, object id or "" if absent) pgod read
 
     def worktree_problems(self, root: str) -> list[str]:
         """How the working tree at `root` differs from what was checked (see `worktree`)."""
@@ -99,6 +99,7 @@ async def _dotenv(checkout: Checkout, commit: str, file: str, env: dict[str, str
     variables: dict[str, str | None] = {}
     for path in dict.fromkeys([posixpath.join(posixpath.dirname(file), ".env"), ".env"]):
         if not await checkout.ls_tree(commit, path):
+            blobs[path] = ""  # not in the commit: must not be in the working tree either
             continue
         blob = await checkout.read_blob(commit, path)
         if blob is None:

@@ -31,10 +31,16 @@ def blob_id(data: bytes, hex_length: int = 40) -> str:
 
 def check_worktree(root: str, blobs: Mapping[str, str], paths: Iterable[str]) -> list[str]:
     """What is wrong with the working tree at `root`: a file of `blobs` (repository path ->
-    object id) whose bytes differ, or a path of `paths` (repository-relative, as written in
-    the compose file) that goes through a symlink."""
+    object id, "" for a file the commit does not have) whose bytes differ or that should not
+    be there, or a path of `paths` (repository-relative, as written in the compose file) that
+    goes through a symlink."""
     problems = []
     for path, oid in blobs.items():
+        if not oid:
+            if _present(root, path):
+                problems.append(f"{path} is in the working tree but not in the commit (left by "
+                                "a container?); podman-compose would read it; remove it")
+            continue
         try:
             data = _read(root, path)
         except (OSError, ValueError):
@@ -105,6 +111,24 @@ def _step(parent: int | None, part: str) -> int | None:
 def _close(fd: int | None) -> None:
     if fd is not None:
         os.close(fd)
+
+
+def _present(root: str, path: str) -> bool:
+    """Whether anything (a symlink too) is at `path` under `root`, or a symlink on the way."""
+    parent, _, name = path.rpartition("/")
+    try:
+        if parent and symlink_on_the_way(root, parent) is not None:
+            return True
+        fd = os.open(os.path.join(root, parent), _DIR)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _read(root: str, path: str) -> bytes | None:

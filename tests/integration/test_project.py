@@ -195,3 +195,16 @@ def test_paths_in_writable_mounts_of_the_running_version_are_exposed(workdir: Pa
     assert second.problems == ()
     assert second.exposed_to(first) == ["data/key", "data/web.env"]
     assert first.exposed_to(second) == []  # the new version mounts nothing writable
+
+
+def test_a_dotenv_the_commit_does_not_have_is_caught(workdir: Path, make_repo) -> None:
+    """podman-compose reads .env beside the compose file and at the top whenever they exist:
+    one a container left there would set variables the policy never saw."""
+    checkout = cloned(make_repo({"compose.yaml": COMPOSE}), workdir / "c")
+    project = project_at_head(checkout)
+    assert dict(project.blobs)[".env"] == ""
+    assert project.worktree_problems(checkout.path) == []
+    Path(checkout.path, ".env").write_text("PORT=80\n")
+    assert project.worktree_problems(checkout.path) == [
+        ".env is in the working tree but not in the commit (left by a container?); "
+        "podman-compose would read it; remove it"]

@@ -64,3 +64,13 @@ def test_check_worktree_reads_no_symlink(tree: Path) -> None:
     assert check_worktree(str(tree), {"real": oid}, []) == []
     assert check_worktree(str(tree), {"a/via": oid, "link/etc/x": oid, "a/b": oid}, []) == [
         f"{p} is not a regular file in the working tree" for p in ("a/via", "link/etc/x", "a/b")]
+
+
+def test_a_file_absent_from_the_commit_must_be_absent_from_the_tree(tree: Path) -> None:
+    absent = {"a/.env": "", "nope/.env": "", "a/file/.env": ""}
+    assert check_worktree(str(tree), absent, []) == []
+    (tree / "a" / ".env").write_text("PORT=1\n")
+    (tree / "b").symlink_to(tree / "a")
+    assert check_worktree(str(tree), {**absent, "link/.env": "", "b/.env": ""}, []) == [
+        f"{p} is in the working tree but not in the commit (left by a container?); "
+        "podman-compose would read it; remove it" for p in ("a/.env", "link/.env", "b/.env")]
