@@ -149,6 +149,11 @@ class HostPath:
     writable: bool = False
     from_top: bool = False  # resolved by podman in podman-compose's working directory
 
+    @property
+    def built(self) -> bool:
+        """Whether it is read by `build` only (it reaches containers through an image)."""
+        return self.key.startswith("build.")
+
     def base(self, compose_dir: str) -> str:
         """The repository directory `path` is relative to. podman-compose joins most paths
         to the compose file's directory, but passes additional build contexts
@@ -267,10 +272,25 @@ def used_paths(model: Mapping[str, Any], compose_path: str) -> frozenset[str]:
     The compose file, `.env` beside it and at the top (podman-compose reads both when run
     from the top), and every in-repository host path; `.` means the whole repository.
     """
+    return runtime_paths(model, compose_path) | build_paths(model, compose_path)
+
+
+def runtime_paths(model: Mapping[str, Any], compose_path: str) -> frozenset[str]:
+    """The used paths that containers are made of directly, not through an image: the
+    compose file, the `.env` files, env files and every mounted host path."""
     base = posixpath.dirname(compose_path)
     used = {repo_path("", compose_path), repo_path(base, ".env"), ".env"}
-    used.update(repo_path(p.base(base), p.path) for p in host_paths(model))
+    used.update(repo_path(p.base(base), p.path) for p in host_paths(model) if not p.built)
     return frozenset(p for p in used if p is not None)
+
+
+def build_paths(model: Mapping[str, Any], compose_path: str) -> frozenset[str]:
+    """The used paths that reach containers only through a built image: build contexts,
+    Dockerfiles and additional contexts. A change to these alone rebuilds; whether the
+    containers restart depends on whether an image changed."""
+    base = posixpath.dirname(compose_path)
+    found = (repo_path(p.base(base), p.path) for p in host_paths(model) if p.built)
+    return frozenset(p for p in found if p is not None)
 
 
 def touches(changed: Iterable[str], used: Iterable[str]) -> bool:

@@ -15,6 +15,7 @@ from pgo.composefile import (
     host_paths,
     load_model,
     repo_path,
+    runtime_paths,
     used_paths,
 )
 from pgo.config import ServiceConfig
@@ -37,6 +38,7 @@ class ProjectAt:
     used: frozenset[str]
     problems: tuple[str, ...]         # unreadable project or policy violations
     blobs: tuple[tuple[str, str], ...] = ()  # (path, object id or "" if absent) pgod read
+    runtime: frozenset[str] | None = None  # of `used`, what is not only a build input
 
     def worktree_problems(self, root: str) -> list[str]:
         """How the working tree at `root` differs from what was checked (see `worktree`)."""
@@ -88,7 +90,8 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
     violations = check_policy(model, service.ports, posixpath.dirname(file),
                               await checkout.symlinks(commit), file)
     return ProjectAt(commit, file, model, used_paths(model, file),
-                     tuple(str(v) for v in violations), tuple(blobs.items()))
+                     tuple(str(v) for v in violations), tuple(blobs.items()),
+                     runtime_paths(model, file))
 
 
 async def _dotenv(checkout: Checkout, commit: str, file: str, env: dict[str, str],

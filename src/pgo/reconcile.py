@@ -33,6 +33,10 @@ class Observed:
     violations: tuple[str, ...] = ()  # policy check of the target commit
     changed: frozenset[str] = field(default_factory=frozenset)  # deployed..target
     used: frozenset[str] = field(default_factory=frozenset)     # paths the target project uses
+    # the used paths containers are made of directly (compose, env, mounts): a change to
+    # one restarts; a change to the others (build inputs) rebuilds and restarts only if an
+    # image changed. None: all of `used`.
+    runtime: frozenset[str] | None = None
     exposed: tuple[str, ...] = ()  # target paths in writable mounts of the running version
     held: bool = False  # the target's deploy failed after taking the service down: no retry
 
@@ -41,6 +45,9 @@ class Observed:
 class Plan:
     actions: tuple[Action, ...]
     reason: str
+    # DOWN and UP only if BUILD changed an image (or a container is not running): a change
+    # to build inputs alone, e.g. a README in the build context that no COPY reads.
+    if_image_changed: bool = False
 
     @property
     def restarts(self) -> bool:
@@ -60,12 +67,22 @@ def plan(seen: Observed) -> Plan:
             return Plan((*checkout, Action.UP), "ensure the deployed commit is up")
         return Plan(checkout, "in step" if not checkout else "restore the deployed checkout")
     if touches(seen.changed, seen.used):
-        relevant = sorted(_relevant(seen.changed, seen.used))
-        reason = "project changed: " + ", ".join(relevant[:5]) + (
-            f" and {len(relevant) - 5} more" if len(relevant) > 5 else "")
-        return _redeploy(checkout, reason, seen.exposed)
+        return _on_change(seen, checkout)
     ensure = (Action.UP,) if seen.first_pass else ()
     return Plan((*checkout, *ensure), "no change to anything the project uses")
+
+
+def _on_change(seen: Observed, checkout: tuple[Action, ...]) -> Plan:
+    """A change to something the project uses. Build inputs alone (nothing compose reads
+    itself, nothing mounted): build, and restart only if an image changed."""
+    relevant = sorted(_relevant(seen.changed, seen.used))
+    reason = "project changed: " + ", ".join(relevant[:5]) + (
+        f" and {len(relevant) - 5} more" if len(relevant) > 5 else "")
+    if seen.runtime is not None and not touches(relevant, seen.runtime) and not seen.exposed:
+        return Plan((*checkout, Action.BUILD, Action.DOWN, Action.UP),
+                    reason + " (build inputs only: restart if an image changed)",
+                    if_image_changed=True)
+    return _redeploy(checkout, reason, seen.exposed)
 
 
 def _stop(seen: Observed) -> Plan | None:

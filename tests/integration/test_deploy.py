@@ -43,8 +43,11 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
         assert not podman_as("root", "ps", "-aq", "--filter",
                              "label=io.podman.compose.project=hello").split()
 
+        # README.md is in the build context (build: .) but no COPY reads it: pgod builds,
+        # sees the same image, and leaves the container alone
         readme = repo.commit({"README.md": "docs only\n"}, "docs")
-        pgod.wait_log(f"checked out at {readme[:12]}")
+        log = pgod.wait_log(f"no image changed at {readme[:12]}; containers left running")
+        assert f"checked out at {readme[:12]}" in log and f"up at {readme[:12]}" not in log
         assert container_ids(user, "hello") == first
 
         second = repo.commit(hello_files(port, "version two"), "new content")
@@ -56,10 +59,12 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
         sneaky["compose.yaml"] = str(sneaky["compose.yaml"]).replace(
             f'"{port}:8080"', '"${WEB_PORT:-' + str(port) + '}:8080"')
         sneaky[".env"] = f"WEB_PORT={port + 1}\n"  # interpolated as podman-compose would
+        serving = container_ids(user, "hello")
         bad = repo.commit(sneaky, "publish another port, through .env")
         log = pgod.wait_log(f"policy violated at {bad[:12]}")
         assert f"host port {port + 1}" in log and "compose service 'web'" in log
         wait_for_http(port, "version two")
+        assert container_ids(user, "hello") == serving
 
         forced = repo.force_push(second, hello_files(port, "version forced"), "rewrite")
         pgod.wait_log(f"up at {forced[:12]}")

@@ -13,12 +13,14 @@ from pgo.composefile import (
     OVERRIDE_NAMES,
     PODMAN_COMPOSE_NAMES,
     HostPath,
+    build_paths,
     find_compose_file,
     host_paths,
     is_remote_context,
     is_writable,
     load_model,
     repo_path,
+    runtime_paths,
     touches,
     used_paths,
 )
@@ -300,3 +302,16 @@ def test_a_used_path_is_touched_by_a_change_below_it(used: list[str], path: str 
         assert touches([f"{root}/below/it"], used)
     if path is not None and path != ".":
         assert touches([path], [*used, path])
+
+
+def test_runtime_and_build_paths_split_the_used_paths() -> None:
+    model = project(
+        web={"build": {"context": "./app", "dockerfile": "../docker/Web.Containerfile",
+                       "additional_contexts": {"shared": "lib"}},
+             "env_file": "web.env", "volumes": ["./app/conf:/etc/app:ro"]})
+    runtime = runtime_paths(model, "deploy/compose.yaml")
+    built = build_paths(model, "deploy/compose.yaml")
+    assert runtime == {"deploy/compose.yaml", "deploy/.env", ".env", "deploy/web.env",
+                       "deploy/app/conf"}
+    assert built == {"deploy/app", "deploy/docker/Web.Containerfile", "lib"}
+    assert runtime | built == used_paths(model, "deploy/compose.yaml")

@@ -53,6 +53,30 @@ def test_plan(observed: Observed, actions: tuple[Action, ...]) -> None:
     assert plan(observed).actions == actions
 
 
+RUNTIME = frozenset({"compose.yaml", ".env", "conf"})  # used: also the build context "."
+
+
+@pytest.mark.parametrize(("changed", "actions", "conditional"), [
+    # build inputs alone: build, then down and up only if an image changed (no pull)
+    ({"README.md"}, (CH, BU, DO, UP), True),
+    ({"ssh/alice.pub", "src/main.c"}, (CH, BU, DO, UP), True),
+    # anything containers are made of directly: the full redeploy
+    ({"README.md", "compose.yaml"}, (CH, PU, BU, DO, UP), False),
+    ({"conf/nginx.conf"}, (CH, PU, BU, DO, UP), False),
+    ({".env"}, (CH, PU, BU, DO, UP), False),
+])
+def test_build_inputs_alone_restart_only_if_an_image_changed(
+        changed: set[str], actions: tuple[Action, ...], conditional: bool) -> None:
+    decided = plan(seen(used=RUNTIME | {"."}, runtime=RUNTIME, changed=frozenset(changed)))
+    assert (decided.actions, decided.if_image_changed) == (actions, conditional)
+
+
+def test_build_inputs_the_running_version_may_write_go_down_first() -> None:
+    decided = plan(seen(used=RUNTIME | {"."}, runtime=RUNTIME, exposed=("data/x",),
+                        changed=frozenset({"README.md"})))
+    assert (decided.actions, decided.if_image_changed) == ((CH, DO, PU, BU, UP), False)
+
+
 def test_reason_names_the_changed_paths() -> None:
     decided = plan(seen(changed=frozenset({"www/index.html", "README.md"})))
     assert "www/index.html" in decided.reason
