@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,24 @@ DEFAULT_TIMEOUT = 300.0
 # What rootless podman says when the user's pause process died but its pid file stayed
 # (the processes were killed, /tmp survived); `podman system migrate` starts a new one.
 STALE_PAUSE = "try resetting the pause process"
+
+
+# What pgod's checks are written against (pyproject pins it): its interpolation, port
+# syntax and file lookup are mirrored in pgo.interpolate, pgo.ports and pgo.composefile.
+PODMAN_COMPOSE_VERSION = "1.6.0"
+
+
+async def check_podman_compose(executable: str) -> None:
+    """PgoError unless `executable --version` says it is the podman-compose pgod knows."""
+    result = await proc.run([executable, "--version"], proc.Account.current(),
+                            timeout=DEFAULT_TIMEOUT, check=False)
+    match = re.search(r"podman-compose version:? (\S+)", result.output)
+    found = match.group(1) if match else None
+    if found != PODMAN_COMPOSE_VERSION:
+        raise PgoError(f"{executable} is podman-compose {found or '(unknown version)'}; pgod "
+                       f"checks compose files as podman-compose {PODMAN_COMPOSE_VERSION} reads "
+                       "them: install that version (pip install "
+                       f"podman-compose=={PODMAN_COMPOSE_VERSION})")
 
 
 def find_podman_compose() -> str:
@@ -72,6 +91,29 @@ class Project:
             ["podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={self.name}",
              "--format", "{{.Names}}"], self.account, self.workdir, timeout=DEFAULT_TIMEOUT)
         return result.output.split()
+
+    async def images_current(self) -> bool:
+        """Whether every container of the project runs, from the image its image name
+        now points to (so `up` would start the same thing again). False if none exist."""
+        names = await self.containers()
+        if not names:
+            return False
+        result = await proc.run(
+            ["podman", "container", "inspect", "--format",
+             "{{.Image}}\t{{.ImageName}}\t{{.State.Running}}", "--", *names],
+            self.account, self.workdir, timeout=DEFAULT_TIMEOUT)
+        rows = [line.split("\t") for line in result.output.splitlines() if line]
+        if len(rows) != len(names) or any(len(r) != 3 or r[2] != "true" for r in rows):
+            return False
+        images = sorted({row[1] for row in rows})
+        current = await proc.run(["podman", "image", "inspect", "--format", "{{.Id}}", "--",
+                                  *images], self.account, self.workdir,
+                                 timeout=DEFAULT_TIMEOUT, check=False)
+        ids = current.output.split()
+        if current.returncode != 0 or len(ids) != len(images):
+            return False
+        now = dict(zip(images, ids, strict=True))
+        return all(now[name] == image for image, name, _ in rows)
 
     async def down(self) -> None:
         """`down --remove-orphans`, then a look: podman-compose 1.6.0 ignores the exit status

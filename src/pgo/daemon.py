@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from pgo.compose import find_podman_compose
+from pgo.compose import check_podman_compose, find_podman_compose
 from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
@@ -30,6 +30,7 @@ log = logging.getLogger("pgo.daemon")
 
 EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
 CONFIG_POLL = 1.0
+STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
 HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
 
@@ -52,6 +53,7 @@ class Daemon:
         self.settings = settings
         self.state_dir = os.path.join(settings.directory, ".pgod")
         self.runners: dict[str, ServiceRunner] = {}
+        self.compose_exe = ""
         self._stop = asyncio.Event()
         self.exit_code = EXIT_OK
 
@@ -66,6 +68,7 @@ class Daemon:
                              (signal.SIGHUP, EXIT_HUP)):
             loop.add_signal_handler(signum, self._on_signal, signum, code)
         self._startup()
+        await check_podman_compose(self.compose_exe)
         listener = await self._listen()
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
@@ -105,7 +108,7 @@ class Daemon:
         # service users must pass through to their checkouts (and list nothing)
         os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # noqa: S103
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-        compose_exe = find_podman_compose()
+        compose_exe = self.compose_exe = find_podman_compose()
         git_config = os.path.join(self.settings.directory, GIT_CONFIG)
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
@@ -157,8 +160,9 @@ def _digest(path: str) -> bytes | None:
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel every task (each kills its running child's process group) and wait, bounded."""
+    """Cancel every task (each kills its running child's process group) and wait, bounded:
+    a deploy past its down finishes first (see ServiceRunner), within STOP_GRACE."""
     for task in tasks:
         task.cancel()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 15)
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), STOP_GRACE)

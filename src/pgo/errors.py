@@ -25,11 +25,12 @@ class ConfigError(PgoError):
 
 
 class CommandFailed(PgoError):
-    """A subprocess exited non-zero (or timed out)."""
+    """A subprocess exited non-zero, timed out, or could not be started (`status` says)."""
 
-    def __init__(self, argv: Sequence[str], returncode: int | None, output: str) -> None:
+    def __init__(self, argv: Sequence[str], returncode: int | None, output: str,
+                 status: str | None = None) -> None:
         self.argv, self.returncode, self.output = list(argv), returncode, output
-        status = "timed out" if returncode is None else f"exited {returncode}"
+        status = status or ("timed out" if returncode is None else f"exited {returncode}")
         tail = output.strip().splitlines()[-5:]
         detail = ("\n    " + "\n    ".join(tail)) if tail else ""
         super().__init__(f"{command_name(argv)} {status}{detail}")

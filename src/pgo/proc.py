@@ -83,14 +83,18 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
               account.uid, account.gid, account.extra_groups, cwd or "-", " ".join(argv),
               " ".join(sorted(full_env)))
     drop = account.uid != os.getuid()
-    return await asyncio.create_subprocess_exec(
-        *argv, cwd=cwd, env=full_env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
-        start_new_session=True,
-        user=account.uid if drop else None, group=account.gid if drop else None,
-        extra_groups=account.extra_groups if drop else None,
-    )
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, cwd=cwd, env=full_env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
+            start_new_session=True,
+            user=account.uid if drop else None, group=account.gid if drop else None,
+            extra_groups=account.extra_groups if drop else None,
+        )
+    except OSError as err:  # not found, not executable by the user, cwd gone, ...
+        raise CommandFailed(argv, None, f"{err.strerror or err}: {err.filename or argv[0]}",
+                            status=f"could not be started as {account.user}") from None
 
 
 def kill_group(proc: asyncio.subprocess.Process) -> None:

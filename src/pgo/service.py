@@ -68,6 +68,7 @@ class ServiceRunner:
         self.log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self._first_pass = True
         self._last_problem: tuple[str, tuple[str, ...]] | None = None
+        self._policy_ok: str | None = None  # the last target that passed the policy
         self.project: Project | None = None  # set once a commit is deployed by this pgod
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
         self._held: str | None = None  # a commit whose deploy failed after down began
@@ -82,6 +83,11 @@ class ServiceRunner:
     async def run_forever(self) -> None:
         self.log.info("tracking %s branch %s as user %s", self.config.repository,
                       self.config.branch, self.account.user)
+        try:  # operators can log in while the first pass pulls and builds
+            async with self.lock:
+                await self._refresh_keys()
+        except Exception:  # a bug: the deploy loop must run anyway
+            self.log.exception("internal error reading operator keys")
         while True:
             await self.run_pass()
             await asyncio.sleep(jittered(self.interval))
@@ -139,6 +145,7 @@ class ServiceRunner:
         self.log.info("cloning %s (branch %s) into %s", self.config.repository,
                       self.config.branch, self.path)
         await self.checkout.clone()
+        self.log.info("checked out at %s", (await self.checkout.head())[:12])
 
     async def _observe(self, target: str) -> tuple[Observed, ProjectAt]:
         head = await self.checkout.head()
@@ -157,7 +164,7 @@ class ServiceRunner:
         return Observed(target=target, head=head, deployed=deployed,
                         first_pass=self._first_pass or self._unsure,
                         violations=project.problems,
-                        changed=changed, used=project.used,
+                        changed=changed, used=project.used, runtime=project.runtime,
                         exposed=await self._exposed(project, deployed),
                         held=target == self._held), project
 
@@ -179,6 +186,9 @@ class ServiceRunner:
             await self._reject(seen, at)
             return
         self._last_problem = None
+        if seen.target != self._policy_ok:
+            self._policy_ok = seen.target
+            self.log.info("policy ok at %s", seen.target[:12])
         if not decided.actions:
             self.log.debug("%s at %s", decided.reason, seen.target[:12])
             if self.status.state == "failed" and seen.deployed == seen.target:
@@ -191,16 +201,39 @@ class ServiceRunner:
         project = self._compose(at.file)
         if decided.restarts:
             self.status.set("deploying")
+        await self._deploy_to_the_end(project, decided, seen, at)
+
+    async def _deploy_to_the_end(self, project: Project, decided: Plan, seen: Observed,
+                                 at: ProjectAt) -> None:
+        """Execute the plan, rolling back on failure. Once down has begun, a stop of pgod
+        (the task cancelled) waits for the deploy, so stopping pgod never leaves a service
+        down that was meant to come up; before that, it stops at once."""
         done: list[Action] = []
+        work = asyncio.ensure_future(self._deploy(project, decided, seen, at, done))
         try:
-            await self._execute(project, decided.actions, at, done)
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if Action.DOWN in done or Action.UP in done:
+                self.log.warning("stopping: finishing the deploy of %s first", seen.target[:12])
+                with contextlib.suppress(PgoError):
+                    await work
+            else:
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError, PgoError):
+                    await work
+            raise
+
+    async def _deploy(self, project: Project, decided: Plan, seen: Observed, at: ProjectAt,
+                      done: list[Action]) -> None:
+        try:
+            restarted = await self._execute(project, decided, at, done)
         except PgoError as err:
             await self._failed(err, seen, done)
         self._held, self._unsure = None, False
         self.project, self.deployed_at = project, at
         self._save_deployed(seen.target)
         self.status.last_error = None
-        if decided.restarts:
+        if restarted:
             self.log.info("up at %s", seen.target[:12])
         if decided.restarts or self.status.state == "failed":
             self.status.set("running")
@@ -224,15 +257,22 @@ class ServiceRunner:
                            "moves, pgod restarts or an operator runs sync") from err
         raise err
 
-    async def _execute(self, project: Project, actions: tuple[Action, ...], at: ProjectAt,
-                       done: list[Action]) -> None:
-        """Run the plan's actions in order; `done` gets each one as it starts."""
-        for action in actions:
+    async def _execute(self, project: Project, decided: Plan, at: ProjectAt,
+                       done: list[Action]) -> bool:
+        """Run the plan's actions in order; `done` gets each one as it starts. True if the
+        containers were brought up (False: the plan did not restart them, or no image
+        changed when that was the condition)."""
+        for action in decided.actions:
             if action is Action.CHECKOUT:
                 done.append(action)
                 await self.checkout.reset(at.commit)
                 self.log.info("checked out at %s", at.commit[:12])
                 continue
+            if action is Action.DOWN and decided.if_image_changed and not self._unsure \
+                    and await project.images_current():
+                self.log.info("no image changed at %s; containers left running",
+                              at.commit[:12])
+                return False
             self._verify(at)  # before down too: a bad tree found then costs no downtime
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
@@ -241,6 +281,7 @@ class ServiceRunner:
                 await project.down()
             else:
                 await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
+        return decided.restarts
 
     async def _roll_back(self, seen: Observed, done: list[Action], touched: bool) -> str | None:
         """A failed deploy: put the deployed commit's working tree back, and its project if
@@ -320,17 +361,20 @@ class ServiceRunner:
         return None
 
     async def _refresh_keys(self) -> None:
-        """Operators' keys, as committed at the deployed commit."""
+        """Operators' keys, as committed at the deployed commit. If they cannot be read, no
+        key is accepted (a key removed in that commit must not keep working) and the next
+        pass tries again."""
         deployed = self.status.deployed
-        if deployed is None or deployed == self._keys_commit:
+        if deployed is None or deployed == self._keys_commit or not self.checkout.exists():
             return
-        self._keys_commit = deployed
         try:
-            self.keys = await read_keys(self.checkout, deployed, self.log)
-        except PgoError as err:  # the commit is gone: keep the keys we had
-            self.log.warning("cannot read operator keys at %s, keeping %d: %s", deployed[:12],
-                             len(self.keys), err)
+            keys = await read_keys(self.checkout, deployed, self.log)
+        except PgoError as err:
+            self.keys, self._keys_commit = (), None
+            self.log.error("cannot read operator keys at %s, accepting none until they can "
+                           "be read: %s", deployed[:12], err)
             return
+        self.keys, self._keys_commit = keys, deployed
         self.log.info("%d operator key(s) at %s: %s", len(self.keys), deployed[:12],
                       ", ".join(f"{k.source} {k.fingerprint}" for k in self.keys) or "none")
 

@@ -18,6 +18,17 @@ def test_go_flag_spellings(argv: list[str], expected: list[str]) -> None:
     assert normalize_go_flags(argv) == expected
 
 
+@pytest.mark.parametrize(("argv", "debug", "restart", "root"), [
+    (["-d=false", "-r=false", "-o=false"], False, False, False),
+    (["--debug=true", "--restart=t", "--root=1"], True, True, True),
+    (["-d", "-d=false"], False, False, True),  # the last one wins, as with Go's flag
+    (["-r"], False, True, True),
+])
+def test_go_bool_flags_parse(argv: list[str], debug: bool, restart: bool, root: bool) -> None:
+    args = build_parser().parse_args(normalize_go_flags(["-c", "x.toml", *argv]))
+    assert (args.debug, args.restart, args.root) == (debug, restart, root)
+
+
 def test_bad_bool_value_is_refused() -> None:
     with pytest.raises(SystemExit, match="expected true or false"):
         normalize_go_flags(["--root=maybe"])

@@ -7,9 +7,13 @@ import gc
 import grp
 import os
 import pwd
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from pgo import proc
+from pgo.errors import CommandFailed
 from pgo.proc import Account
 
 
@@ -60,3 +64,15 @@ def _cmdline(pid: str) -> bytes:
             return handle.read()
     except OSError:
         return b""
+
+
+def test_a_program_that_cannot_start_is_a_command_failure_not_a_crash(tmp_path: Path) -> None:
+    """Not there, or not executable by the user: a CommandFailed naming the program (the
+    service's status shows it), never an OSError that would end the pass as a bug."""
+    script = tmp_path / "tool"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o600)
+    for program in (str(tmp_path / "missing"), str(script)):
+        with pytest.raises(CommandFailed, match="could not be started as ") as caught:
+            asyncio.run(proc.run([program, "x"], Account.current(), timeout=10))
+        assert program in str(caught.value)

@@ -8,6 +8,7 @@ run the same paths with real podman).
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +89,11 @@ def runner(root: Path, branch: Branch) -> ServiceRunner:
                          "podman-compose", 60)
 
 
-# index.html is used by the project only through the build context: make it count
-USES_ALL = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .")
+# index.html is mounted into the container: a change to it restarts the project
+USES_ALL = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .\n"
+                           "    volumes: ['./index.html:/www/index.html:ro']")
+# index.html reaches the container only through the image built from the context
+BUILT_FROM = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .")
 
 
 def deployed(tmp_path: Path) -> tuple[Branch, ServiceRunner, str]:
@@ -236,3 +240,89 @@ def test_a_failure_that_touched_nothing_does_not_claim_the_service_is_down(
     assert podman.calls[-1][0] == "pull" and len(podman.calls) == 1
     assert "pull exited 1" in error and "putting the working tree back failed too" in error
     assert "may be down" not in error
+
+
+@pytest.mark.parametrize("current", [True, False])
+def test_build_inputs_alone_restart_only_when_an_image_changed(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture, current: bool) -> None:
+    """index.html reaches the container only through the image: a change to it is built;
+    the containers are recreated only if that changed an image (or one is not running)."""
+    async def images_current(self: compose.Project) -> bool:
+        podman.calls.append(("images?", podman.head()))
+        return current
+    monkeypatch.setattr(compose.Project, "images_current", images_current)
+    caplog.set_level(logging.INFO, "pgo")
+    branch = Branch(tmp_path)
+    branch.commit("one", BUILT_FROM)
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    second = branch.commit("two", BUILT_FROM)
+    podman.calls.clear()
+    assert asyncio.run(service.run_pass())
+    after = [] if current else [("down", second[:7]), ("up", second[:7])]
+    assert podman.calls == [("build", second[:7]), ("images?", second[:7]), *after]
+    assert service.status.deployed == second and service.status.state == "running"
+    assert (f"up at {second[:12]}" in caplog.text) is not current
+    assert (f"no image changed at {second[:12]}" in caplog.text) is current
+
+
+def test_an_unsure_service_is_recreated_even_if_no_image_changed(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def images_current(self: compose.Project) -> bool:
+        return True
+    monkeypatch.setattr(compose.Project, "images_current", images_current)
+    branch = Branch(tmp_path)
+    branch.commit("one", BUILT_FROM)
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    service._unsure = True
+    second = branch.commit("two", BUILT_FROM)
+    podman.calls.clear()
+    assert asyncio.run(service.run_pass())
+    assert podman.calls[-2:] == [("down", second[:7]), ("up", second[:7])]
+
+
+def _slow(podman: Podman, monkeypatch: pytest.MonkeyPatch, slow: str,
+          finished: list[str]) -> None:
+    async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        podman.did(args[0])
+        if args[0] == slow:
+            await asyncio.sleep(0.5)
+        finished.append(args[0])
+    monkeypatch.setattr(compose.Project, "run", run)
+
+
+async def _cancel_during(service: ServiceRunner, podman: Podman, call: tuple[str, str]) -> None:
+    task = asyncio.create_task(service.run_pass())
+    while call not in podman.calls:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_a_stop_once_down_has_begun_waits_for_up(tmp_path: Path, podman: Podman,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """pgod stopping (its tasks cancelled) must not leave a service down that was about to
+    come up: the deploy finishes, and what it deployed is recorded."""
+    branch, service, _ = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    finished: list[str] = []
+    _slow(podman, monkeypatch, "up", finished)
+    asyncio.run(_cancel_during(service, podman, ("up", second[:7])))
+    assert finished[-1] == "up" and service.status.deployed == second
+    assert service.status.state == "running"
+
+
+def test_a_stop_before_down_stops_at_once(tmp_path: Path, podman: Podman,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    finished: list[str] = []
+    _slow(podman, monkeypatch, "build", finished)
+    asyncio.run(_cancel_during(service, podman, ("build", second[:7])))
+    assert "build" not in finished and [c for c, _ in podman.calls] == ["pull", "build"]
+    assert service.status.deployed == first

@@ -41,9 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", metavar="FILE", help="config file to read (required)")
     parser.add_argument("-s", "--ssh", metavar="ADDR", default=":2222",
                         help='SSH address to listen on (default ":2222")')
-    parser.add_argument("-d", "--debug", action="store_true",
+    parser.add_argument("-d", "--debug", action=argparse.BooleanOptionalAction, default=False,
                         help="debug logging: every command run, as which user, where")
-    parser.add_argument("-r", "--restart", action="store_true",
+    parser.add_argument("-r", "--restart", action=argparse.BooleanOptionalAction,
+                        default=False,
                         help="send SIGHUP to ourselves when the config file changes")
     parser.add_argument("-o", "--root", action=argparse.BooleanOptionalAction, default=True,
                         help="require root (default true); --root=false or --no-root runs "
