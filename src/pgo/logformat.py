@@ -1,5 +1,8 @@
 """Log records that untrusted text cannot forge.
 
+Nor can they carry a secret: the user:password@ part of every URL in a record (a
+repository URL with a token, say) is taken out.
+
 Repository contents (compose text, file names in ssh/) and SSH requests end up in log
 messages. A newline in them must not start what looks like a record of its own: every
 continuation line is indented, so a real record is the only thing at column 0, and other
@@ -9,6 +12,7 @@ control characters (carriage return, escape sequences) are shown as escapes.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 CONTINUATION = "\n    | "
@@ -18,9 +22,18 @@ _ESCAPES.update({ord("\n"): CONTINUATION, ord("\r"): "\\r",
                  0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def without_credentials(text: str) -> str:
+    """`text` with the user:password@ part of any URL in it taken out."""
+    return _USERINFO.sub("", text)
+
+
 def defang(text: str) -> str:
-    """`text` with control characters escaped and continuation lines indented."""
-    return text.translate(_ESCAPES)
+    """`text` without credentials in URLs, control characters escaped and continuation
+    lines indented."""
+    return without_credentials(text).translate(_ESCAPES)
 
 
 class SafeFormatter(logging.Formatter):

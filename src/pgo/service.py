@@ -22,6 +22,7 @@ from pgo.duration import jittered
 from pgo.errors import PgoError
 from pgo.git import Checkout
 from pgo.keys import OperatorKey, read_keys
+from pgo.logformat import without_credentials
 from pgo.proc import Account
 from pgo.project import ProjectAt, read_project
 from pgo.reconcile import Action, Observed, Plan, plan
@@ -47,7 +48,7 @@ class Status:
     def set(self, state: str, error: str | None = None) -> None:
         if state != self.state:
             self.state, self.since = state, time.time()
-        self.last_error = error if error is not None else self.last_error
+        self.last_error = without_credentials(error) if error is not None else self.last_error
 
 
 class ServiceRunner:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import logging
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pgo.logformat import SafeFormatter, defang
+from pgo.logformat import SafeFormatter, defang, without_credentials
 
 
 def logger_into(stream: io.StringIO) -> logging.Logger:
@@ -62,3 +63,21 @@ def test_a_traceback_quoting_untrusted_text_is_one_record(text: str) -> None:
         [0, lines.index("ERROR stack"), len(lines) - 1]
     assert lines[1] == "    | Traceback (most recent call last):"
     assert not any(c in "".join(lines) for c in "\r\x1b\x85\u2028\u2029")
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("https://user:token@example.org/x.git", "https://example.org/x.git"),
+    ("ssh://git@example.org:22/x", "ssh://example.org:22/x"),
+    ("file:///srv/x.git", "file:///srv/x.git"),
+    ("https://example.org/a@b", "https://example.org/a@b"),  # an @ in the path stays
+    ("git@example.org:x.git", "git@example.org:x.git"),  # scp syntax: a user, no secret
+])
+def test_credentials_never_reach_the_log(text: str, shown: str) -> None:
+    assert without_credentials(text) == shown
+
+
+def test_a_record_never_shows_a_url_password() -> None:
+    record = logging.LogRecord("pgo", logging.ERROR, __file__, 1, "fetch %s failed",
+                               ("https://bot:s3cret@example.org/x.git",), None)
+    line = SafeFormatter("%(message)s").format(record)
+    assert "s3cret" not in line and "https://example.org/x.git" in line
