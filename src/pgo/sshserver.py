@@ -9,6 +9,8 @@ authenticated the connection (`get_key_option`), not of keys merely offered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import ipaddress
 import logging
 import os
@@ -17,6 +19,7 @@ from typing import ClassVar
 
 import asyncssh
 
+from pgo.errors import PgoError
 from pgo.keys import OperatorKey
 
 log = logging.getLogger("pgo.ssh")
@@ -24,6 +27,8 @@ log = logging.getLogger("pgo.ssh")
 LOGIN_TIMEOUT = 30
 MAX_UNAUTHENTICATED = 32            # at once, from everywhere
 MAX_UNAUTHENTICATED_PER_ADDRESS = 8  # so one address cannot take all of them
+MAX_AUTH_TRIES = 6                  # refused keys per connection, as OpenSSH's MaxAuthTries
+MAX_LOGGED_USERNAME = 64            # the client chooses it: log no more of it than this
 SERVICE_OPTION = "pgo-service"
 KEY_OPTION = "pgo-key"
 
@@ -43,15 +48,47 @@ def client_network(address: str) -> str:
 
 
 def load_host_key(path: str) -> asyncssh.SSHKey:
-    """The server's ed25519 host key: generated once (mode 0600), reused ever after."""
-    if os.path.exists(path):
-        return asyncssh.read_private_key(path)
+    """The server's ed25519 host key: generated once (mode 0600), reused ever after. A key
+    file that cannot be read is a PgoError naming it (pgod does not replace it: clients
+    have pinned the key it held)."""
+    if os.path.lexists(path):
+        try:
+            return asyncssh.read_private_key(path)
+        except (OSError, asyncssh.KeyImportError) as err:
+            empty = os.path.isfile(path) and os.path.getsize(path) == 0
+            raise PgoError(
+                f"cannot read the SSH host key {path}: "
+                + ("the file is empty" if empty else str(err) or type(err).__name__)
+                + "; move it away and pgod generates a new one (clients then see a changed "
+                "host key)") from None
     key = asyncssh.generate_private_key("ssh-ed25519")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.export_private_key())
+    _write_new(path, key.export_private_key())
     log.info("generated SSH host key %s (%s)", path, key.get_fingerprint())
     return key
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Write `data` to `path` (mode 0600) all at once: into a temporary file beside it,
+    synced, then renamed, so a crash leaves no file or the whole file, never a part."""
+    tmp = path + ".tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)  # left by a crash; the directory is pgod's own (0700)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    directory = os.open(os.path.dirname(path) or ".", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def authorized_keys(keys: Mapping[str, Iterable[OperatorKey]]) -> str:
@@ -93,6 +130,7 @@ class KeyServer(asyncssh.SSHServer):
         self._peer = "?"
         self._address = "?"
         self._counted = False
+        self._refused = 0
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -116,8 +154,7 @@ class KeyServer(asyncssh.SSHServer):
 
     def begin_auth(self, username: str) -> bool:
         assert self._conn is not None
-        text = authorized_keys(self._keys())
-        self._conn.set_authorized_keys(asyncssh.import_authorized_keys(text) if text else [])
+        self._conn.set_authorized_keys(imported_keys(authorized_keys(self._keys())))
         return True  # always require authentication
 
     def auth_completed(self) -> None:
@@ -136,8 +173,12 @@ class KeyServer(asyncssh.SSHServer):
 
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         # Only reached for keys that match no service's authorized key.
-        log.warning("refused key %s from %s (user %r): not allowed for any service",
-                    key.get_fingerprint(), self._peer, username)
+        self._refused += 1
+        log.warning("refused key %s from %s (user %s): not allowed for any service",
+                    key.get_fingerprint(), self._peer, loggable_username(username))
+        if self._refused >= MAX_AUTH_TRIES:
+            log.warning("disconnecting %s: %d keys refused", self._peer, self._refused)
+            raise asyncssh.PermissionDenied("Too many authentication failures")
         return False
 
     def password_auth_supported(self) -> bool:
@@ -145,3 +186,19 @@ class KeyServer(asyncssh.SSHServer):
 
     def kbdint_auth_supported(self) -> bool:
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def imported_keys(text: str) -> asyncssh.SSHAuthorizedKeys | None:
+    """authorized_keys `text` as asyncssh reads it (None: no keys at all). Cached: every
+    connection uses the same import until a service's keys change (asyncssh only reads
+    it)."""
+    return asyncssh.import_authorized_keys(text) if text else None
+
+
+def loggable_username(username: str) -> str:
+    """The client-chosen user name for a log line: quoted, at most MAX_LOGGED_USERNAME
+    characters of it."""
+    if len(username) <= MAX_LOGGED_USERNAME:
+        return repr(username)
+    return f"{username[:MAX_LOGGED_USERNAME]!r}... ({len(username)} characters)"

@@ -1,8 +1,22 @@
+import os
+from pathlib import Path
+
 import asyncssh
 import pytest
 
+from pgo.errors import PgoError
 from pgo.keys import OperatorKey, parse_key
-from pgo.sshserver import KEY_OPTION, SERVICE_OPTION, authorized_keys, client_network
+from pgo.sshserver import (
+    KEY_OPTION,
+    MAX_AUTH_TRIES,
+    SERVICE_OPTION,
+    KeyServer,
+    authorized_keys,
+    client_network,
+    imported_keys,
+    load_host_key,
+    loggable_username,
+)
 
 
 def make_key() -> OperatorKey:
@@ -49,3 +63,68 @@ def test_no_keys_no_lines() -> None:
 ])
 def test_client_network_groups_an_ipv6_host_by_its_64(peer: str, client: str) -> None:
     assert client_network(peer) == client
+
+
+def test_a_connection_is_dropped_after_six_refused_keys(
+        caplog: pytest.LogCaptureFixture) -> None:
+    server = KeyServer(dict)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    for _ in range(MAX_AUTH_TRIES - 1):
+        assert server.validate_public_key("bob", key) is False
+    with pytest.raises(asyncssh.PermissionDenied, match="Too many authentication failures"):
+        server.validate_public_key("bob", key)
+    assert caplog.text.count("refused key") == MAX_AUTH_TRIES
+    assert "disconnecting ?: 6 keys refused" in caplog.text
+
+
+def test_a_long_user_name_is_logged_cut_and_quoted(caplog: pytest.LogCaptureFixture) -> None:
+    KeyServer(dict).validate_public_key("x" * 5000 + "\n",
+                                        asyncssh.generate_private_key("ssh-ed25519"))
+    assert f"(user {'x' * 64!r}... (5001 characters))" in caplog.text
+    assert "x" * 65 not in caplog.text
+    assert loggable_username("bob\n") == "'bob\\n'"
+
+
+def test_authorized_keys_are_imported_once_per_text() -> None:
+    text = authorized_keys({"a": [make_key()]})
+    first = imported_keys(text)
+    assert first is not None and imported_keys(text) is first
+    assert imported_keys(authorized_keys({"a": [make_key()]})) is not first
+    assert imported_keys("") is None
+
+
+def test_host_key_is_generated_once_mode_0600_and_reused(tmp_path: Path) -> None:
+    path = str(tmp_path / "host_key")
+    (tmp_path / "host_key.tmp").write_text("left by a crash")
+    key = load_host_key(path)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert not (tmp_path / "host_key.tmp").exists()
+    assert load_host_key(path).get_fingerprint() == key.get_fingerprint()
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"", "the file is empty"),
+    (b"-----BEGIN OPENSSH PRIVATE KEY-----\ngarbage\n", "cannot read the SSH host key"),
+])
+def test_an_unreadable_host_key_is_an_error_naming_the_file(tmp_path: Path, content: bytes,
+                                                             reason: str) -> None:
+    path = tmp_path / "host_key"
+    path.write_bytes(content)
+    with pytest.raises(PgoError, match="cannot read the SSH host key") as caught:
+        load_host_key(str(path))
+    assert str(path) in str(caught.value) and reason in str(caught.value)
+    assert "move it away" in str(caught.value)
+    assert path.read_bytes() == content  # left alone
+
+
+def test_a_failed_host_key_write_leaves_no_file(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash (here: fsync failing) between creating and filling the file: no key file,
+    so the next start generates one instead of failing on an empty one."""
+    def fail(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", fail)
+    with pytest.raises(OSError, match="disk full"):
+        load_host_key(str(tmp_path / "host_key"))
+    assert list(tmp_path.iterdir()) == []
