@@ -29,12 +29,27 @@ def system_config_text(urls: list[str]) -> str:
     return "# written by pgod; read by git run as the service users\n[safe]\n" + "".join(lines)
 
 
+def safe_url(url: str) -> str:
+    """`url` for a log line or `status`: without the user name and password a URL may carry
+    (https://user:token@host/x -> https://host/x). Other forms are returned as they are
+    (scp-like user@host:path has no password)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority = rest[:end]
+    if "@" not in authority:
+        return url
+    return scheme + sep + authority.rpartition("@")[2] + rest[end:]
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     mode: str
     kind: str
     name: str
     oid: str = ""
+    size: int | None = None  # of a blob, when listed with sizes
 
 
 @dataclass(frozen=True)
@@ -102,7 +117,11 @@ class Checkout:
         entries = await self.ls_tree(commit, path)
         if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
             return None
-        return await self._git("cat-file", "blob", entries[0].oid), entries[0].oid
+        return await self.cat_blob(entries[0].oid), entries[0].oid
+
+    async def cat_blob(self, oid: str) -> str:
+        """The text of blob `oid` (at most proc.DATA_LIMIT bytes, else CommandFailed)."""
+        return await self._git("cat-file", "blob", oid)
 
     async def symlinks(self, commit: str) -> frozenset[str]:
         """The path of every symlink in the tree of `commit`."""
@@ -110,13 +129,17 @@ class Checkout:
         return frozenset(record.split("\t", 1)[1] for record in out.split("\0")
                          if record.startswith("120000 "))
 
-    async def ls_tree(self, commit: str, path: str = "") -> list[TreeEntry]:
-        """Entries at the top of the tree, or of directory `path/`, or the file `path`."""
-        out = await self._git("ls-tree", "-z", commit, *(["--", path] if path else []))
+    async def ls_tree(self, commit: str, path: str = "", *,
+                      sizes: bool = False) -> list[TreeEntry]:
+        """Entries at the top of the tree, or of directory `path/`, or the file `path`;
+        with `sizes`, each blob's size too."""
+        out = await self._git("ls-tree", "-z", *(["-l"] if sizes else []), commit,
+                              *(["--", path] if path else []))
         entries = []
         for record in out.split("\0"):
             if record:
                 meta, name = record.split("\t", 1)
-                mode, kind, oid = meta.split(" ")
-                entries.append(TreeEntry(mode, kind, name, oid))
+                mode, kind, oid, *size = meta.split()
+                entries.append(TreeEntry(mode, kind, name, oid,
+                                         int(size[0]) if size and size[0].isdigit() else None))
         return entries

@@ -1,7 +1,8 @@
 """The operators' public keys of a service: `ssh/*.pub` as committed, read from git.
 
-Never from the working tree (containers may write into it). Symlinks and files that are
-not a single OpenSSH public key are skipped with a warning.
+Never from the working tree (containers may write into it). Symlinks, files larger than
+MAX_KEY_FILE (judged by git's blob size, before reading) and files that are not a single
+OpenSSH public key are skipped with a warning.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from pgo.git import Checkout
+from pgo.git import Checkout, TreeEntry
 
 KEY_DIR = "ssh"
 MAX_KEY_FILE = 16 * 1024
@@ -28,21 +29,33 @@ class OperatorKey:
 
 async def read_keys(checkout: Checkout, commit: str,
                     log: logging.LoggerAdapter) -> tuple[OperatorKey, ...]:  # type: ignore[type-arg]
-    """Every usable `ssh/*.pub` key at `commit`."""
+    """Every usable `ssh/*.pub` key at `commit`. A file that is no key (a symlink, larger
+    than MAX_KEY_FILE, not one OpenSSH public key) is skipped with a warning; PgoError only
+    when git fails (the commit is gone, say)."""
     found = []
-    for entry in await checkout.ls_tree(commit, KEY_DIR + "/"):
+    for entry in await checkout.ls_tree(commit, KEY_DIR + "/", sizes=True):
         if not entry.name.endswith(".pub"):
             continue
-        if entry.kind != "blob" or entry.mode == "120000":
-            log.warning("ignoring %s at %s: not a regular file", entry.name, commit[:12])
+        if problem := _not_a_key_file(entry):
+            log.warning("ignoring %s at %s: %s", entry.name, commit[:12], problem)
             continue
-        text = await checkout.read(commit, entry.name)
-        key = parse_key(text or "")
+        key = parse_key(await checkout.cat_blob(entry.oid))
         if key is None:
             log.warning("ignoring %s at %s: not an OpenSSH public key", entry.name, commit[:12])
             continue
         found.append(OperatorKey(entry.name, *key))
     return tuple(found)
+
+
+def _not_a_key_file(entry: TreeEntry) -> str | None:
+    """Why a tree entry cannot hold a key, judged before reading it; None if it may."""
+    if entry.kind != "blob" or entry.mode == "120000":
+        return "not a regular file"
+    if entry.size is None:
+        return "git gave no size for it"
+    if entry.size > MAX_KEY_FILE:
+        return f"{entry.size} bytes, more than a key file may have ({MAX_KEY_FILE})"
+    return None
 
 
 def parse_key(text: str) -> tuple[str, str] | None:

@@ -1,0 +1,103 @@
+"""Operators' keys from ssh/*.pub at a commit (a real git repository in tmp_path), and
+repository URLs without credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from pgo.errors import PgoError
+from pgo.git import Checkout, safe_url
+from pgo.keys import MAX_KEY_FILE, read_keys
+from pgo.proc import DATA_LIMIT, Account
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                           "user.email=t@example.org", *args], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def public_key() -> str:
+    return asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+
+
+def test_oversized_and_odd_key_files_are_skipped_the_others_read(
+        repo: Path, caplog: pytest.LogCaptureFixture) -> None:
+    keys = repo / "ssh"
+    keys.mkdir()
+    (keys / "alice.pub").write_text(public_key())
+    (keys / "huge.pub").write_bytes(b"x" * (DATA_LIMIT + 1))  # more than git output may be
+    big = public_key() + "#" * MAX_KEY_FILE
+    (keys / "big.pub").write_text(big)
+    (keys / "junk.pub").write_text("not a key\n")
+    (keys / "link.pub").symlink_to("alice.pub")
+    (keys / "sub.pub").mkdir()
+    (keys / "sub.pub" / "x").write_text("x")
+    (keys / "README").write_text("not a .pub")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "keys")
+    commit = git(repo, "rev-parse", "HEAD")
+    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
+    found = asyncio.run(read_keys(checkout, commit, logging.LoggerAdapter(
+        logging.getLogger("test"), {})))
+    assert [key.source for key in found] == ["ssh/alice.pub"]
+    for name, why in (("huge", f"{DATA_LIMIT + 1} bytes, more than a key file may have"),
+                      ("big", f"{len(big)} bytes, more than a key file may have "
+                              f"({MAX_KEY_FILE})"),
+                      ("junk", "not an OpenSSH public key"), ("link", "not a regular file"),
+                      ("sub", "not a regular file")):
+        assert f"ignoring ssh/{name}.pub at {commit[:12]}: {why}" in caplog.text
+
+
+def test_a_git_failure_is_an_error(repo: Path) -> None:
+    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
+    with pytest.raises(PgoError):
+        asyncio.run(read_keys(checkout, "0" * 40, logging.LoggerAdapter(
+            logging.getLogger("test"), {})))
+
+
+def test_ls_tree_sizes(repo: Path) -> None:
+    (repo / "a").write_bytes(b"12345")
+    (repo / "d").mkdir()
+    (repo / "d" / "b").write_text("")
+    os.symlink("a", repo / "l")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "x")
+    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
+    entries = asyncio.run(checkout.ls_tree("HEAD", sizes=True))
+    assert {(e.name, e.kind, e.size) for e in entries} == {
+        ("a", "blob", 5), ("d", "tree", None), ("l", "blob", 1)}
+    assert all(e.size is None for e in asyncio.run(checkout.ls_tree("HEAD")))
+
+
+@pytest.mark.parametrize(("url", "safe"), [
+    ("https://user:token@example.org/x.git", "https://example.org/x.git"),
+    ("https://token@example.org:8443/x.git", "https://example.org:8443/x.git"),
+    ("https://user:p@ss@example.org/x", "https://example.org/x"),  # the last @ ends it
+    ("https://u:t@example.org?x=1", "https://example.org?x=1"),
+    ("https://u:t@[2001:db8::1]/x", "https://[2001:db8::1]/x"),
+    ("ssh://git@example.org/x.git", "ssh://example.org/x.git"),
+    ("https://example.org/a@b/x.git", "https://example.org/a@b/x.git"),  # @ in the path
+    ("https://example.org/x.git", "https://example.org/x.git"),
+    ("git@github.com:miekg/pgo.git", "git@github.com:miekg/pgo.git"),  # scp-like: no password
+    ("file:///srv/git/x.git", "file:///srv/git/x.git"),
+    ("/srv/git/x.git", "/srv/git/x.git"),
+    ("", ""),
+])
+def test_safe_url_drops_user_and_password(url: str, safe: str) -> None:
+    assert safe_url(url) == safe
