@@ -49,7 +49,8 @@ COMMANDS: dict[str, CommandSpec] = {
                               "changed (a pass of the deploy loop); then status"),
     "up": CommandSpec(("up", "-d"), "create and start the containers", services=True,
                       mutates=True),
-    "down": CommandSpec(("down",), "stop and remove the containers", mutates=True),
+    "down": CommandSpec(("down", "--remove-orphans"), "stop and remove the containers "
+                        "(orphans too, as pgod's own down)", mutates=True),
     "ps": CommandSpec(("ps",), "list the containers"),
     "pull": CommandSpec(("pull",), "pull the images", services=True, mutates=True),
     "build": CommandSpec(("build",), "build the images", services=True, mutates=True),

@@ -1,9 +1,14 @@
 """What an SSH session runs: parse, authorize, route to a handler, stream, exit.
 
-Statuses: the compose command's own exit status, or 400 bad syntax, 401 key not allowed
-for this service, 404 no such service, 406 unknown command or argument, 429 too many
-commands running for this service, 500 internal error. The reason goes to stderr; a
-traceback never leaves the server.
+Statuses: the compose command's own exit status (128+N when a signal N killed it; 1 when
+`down` left containers), or 400 bad syntax, 401 key not allowed for this service, 404 no
+such service, 406 unknown command or argument, 429 too many commands running for this
+service, 500 internal error. The reason goes to stderr; a traceback never leaves the
+server. Every request is logged with the client's address and the signing key.
+
+A client that goes away stops a read-only command (ps, logs) at once; a mutating one that
+has started runs to its end (within its timeout), so `up` or `down` is never cut halfway,
+and one that was still waiting for the service lock does not start.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 import asyncssh
 
 from pgo import proc
 from pgo.command import Request, parse_request
-from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS
-from pgo.errors import Refusal
+from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS, Project
+from pgo.errors import PgoError, Refusal
+from pgo.git import safe_url
+from pgo.keys import OperatorKey
 from pgo.service import ServiceRunner
 from pgo.sshserver import granted_services, signing_key
 
@@ -45,23 +53,25 @@ class Sessions:
     async def handle(self, process: asyncssh.SSHServerProcess[str]) -> None:
         conn = process.get_extra_info("connection")
         peer = process.get_extra_info("peername") or ("?", 0)
+        client = describe_client(str(peer[0]), signing_key(conn),
+                                 {name: r.keys for name, r in self.runners.items()})
         try:
-            code = await self._dispatch(process, conn)
+            code = await self._dispatch(process, conn, client)
         except Refusal as refusal:
-            log.warning("refused %r from %s: %s", (process.command or "")[:200], peer[0],
+            log.warning("refused %r %s: %s", (process.command or "")[:200], client,
                         refusal.line())
-            process.stderr.write(refusal.line() + "\n")
+            _say(process.stderr, refusal.line())
             code = refusal.status
         except Exception:
-            log.exception("internal error running %r for %s", (process.command or "")[:200],
-                          peer[0])
-            process.stderr.write(Refusal(500, "internal error, see pgod's log").line() + "\n")
+            log.exception("internal error running %r %s", (process.command or "")[:200],
+                          client)
+            _say(process.stderr, Refusal(500, "internal error, see pgod's log").line())
             code = 500
         with contextlib.suppress(OSError, asyncssh.Error):
             process.exit(code)
 
     async def _dispatch(self, process: asyncssh.SSHServerProcess[str],
-                        conn: asyncssh.SSHServerConnection) -> int:
+                        conn: asyncssh.SSHServerConnection, client: str) -> int:
         if process.subsystem:
             raise Refusal(400, f"subsystem {process.subsystem!r} is not served")
         if not process.command:
@@ -75,8 +85,7 @@ class Sessions:
         if signing_key(conn) not in {key.fingerprint for key in runner.keys}:
             raise Refusal(401, f"this key was removed from service {request.service!r} "
                                "after this connection was made")
-        log.info("%s: %s from %s", request.service, process.command,
-                 process.get_extra_info("peername", ("?",))[0])
+        log.info("%s: %s %s", request.service, process.command, client)
         handler = self.routes.get(request.command, compose)
         if request.command in UNCOUNTED:
             return await handler(runner, request, process)
@@ -88,6 +97,30 @@ class Sessions:
             return await handler(runner, request, process)
         finally:
             self.running[request.service] -= 1
+
+
+def describe_client(address: str, fingerprint: str | None,
+                    keys: Mapping[str, Iterable[OperatorKey]]) -> str:
+    """Who sent a request, for the log: `from ADDRESS key FINGERPRINT (SERVICE:FILE, ...)`,
+    naming the files that hold the signing key now."""
+    sources = sorted({f"{service}:{key.source}" for service, service_keys in keys.items()
+                      for key in service_keys if key.fingerprint == fingerprint})
+    return (f"from {address} key {fingerprint or '?'} "
+            f"({', '.join(sources) if sources else 'in no service now'})")
+
+
+def exit_status(returncode: int | None) -> int:
+    """The exit status a client sees for a child's return code: 128+N for a child killed by
+    signal N (as a shell reports it; asyncio says -N), 500 if there is none."""
+    if returncode is None:
+        return 500
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _say(sink: asyncssh.SSHWriter[str], line: str) -> None:
+    """A line to the client, if it is still there."""
+    with contextlib.suppress(OSError, asyncssh.Error):
+        sink.write(line + "\n")
 
 
 async def ping(runner: ServiceRunner, request: Request,
@@ -102,7 +135,7 @@ async def status(runner: ServiceRunner, request: Request,
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.since))
     lines = [
         f"service:    {runner.config.name}",
-        f"repository: {runner.config.repository} (branch {runner.config.branch})",
+        f"repository: {safe_url(runner.config.repository)} (branch {runner.config.branch})",
         f"state:      {state.state} since {since}",
         f"deployed:   {state.deployed or '-'}",
         f"upstream:   {state.upstream or '-'}",
@@ -123,49 +156,119 @@ async def sync(runner: ServiceRunner, request: Request,
 
 async def compose(runner: ServiceRunner, request: Request,
                   process: asyncssh.SSHServerProcess[str]) -> int:
-    """Run the podman-compose command; mutating ones under the service lock."""
-    if request.spec.mutates:
-        async with runner.lock:
-            if request.command in READS_HOST_PATHS and (problems := runner.worktree_problems()):
-                raise Refusal(500, "working tree refused: " + "; ".join(problems))
-            return await _stream(runner, request, process)
-    return await _stream(runner, request, process)
+    """Run the podman-compose command; mutating ones under the service lock, and only if
+    the client is still there once they have it."""
+    if not request.spec.mutates:
+        return await _stream(runner, request, process)
+    name, command = request.service, request.command
+    if runner.lock.locked():
+        log.info("%s: %s waits for the service lock", name, command)
+    async with runner.lock:
+        if process.is_closing():
+            log.info("%s: %s not started: the client left while it waited for the service "
+                     "lock", name, command)
+            return 1
+        if request.command in READS_HOST_PATHS and (problems := runner.worktree_problems()):
+            raise Refusal(500, "working tree refused: " + "; ".join(problems))
+        log.info("%s: %s starts (service lock taken)", name, command)
+        code = await _stream(runner, request, process)
+        if command == "down" and code == 0 and runner.project is not None:
+            code = await _check_down(runner.project, process)
+        log.info("%s: %s exited %d", name, command, code)
+        return code
+
+
+async def _check_down(project: Project, process: asyncssh.SSHServerProcess[str]) -> int:
+    """1, and the reason on stderr, if containers of the project are left after a `down`
+    that exited 0 (podman-compose ignores the exit status of podman stop and rm)."""
+    try:
+        left = await project.containers()
+    except PgoError as err:
+        raise Refusal(500, f"down: cannot list the project's containers: {err}") from None
+    if not left:
+        return 0
+    message = (f"down left {len(left)} container(s) of project {project.name} "
+               f"({', '.join(left[:5])}): podman-compose exits 0 when podman rm fails; "
+               "see its output above")
+    log.warning("%s: %s", project.name, message)
+    _say(process.stderr, f"pgod: {message}")
+    return 1
 
 
 async def _stream(runner: ServiceRunner, request: Request,
                   process: asyncssh.SSHServerProcess[str]) -> int:
-    """Copy the child's output as it comes; kill it when the client goes away."""
+    """Run the command with its output copied to the client; its process group is killed
+    once it is over (it exited, timed out, or the client left a read-only command)."""
     project = runner.project
     if project is None:
         raise Refusal(500, f"service {request.service!r} has no deployed project yet "
                            f"(state: {runner.status.state})")
     child = await project.start(request.compose_argv(), merge_stderr=False)
-    copies: asyncio.Future[object] = asyncio.ensure_future(asyncio.gather(
-        _copy(child.stdout, process.stdout), _copy(child.stderr, process.stderr), child.wait()))
-    closed: asyncio.Future[object] = asyncio.ensure_future(process.wait_closed())
-    limit = None if request.follow else TIMEOUTS.get(request.command, DEFAULT_TIMEOUT)
     try:
-        await asyncio.wait({copies, closed}, timeout=limit,
-                           return_when=asyncio.FIRST_COMPLETED)
-        if closed.done() and not copies.done():
-            log.info("%s: client went away, stopping %s", request.service, request.command)
-            return 0
-        if not copies.done():
-            raise Refusal(500, f"{request.command} did not finish within {limit:.0f}s; killed")
-        return child.returncode if child.returncode is not None else 500
+        return await _supervise(child, request, process)
     finally:
-        closed.cancel()
-        copies.cancel()
         proc.kill_group(child)
         with contextlib.suppress(ProcessLookupError, asyncio.CancelledError):
             await child.wait()
 
 
+async def _supervise(child: asyncio.subprocess.Process, request: Request,
+                     process: asyncssh.SSHServerProcess[str]) -> int:
+    """The child's exit status, within the command's time limit. When the client goes
+    away, a read-only command stops at once; a mutating one runs to its end."""
+    loop = asyncio.get_running_loop()
+    limit = None if request.follow else TIMEOUTS.get(request.command, DEFAULT_TIMEOUT)
+    deadline = None if limit is None else loop.time() + limit
+    pump = asyncio.create_task(_pump(child, process))
+    closed = asyncio.create_task(process.wait_closed())
+    try:
+        await asyncio.wait({pump, closed}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        if closed.done() and not pump.done():
+            if not request.spec.mutates:
+                log.info("%s: client went away, stopping %s", request.service,
+                         request.command)
+                return 0
+            log.info("%s: client went away; letting %s finish", request.service,
+                     request.command)
+            await asyncio.wait({pump}, timeout=None if deadline is None
+                               else max(0.0, deadline - loop.time()))
+        if not pump.done():
+            raise Refusal(500, f"{request.command} did not finish within {limit:.0f}s; killed")
+        return exit_status(pump.result())
+    finally:
+        await _cancel(pump, closed)
+
+
+async def _cancel(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel `tasks` and wait for them, so none is left with an exception nobody reads."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _pump(child: asyncio.subprocess.Process,
+                process: asyncssh.SSHServerProcess[str]) -> int:
+    """Copy the child's stdout and stderr to the client until both end; its return code."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(_copy(child.stdout, process.stdout))
+        group.create_task(_copy(child.stderr, process.stderr))
+    return await child.wait()
+
+
 async def _copy(source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter[str]) -> None:
+    """Copy `source` to the client while it is there, then read on and drop the rest: a
+    child blocked on a full pipe would never finish."""
     if source is None:
         return
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    connected = True
     while chunk := await source.read(65536):
-        sink.write(decoder.decode(chunk))
-        await sink.drain()
-    sink.write(decoder.decode(b"", final=True))
+        if connected:
+            try:
+                sink.write(decoder.decode(chunk))
+                await sink.drain()
+            except (OSError, asyncssh.Error):
+                connected = False
+    if connected:
+        with contextlib.suppress(OSError, asyncssh.Error):
+            sink.write(decoder.decode(b"", final=True))

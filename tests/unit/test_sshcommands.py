@@ -1,0 +1,239 @@
+"""What an SSH session runs, with a stand-in podman-compose (a shell script run as this
+user) and a stand-in SSH channel: exit statuses, a client that goes away, the log."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pgo import sshcommands
+from pgo.command import parse_request
+from pgo.compose import Project
+from pgo.keys import OperatorKey
+from pgo.proc import Account
+from pgo.service import Status
+
+# podman-compose -f FILE -p NAME COMMAND...: what each command does here.
+FAKE_COMPOSE = """#!/bin/sh
+shift 4
+case "$1" in
+  ps) echo out; echo err >&2; exec sleep 30 ;;
+  logs) echo following; exec sleep 30 ;;
+  up) sleep 1; echo up done; touch up.done; exit 3 ;;
+  build) head -c 3000000 /dev/zero | tr '\\0' x; touch build.done ;;
+  stop) kill -9 $$ ;;
+  start) touch start.done ;;
+  restart) echo "$@" ;;
+esac
+"""
+
+
+class Writer:
+    """An SSH channel's stdout or stderr: what was written, BrokenPipeError once closed."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel, self.text = channel, ""
+
+    def write(self, data: str) -> None:
+        if self.channel.closed.is_set():
+            raise BrokenPipeError
+        self.text += data
+
+    async def drain(self) -> None:
+        if self.channel.closed.is_set():
+            raise BrokenPipeError
+
+
+class Channel:
+    """The parts of asyncssh's SSHServerProcess that the handlers use."""
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+        self.stdout, self.stderr = Writer(self), Writer(self)
+
+    def is_closing(self) -> bool:
+        return self.closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self.closed.wait()
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def runner(tmp_path: Path, repository: str = "file:///srv/x.git") -> Any:
+    script = tmp_path / "podman-compose"
+    script.write_text(FAKE_COMPOSE)
+    script.chmod(0o755)
+    project = Project("svc", str(tmp_path), "compose.yaml", Account.current(), str(script))
+    config = SimpleNamespace(name="svc", repository=repository, branch="main")
+    return SimpleNamespace(project=project, lock=asyncio.Lock(), status=Status(state="running"),
+                           config=config, keys=(), worktree_problems=list)
+
+
+def run(main: Coroutine[Any, Any, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """Run `main`; its result, and what the loop reported as unhandled (after a gc)."""
+    reported: list[dict[str, Any]] = []
+
+    async def wrapped() -> Any:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx))
+        return await main
+
+    result = asyncio.run(wrapped())
+    gc.collect()
+    return result, reported
+
+
+async def until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+
+
+def test_exit_status_of_a_child_killed_by_a_signal_is_128_plus_n() -> None:
+    assert sshcommands.exit_status(0) == 0
+    assert sshcommands.exit_status(3) == 3
+    assert sshcommands.exit_status(-9) == 137
+    assert sshcommands.exit_status(-15) == 143
+    assert sshcommands.exit_status(None) == 500
+
+
+def test_a_killed_compose_command_exits_137(tmp_path: Path) -> None:
+    async def main() -> int:
+        return await sshcommands.compose(runner(tmp_path), parse_request("svc//stop"),
+                                         Channel())  # type: ignore[arg-type]
+
+    code, reported = run(main())
+    assert code == 137 and reported == []
+
+
+def test_describe_client_names_the_key_and_the_files_holding_it() -> None:
+    alice = OperatorKey("ssh/alice.pub", "ssh-ed25519 AAAA", "SHA256:alice")
+    bob = OperatorKey("ssh/bob.pub", "ssh-ed25519 BBBB", "SHA256:bob")
+    keys = {"web": (alice, bob), "db": (alice,), "cache": ()}
+    assert sshcommands.describe_client("192.0.2.1", "SHA256:alice", keys) == \
+        "from 192.0.2.1 key SHA256:alice (db:ssh/alice.pub, web:ssh/alice.pub)"
+    assert sshcommands.describe_client("192.0.2.1", "SHA256:gone", keys) == \
+        "from 192.0.2.1 key SHA256:gone (in no service now)"
+    assert sshcommands.describe_client("?", None, keys) == "from ? key ? (in no service now)"
+
+
+@pytest.mark.parametrize("command", ["svc//logs -f", "svc//ps"])
+def test_a_read_only_command_stops_when_the_client_goes_away(tmp_path: Path,
+                                                             command: str) -> None:
+    """Killed at once, and nothing left behind for the loop to report (a cancelled gather
+    nobody awaited logged "_GatheringFuture exception was never retrieved")."""
+    async def main() -> tuple[int, float]:
+        channel = Channel()
+        task = asyncio.create_task(sshcommands.compose(
+            runner(tmp_path), parse_request(command), channel))  # type: ignore[arg-type]
+        await until(lambda: "o" in channel.stdout.text)
+        start = time.monotonic()
+        channel.close()
+        code = await task
+        return code, time.monotonic() - start
+
+    (code, took), reported = run(main())
+    assert code == 0 and took < 5
+    assert reported == []
+    assert not _sleepers(tmp_path)
+
+
+def test_a_mutating_command_runs_to_its_end_when_the_client_goes_away(tmp_path: Path) -> None:
+    async def main() -> int:
+        channel = Channel()
+        task = asyncio.create_task(sshcommands.compose(
+            runner(tmp_path), parse_request("svc//up"), channel))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)
+        channel.close()
+        return await task
+
+    code, reported = run(main())
+    assert code == 3  # up's own exit status, after the client left
+    assert (tmp_path / "up.done").exists()
+    assert reported == []
+
+
+def test_output_a_gone_client_cannot_take_is_read_and_dropped(tmp_path: Path) -> None:
+    """3 MB of output (more than a pipe holds) to a client that left: build still ends."""
+    async def main() -> int:
+        channel = Channel()
+        channel.close()
+        return await sshcommands._stream(
+            runner(tmp_path), parse_request("svc//build"), channel)  # type: ignore[arg-type]
+
+    code, reported = run(main())
+    assert code == 0 and (tmp_path / "build.done").exists()
+    assert reported == []
+
+
+def test_a_mutating_command_whose_client_left_while_it_waited_for_the_lock_never_starts(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> int:
+        service, channel = runner(tmp_path), Channel()
+        async with service.lock:  # a redeploy in progress
+            task = asyncio.create_task(sshcommands.compose(
+                service, parse_request("svc//start"), channel))  # type: ignore[arg-type]
+            await asyncio.sleep(0.1)
+            channel.close()
+        return await task
+
+    caplog.set_level("INFO", "pgo.ssh")
+    code, reported = run(main())
+    assert code != 0 and not (tmp_path / "start.done").exists()
+    assert "svc: start waits for the service lock" in caplog.text
+    assert "svc: start not started: the client left while it waited" in caplog.text
+    assert reported == []
+
+
+def test_a_mutating_command_runs_after_the_lock_is_free(tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> tuple[int, str]:
+        service, channel = runner(tmp_path), Channel()
+        code = await sshcommands.compose(service, parse_request("svc//restart web"),
+                                         channel)  # type: ignore[arg-type]
+        return code, channel.stdout.text
+
+    caplog.set_level("INFO", "pgo.ssh")
+    (code, out), _ = run(main())
+    assert (code, out) == (0, "restart web\n")
+    assert "svc: restart starts (service lock taken)" in caplog.text
+    assert "svc: restart exited 0" in caplog.text
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://user:token@example.org/x.git", "https://example.org/x.git"),
+    ("https://ghp_secret@github.com/o/r", "https://github.com/o/r"),
+])
+def test_status_shows_no_credentials(tmp_path: Path, url: str, shown: str) -> None:
+    async def main() -> str:
+        channel = Channel()
+        await sshcommands.status(runner(tmp_path, url), parse_request("svc//status"),
+                                 channel)  # type: ignore[arg-type]
+        return channel.stdout.text
+
+    out, _ = run(main())
+    assert f"repository: {shown} (branch main)" in out
+    assert "token" not in out and "secret" not in out
+
+
+def _sleepers(directory: Path) -> list[int]:
+    """Processes of the fake podman-compose still around (its `exec sleep 30`)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == str(directory) and \
+                    b"sleep" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
