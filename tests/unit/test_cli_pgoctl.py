@@ -91,6 +91,21 @@ def test_ssh_argv_offers_only_our_key_and_ends_options() -> None:
     assert "StrictHostKeyChecking=no" in ssh_argv("h", 1, "/k", "x", insecure=True)
 
 
+@pytest.mark.parametrize("insecure", [False, True])
+def test_ssh_reads_no_config_file(insecure: bool) -> None:
+    """~/.ssh/config could add keys (IdentityFile) or reuse a master connection that was
+    authenticated with another key and another known_hosts (ControlMaster/ControlPath)."""
+    argv = ssh_argv("h", 1, "/k", "x", insecure=insecure)
+    options = argv[:argv.index("--")]
+    assert options.count("-F") == 1 and options[options.index("-F") + 1] == "/dev/null"
+
+
+def test_a_dead_connection_ends_within_about_a_minute() -> None:
+    argv = ssh_argv("h", 1, "/k", "x", insecure=False)
+    for value in ("ServerAliveInterval=15", "ServerAliveCountMax=4"):
+        assert argv[argv.index(value) - 1] == "-o"
+
+
 def test_identity_from_a_variable_is_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_KEY", "-----BEGIN KEY-----\nabc\n-----END KEY-----")
     with KeyFile("$MY_KEY") as path:

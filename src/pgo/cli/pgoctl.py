@@ -120,17 +120,20 @@ def login_name() -> str:
 
 
 def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -> list[str]:
-    """The OpenSSH command line: our key only, publickey only, no forwarding, TOFU hosts."""
+    """The OpenSSH command line: no ssh_config (-F /dev/null: no other keys, no master
+    connection), our key only, publickey only, no forwarding, TOFU hosts, keep-alives (a
+    dead network ends `logs -f` within about a minute)."""
     if insecure:
         hosts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     else:
         hosts = ["-o", "StrictHostKeyChecking=accept-new", "-o",
                  f"UserKnownHostsFile={known_hosts_file()}", "-o", "HashKnownHosts=no"]
-    return ["ssh", "-T", "-p", str(port), "-l", login_name(), "-i", key_path,
+    return ["ssh", "-F", "/dev/null", "-T", "-p", str(port), "-l", login_name(), "-i", key_path,
             "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
             "-o", "PreferredAuthentications=publickey", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
-            "-o", "ConnectTimeout=15", "-o", "LogLevel=ERROR", *hosts, "--", host, remote]
+            "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
+            "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR", *hosts, "--", host, remote]
 
 
 class KeyFile:
