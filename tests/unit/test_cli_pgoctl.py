@@ -1,5 +1,7 @@
 import os
+import signal
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,41 @@ from pgo.cli.pgoctl import (
     main,
     parse_args,
     ssh_argv,
+    ssh_environment,
 )
+
+KEY_TEXT = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
+
+
+class FakeSsh:
+    """An `ssh` first in PATH that records its environment and argv, and exits 0."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        script = directory / "bin" / "ssh"
+        script.parent.mkdir()
+        script.write_text(f"#!/bin/sh\nenv > {directory}/env\n"
+                          f"printf '%s\\n' \"$@\" > {directory}/argv\n")
+        script.chmod(0o755)
+
+    def env(self) -> dict[str, str]:
+        lines = (self.directory / "env").read_text().splitlines()
+        return dict(line.partition("=")[::2] for line in lines if "=" in line)
+
+    def argv(self) -> list[str]:
+        return (self.directory / "argv").read_text().splitlines()
+
+
+@pytest.fixture
+def fake_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSsh]:
+    fake = FakeSsh(tmp_path)
+    monkeypatch.setenv("PATH", f"{tmp_path}/bin:{os.environ['PATH']}")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    handlers = {signum: signal.getsignal(signum)  # relay() forwards these to ssh's pid
+                for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    yield fake
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def test_args_after_the_target_belong_to_the_command() -> None:
@@ -129,6 +165,35 @@ def test_identity_falls_back_to_pgoctl_id(monkeypatch: pytest.MonkeyPatch) -> No
 def test_identity_file_is_used_as_is() -> None:
     with KeyFile("/home/me/.ssh/id") as path:
         assert path == "/home/me/.ssh/id"
+
+
+@pytest.mark.parametrize(("option", "variable"), [
+    ("/k", None), ("k", None), ("$MY_KEY", "MY_KEY"), (None, "PGOCTL_ID")])
+def test_the_variable_holding_the_key(option: str | None, variable: str | None) -> None:
+    assert KeyFile(option).variable == variable
+
+
+def test_ssh_environment_has_no_key_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_KEY", KEY_TEXT)
+    monkeypatch.setenv("PGOCTL_ID", KEY_TEXT)
+    monkeypatch.setenv("OTHER", "kept")
+    env = ssh_environment("MY_KEY")
+    assert "MY_KEY" not in env and "PGOCTL_ID" not in env
+    assert env["OTHER"] == "kept" and env["PATH"] == os.environ["PATH"]
+    assert "PGOCTL_ID" not in ssh_environment(None) and "MY_KEY" in ssh_environment(None)
+
+
+@pytest.mark.parametrize("identity", [["-i", "$MY_KEY"], [], ["-i", "/some/key"]])
+def test_ssh_is_started_without_the_key_in_its_environment(
+        fake_ssh: FakeSsh, monkeypatch: pytest.MonkeyPatch, identity: list[str]) -> None:
+    monkeypatch.setenv("MY_KEY" if identity[1:] == ["$MY_KEY"] else "PGOCTL_ID", KEY_TEXT)
+    monkeypatch.setenv("OTHER", "kept")
+    assert main([*identity, "h:s//ping"]) == 0
+    env = fake_ssh.env()
+    assert env["OTHER"] == "kept" and "PATH" in env
+    assert "MY_KEY" not in env and "PGOCTL_ID" not in env
+    assert "PRIVATE KEY" not in (fake_ssh.directory / "env").read_text()
+    assert fake_ssh.argv()[-2:] == ["h", "s//ping"]
 
 
 def test_without_openssh_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -136,19 +136,27 @@ def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -
             "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR", *hosts, "--", host, remote]
 
 
+def ssh_environment(variable: str | None) -> dict[str, str]:
+    """Our environment for ssh, without the key's text: no PGOCTL_ID, no `variable`."""
+    return {name: value for name, value in os.environ.items()
+            if name not in ("PGOCTL_ID", variable)}
+
+
 class KeyFile:
     """`with KeyFile(option) as path`: the private key file named by -i, or a private
     temporary copy of key text from an environment variable, removed on the way out."""
 
     def __init__(self, option: str | None) -> None:
         self.option, self.directory = option, ""
+        #: the environment variable holding the key's text, None for a key file
+        self.variable = (None if option and not option.startswith("$") else
+                         option[1:] if option else "PGOCTL_ID")
 
     def __enter__(self) -> str:
-        option = self.option
-        if option is not None and not option.startswith("$"):
+        option, variable = self.option, self.variable
+        if option is not None and variable is None:
             return option
-        variable = option[1:] if option else "PGOCTL_ID"
-        text = os.environ.get(variable, "")
+        text = os.environ.get(variable or "", "")
         if not text.strip():
             hint = (f"environment variable {variable} is empty or unset" if option else
                     "no key: give -i FILE, -i '$VAR', or the key's text in PGOCTL_ID")
@@ -173,11 +181,11 @@ class KeyFile:
                 pass
 
 
-def spawn(argv: list[str]) -> tuple[int, int]:
+def spawn(argv: list[str], env: dict[str, str]) -> tuple[int, int]:
     """Start ssh with stdin from /dev/null and stderr into a pipe; its pid and the pipe."""
     reader, writer = os.pipe()
     try:
-        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+        pid = os.posix_spawnp(argv[0], argv, env, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, writer, 2)])
     except BaseException:
@@ -188,13 +196,13 @@ def spawn(argv: list[str]) -> tuple[int, int]:
     return pid, reader
 
 
-def relay(argv: list[str]) -> tuple[int, int | None, bool]:
+def relay(argv: list[str], env: dict[str, str]) -> tuple[int, int | None, bool]:
     """Run ssh: stdout straight through, stderr relayed as it arrives and watched per line.
 
     Returns ssh's exit status, pgod's refusal status if one was announced, and whether
     ssh reported a changed host key.
     """
-    pid, reader = spawn(argv)
+    pid, reader = spawn(argv, env)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # ssh ends the session
         signal.signal(signum, lambda sig, _frame: os.kill(pid, sig))
     refusal, changed, line = None, False, b""
@@ -244,10 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if not args.insecure:
         os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
-    with KeyFile(args.identity) as key_path:
+    key = KeyFile(args.identity)
+    with key as key_path:
         try:
             status, refusal, changed = relay(ssh_argv(
-                target.host, args.port, key_path, target.remote_command(), args.insecure))
+                target.host, args.port, key_path, target.remote_command(), args.insecure),
+                ssh_environment(key.variable))
         except FileNotFoundError:
             raise SystemExit("pgoctl: OpenSSH's ssh client is needed "
                              "(apt-get install openssh-client)") from None
