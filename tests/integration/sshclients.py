@@ -21,6 +21,13 @@ def keygen(directory: Path, name: str) -> Path:
     return path
 
 
+def fingerprint(key: Path) -> str:
+    """The SHA256 fingerprint of a private key's public half, as OpenSSH (and pgod) write it."""
+    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(key.with_suffix(".pub"))],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()[1]
+
+
 def ssh(port: int, keys: list[Path], command: str, *options: str,
         timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """OpenSSH's ssh with exactly `keys` offered, in order (a .pub alone offers a key that

@@ -30,7 +30,7 @@ from .helpers import (
     wait_for_http,
 )
 from .pgod_process import Pgod, one_service
-from .sshclients import SSH_OPTIONS, keygen, pgoctl, pgoctl_argv, ssh
+from .sshclients import SSH_OPTIONS, fingerprint, keygen, pgoctl, pgoctl_argv, ssh
 
 
 @dataclass
@@ -94,6 +94,9 @@ def test_ping_ps_logs_status_with_pgoctl_and_openssh(fleet: Fleet) -> None:
                    ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")):
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("pong! - ")
+    # the audit trail: who ran what, with which key from which file
+    assert f"alpha: alpha//ping from 127.0.0.1 key {fingerprint(fleet.keys['a'])} " \
+           "(alpha:ssh/a.pub)" in fleet.pgod.log
     ps = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ps")
     assert ps.returncode == 0, ps.stderr
     assert "alpha_web_1" in ps.stdout and "Up" in ps.stdout
@@ -138,6 +141,9 @@ def test_logs_follow_streams_until_the_client_goes_away(fleet: Fleet) -> None:
         if follower.stdout is not None:
             follower.stdout.close()
     _wait_gone(fleet.users["alpha"], "logs -f")
+    fleet.pgod.wait_log("alpha: client went away, stopping logs")
+    assert "exception was never retrieved" not in fleet.pgod.log
+    assert "Traceback" not in fleet.pgod.log
 
 
 def test_running_commands_per_service_are_capped(fleet: Fleet) -> None:
@@ -181,27 +187,32 @@ def _wait_gone(user: str, needle: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{needle!r} still running as {user} after the client left")
 
 
-@pytest.mark.parametrize(("key", "command", "status", "reason"), [
-    ("b", "alpha//ps", 401, "not allowed for service 'alpha'"),
-    ("a", "gamma//ps", 404, "no service 'gamma'"),
-    ("a", "alpha//shell", 406, "unknown command 'shell'"),
-    ("a", "alpha//logs --names", 406, "'--names' is not accepted"),
-    ("a", "alpha//down -v", 406, "'-v' is not accepted"),
-    ("a", "alpha//ps;id", 400, "is not a command name"),
-    ("a", "alpha ps", 400, "expected SERVICE//COMMAND"),
-    ("a", "alpha//logs 'unbalanced", 400, "cannot parse"),
-    ("a", "alpha//logs " + "x" * 2000, 400, "longer than 1024"),
+@pytest.mark.parametrize(("key", "command", "status", "reason", "pgoctl_code"), [
+    ("b", "alpha//ps", 401, "not allowed for service 'alpha'", 77),
+    ("a", "gamma//ps", 404, "no service 'gamma'", 68),
+    ("a", "alpha//shell", 406, "unknown command 'shell'", 65),
+    ("a", "alpha//logs --names", 406, "'--names' is not accepted", 65),
+    ("a", "alpha//down -v", 406, "'-v' is not accepted", 65),
+    ("a", "alpha//ps;id", 400, "is not a command name", 64),
+    ("a", "alpha ps", 400, "expected SERVICE//COMMAND", None),  # pgoctl cannot send it
+    ("a", "alpha//logs 'unbalanced", 400, "cannot parse", None),  # pgoctl quotes it
+    ("a", "alpha//logs " + "x" * 2000, 400, "longer than 1024", 64),
 ])
-def test_refusals(fleet: Fleet, key: str, command: str, status: int, reason: str) -> None:
+def test_refusals(fleet: Fleet, key: str, command: str, status: int, reason: str,
+                  pgoctl_code: int | None) -> None:
     result = ssh(fleet.ssh_port, [fleet.keys[key]], command)
     assert result.returncode == status & 0xFF
     assert f"pgod: {status} " in result.stderr and reason in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    service, _, rest = command.partition("//")
-    if status != 400:  # pgoctl sends the same request and maps the status to its small code
-        ctl_result = ctl(fleet, key, f"{service}//{rest.split()[0]}", *rest.split()[1:])
-        assert ctl_result.returncode == {401: 77, 404: 68, 406: 65}[status]
-        assert f"pgod: {status} " in ctl_result.stderr
+    service = {"a": "alpha", "b": "beta"}[key]
+    audit = f"refused {command[:200]!r} from 127.0.0.1 key {fingerprint(fleet.keys[key])} " \
+            f"({service}:ssh/{key}.pub): pgod: {status} "
+    assert audit in fleet.pgod.log
+    if pgoctl_code is not None:  # pgoctl sends the same request, maps the status to its code
+        target, *args = command.split(" ")
+        ctl_result = ctl(fleet, key, target, *args)
+        assert ctl_result.returncode == pgoctl_code, ctl_result.stderr
+        assert f"pgod: {status} " in ctl_result.stderr and reason in ctl_result.stderr
 
 
 def test_unknown_key_is_refused_in_the_handshake(fleet: Fleet) -> None:
@@ -210,6 +221,24 @@ def test_unknown_key_is_refused_in_the_handshake(fleet: Fleet) -> None:
     assert "Permission denied (publickey)" in result.stderr
     assert ctl(fleet, "stranger", "alpha//ping").returncode == 255
     assert "not allowed for any service" in fleet.pgod.log
+
+
+def test_a_connection_offering_many_keys_is_dropped_after_six(fleet: Fleet) -> None:
+    """Like OpenSSH's MaxAuthTries: the 7th key is never looked at, and the log has one
+    line per refused key, with at most 64 characters of the client's user name."""
+    strangers = [keygen(fleet.root, f"many{i}") for i in range(10)]
+    user = f"m{secrets.token_hex(4)}" + "x" * 300
+    result = ssh(fleet.ssh_port, [*strangers, fleet.keys["a"]], "alpha//ping",
+                 "-l", user, "-o", "LogLevel=INFO")
+    assert result.returncode == 255
+    assert "Too many authentication failures" in result.stderr
+    assert "pong" not in result.stdout
+    log = fleet.pgod.wait_log("keys refused")
+    lines = [line for line in log.splitlines() if repr(user[:64]) in line]
+    assert len(lines) == 6, lines
+    assert all(f"... ({len(user)} characters)" in line for line in lines)
+    assert user[:65] not in log
+    assert "disconnecting 127.0.0.1:" in log and ": 6 keys refused" in log
 
 
 def test_no_shell_no_subsystem_no_forwarding(fleet: Fleet) -> None:
@@ -358,6 +387,26 @@ def test_a_busy_service_does_not_hold_up_the_others(fleet: Fleet) -> None:
         assert deployed not in fleet.pgod.log, f"{command} waited for beta's build"
     fleet.pgod.wait_log(deployed)
     wait_for_http(fleet.http["beta"], "beta slow")
+
+
+def test_an_ssh_up_during_a_redeploy_waits_for_it(fleet: Fleet) -> None:
+    """The service lock is shared: an `up` sent while beta builds a new commit starts only
+    once that deploy is done (pgod's log says so, in that order), then succeeds."""
+    slow = fleet.files("beta", "beta slower", "b")
+    slow["Containerfile"] = str(slow["Containerfile"]).replace(
+        "COPY www /www", 'RUN ["/bin/busybox", "sleep", "10"]\nCOPY www /www')
+    building = fleet.pgod.log.count("beta: building")
+    commit = fleet.repos["beta"].commit(slow, "slower build")
+    fleet.pgod.wait_log("beta: building", count=building + 1)
+    up = ctl(fleet, "b", "beta//up", timeout=300)
+    assert up.returncode == 0, up.stderr
+    log = fleet.pgod.log
+    waited = log.rindex("beta: up waits for the service lock")
+    deployed = log.index(f"beta: up at {commit[:12]}")
+    started = log.index("beta: up starts (service lock taken)", waited)
+    finished = log.index("beta: up exited 0", started)
+    assert waited < deployed < started < finished, log[waited:]
+    wait_for_http(fleet.http["beta"], "beta slower")
 
 
 def test_host_key_is_pinned_across_restarts_and_a_change_is_refused(fleet: Fleet) -> None:

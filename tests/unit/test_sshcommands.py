@@ -8,6 +8,7 @@ import gc
 import os
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +33,7 @@ case "$1" in
   stop) kill -9 $$ ;;
   start) touch start.done ;;
   restart) echo "$@" ;;
+  down) echo "Error: cannot remove container svc_web_1" >&2 ;;
 esac
 """
 
@@ -69,11 +71,22 @@ class Channel:
         self.closed.set()
 
 
-def runner(tmp_path: Path, repository: str = "file:///srv/x.git") -> Any:
+@dataclass(frozen=True)
+class Left(Project):
+    """A project whose containers (what podman ps would list) are `left`."""
+
+    left: tuple[str, ...] = ()
+
+    async def containers(self) -> list[str]:
+        return list(self.left)
+
+
+def runner(tmp_path: Path, repository: str = "file:///srv/x.git",
+           left: tuple[str, ...] = ()) -> Any:
     script = tmp_path / "podman-compose"
     script.write_text(FAKE_COMPOSE)
     script.chmod(0o755)
-    project = Project("svc", str(tmp_path), "compose.yaml", Account.current(), str(script))
+    project = Left("svc", str(tmp_path), "compose.yaml", Account.current(), str(script), left)
     config = SimpleNamespace(name="svc", repository=repository, branch="main")
     return SimpleNamespace(project=project, lock=asyncio.Lock(), status=Status(state="running"),
                            config=config, keys=(), worktree_problems=list)
@@ -208,6 +221,25 @@ def test_a_mutating_command_runs_after_the_lock_is_free(tmp_path: Path,
     assert (code, out) == (0, "restart web\n")
     assert "svc: restart starts (service lock taken)" in caplog.text
     assert "svc: restart exited 0" in caplog.text
+
+
+@pytest.mark.parametrize(("left", "code"), [((), 0), (("svc_web_1", "svc_db_1"), 1)])
+def test_down_fails_when_containers_are_left(tmp_path: Path, left: tuple[str, ...],
+                                              code: int) -> None:
+    """podman-compose down exits 0 when podman rm fails: pgod looks, as its own down does."""
+    async def main() -> tuple[int, str]:
+        channel = Channel()
+        status = await sshcommands.compose(runner(tmp_path, left=left),
+                                           parse_request("svc//down"),
+                                           channel)  # type: ignore[arg-type]
+        return status, channel.stderr.text
+
+    (status, err), reported = run(main())
+    assert status == code and reported == []
+    assert err.startswith("Error: cannot remove container svc_web_1\n")  # its own output
+    if left:
+        assert "pgod: down left 2 container(s) of project svc (svc_web_1, svc_db_1): " \
+               "podman-compose exits 0 when podman rm fails" in err
 
 
 @pytest.mark.parametrize(("url", "shown"), [
