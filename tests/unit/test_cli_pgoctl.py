@@ -1,6 +1,8 @@
 import os
+import shutil
 import signal
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +15,12 @@ from pgo.cli.pgoctl import (
     KeyFile,
     UsageError,
     exit_code,
+    known_hosts_file,
     main,
     parse_args,
     ssh_argv,
     ssh_environment,
+    ssh_path,
 )
 
 KEY_TEXT = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
@@ -162,9 +166,11 @@ def test_identity_falls_back_to_pgoctl_id(monkeypatch: pytest.MonkeyPatch) -> No
         pass
 
 
-def test_identity_file_is_used_as_is() -> None:
-    with KeyFile("/home/me/.ssh/id") as path:
-        assert path == "/home/me/.ssh/id"
+def test_identity_file_is_used_as_is(tmp_path: Path) -> None:
+    (tmp_path / "id").write_text(KEY_TEXT)
+    with KeyFile(str(tmp_path / "id")) as path:
+        assert path == str(tmp_path / "id")
+    assert (tmp_path / "id").exists()
 
 
 @pytest.mark.parametrize(("option", "variable"), [
@@ -183,9 +189,11 @@ def test_ssh_environment_has_no_key_text(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "PGOCTL_ID" not in ssh_environment(None) and "MY_KEY" in ssh_environment(None)
 
 
-@pytest.mark.parametrize("identity", [["-i", "$MY_KEY"], [], ["-i", "/some/key"]])
+@pytest.mark.parametrize("identity", [["-i", "$MY_KEY"], [], ["-i", "key"]])
 def test_ssh_is_started_without_the_key_in_its_environment(
         fake_ssh: FakeSsh, monkeypatch: pytest.MonkeyPatch, identity: list[str]) -> None:
+    monkeypatch.chdir(fake_ssh.directory)
+    Path("key").write_text(KEY_TEXT)
     monkeypatch.setenv("MY_KEY" if identity[1:] == ["$MY_KEY"] else "PGOCTL_ID", KEY_TEXT)
     monkeypatch.setenv("OTHER", "kept")
     assert main([*identity, "h:s//ping"]) == 0
@@ -199,5 +207,63 @@ def test_ssh_is_started_without_the_key_in_its_environment(
 def test_without_openssh_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no ssh in it
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (tmp_path / "key").write_text(KEY_TEXT)
     with pytest.raises(SystemExit, match="OpenSSH's ssh client is needed"):
-        main(["-i", "/nonexistent", "h:s//ping"])
+        main(["-i", str(tmp_path / "key"), "h:s//ping"])
+
+
+def test_a_key_file_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"key file '/nonexistent': No such file"), \
+            KeyFile("/nonexistent"):
+        pass
+    os.mkfifo(tmp_path / "fifo")  # nobody writes to it: checking it must not hang
+    with KeyFile(str(tmp_path / "fifo")) as path:
+        assert path == str(tmp_path / "fifo")
+
+
+@pytest.mark.parametrize(("path", "option"), [
+    ("/a/b", '"/a/b"'), ("/tmp/a b", '"/tmp/a b"'), ("/x/100%/k", '"/x/100%%/k"'),
+    ('/x/"q"', '"/x/\\"q\\""'), ("/x\\y", '"/x\\\\y"'), ("/x/$HOME", '"/x/$HOME"'),
+])
+def test_ssh_path_quotes_for_ssh(path: str, option: str) -> None:
+    assert ssh_path(path) == option
+
+
+def test_ssh_path_is_absolute(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert ssh_path("k") == f'"{tmp_path}/k"'
+    assert ssh_path("~/k") == f'"{tmp_path}/~/k"'  # not ssh's ~ expansion: the file named so
+
+
+@pytest.mark.parametrize("path", ["/x/${HOME}/k", "/x/a\nb"])
+def test_ssh_path_refuses_what_ssh_cannot_be_told(path: str) -> None:
+    with pytest.raises(SystemExit, match=r"pgoctl: ssh cannot be given the path .*\$\{"):
+        ssh_path(path)
+
+
+def test_relative_xdg_config_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/me")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "~/conf")
+    assert known_hosts_file() == "/home/me/.config/pgo/known_hosts"
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/conf")
+    assert known_hosts_file() == "/conf/pgo/known_hosts"
+
+
+# Each character ssh would split on, expand or unquote; two spaces, since `ssh -G` shows
+# several known-hosts files joined by one.
+NASTY = "/tmp/pgoctl  test/%h %% \"q\" \\ \\\\ 'a' #c =\t\r$HOME ~"
+
+
+@pytest.mark.skipif(shutil.which("ssh") is None, reason="needs OpenSSH's ssh")
+def test_ssh_reads_back_the_exact_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", NASTY)
+    argv = ssh_argv("127.0.0.1", 2222, f"{NASTY}/key", "x", insecure=False)
+    config = subprocess.run(["ssh", "-G", *argv[1:argv.index("--")], "127.0.0.1"],
+                            capture_output=True, check=True).stdout.decode().split("\n")
+    values: dict[str, list[str]] = {}
+    for line in config:
+        keyword, _, value = line.partition(" ")
+        values.setdefault(keyword, []).append(value)
+    assert values["userknownhostsfile"] == [f"{NASTY}/pgo/known_hosts"]
+    # ssh -G shows IdentityFile before its %-expansion (it expands %% when loading the key)
+    assert values["identityfile"] == [f"{NASTY}/key".replace("%", "%%")]

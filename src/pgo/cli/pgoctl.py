@@ -105,8 +105,23 @@ def parse_args(argv: Sequence[str]) -> Args:
 
 
 def known_hosts_file() -> str:
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    """$XDG_CONFIG_HOME/pgo/known_hosts; a relative XDG_CONFIG_HOME is ignored (XDG says so)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    if not base.startswith("/"):
+        base = os.path.join(os.path.expanduser("~"), ".config")
     return os.path.join(base, "pgo", "known_hosts")
+
+
+def ssh_path(path: str) -> str:
+    """`path` as the value of an ssh -o option, which ssh reads back exactly: absolute (no
+    ~ expansion), % doubled (no %-tokens), in double quotes with \\ and " escaped (no
+    splitting on blanks). ssh cannot be told a path with ${ (it expands environment
+    variables, with no escape) or a newline (it ends the option) in it: pgoctl stops."""
+    if "${" in path or "\n" in path:
+        raise SystemExit(f"pgoctl: ssh cannot be given the path {path!r} (it has '${{' or a "
+                         "newline in it)")
+    path = os.path.abspath(path).replace("%", "%%").replace("\\", "\\\\")
+    return '"' + path.replace('"', '\\"') + '"'
 
 
 def login_name() -> str:
@@ -127,9 +142,10 @@ def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -
         hosts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     else:
         hosts = ["-o", "StrictHostKeyChecking=accept-new", "-o",
-                 f"UserKnownHostsFile={known_hosts_file()}", "-o", "HashKnownHosts=no"]
-    return ["ssh", "-F", "/dev/null", "-T", "-p", str(port), "-l", login_name(), "-i", key_path,
-            "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
+                 f"UserKnownHostsFile={ssh_path(known_hosts_file())}", "-o", "HashKnownHosts=no"]
+    return ["ssh", "-F", "/dev/null", "-T", "-p", str(port), "-l", login_name(),
+            "-o", f"IdentityFile={ssh_path(key_path)}", "-o", "IdentitiesOnly=yes",
+            "-o", "IdentityAgent=none", "-o", "BatchMode=yes",
             "-o", "PreferredAuthentications=publickey", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
             "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
@@ -155,6 +171,10 @@ class KeyFile:
     def __enter__(self) -> str:
         option, variable = self.option, self.variable
         if option is not None and variable is None:
+            try:  # ssh would only say "Permission denied"; O_NONBLOCK: a FIFO must not hang
+                os.close(os.open(option, os.O_RDONLY | os.O_NONBLOCK))
+            except OSError as err:
+                raise SystemExit(f"pgoctl: key file {option!r}: {err.strerror}") from None
             return option
         text = os.environ.get(variable or "", "")
         if not text.strip():
@@ -250,14 +270,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as err:
         print(f"pgoctl: {err} (see pgoctl --help)", file=sys.stderr)
         return EXIT_USAGE
-    if not args.insecure:
-        os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
     key = KeyFile(args.identity)
     with key as key_path:
+        argv = ssh_argv(target.host, args.port, key_path, target.remote_command(), args.insecure)
+        if not args.insecure:
+            os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
         try:
-            status, refusal, changed = relay(ssh_argv(
-                target.host, args.port, key_path, target.remote_command(), args.insecure),
-                ssh_environment(key.variable))
+            status, refusal, changed = relay(argv, ssh_environment(key.variable))
         except FileNotFoundError:
             raise SystemExit("pgoctl: OpenSSH's ssh client is needed "
                              "(apt-get install openssh-client)") from None
