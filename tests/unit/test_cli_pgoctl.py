@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import signal
 import stat
@@ -10,6 +11,8 @@ import pytest
 
 from pgo.cli.pgoctl import (
     EXIT_CODES,
+    EXIT_SSH,
+    EXIT_USAGE,
     HELP,
     OPTIONS,
     KeyFile,
@@ -23,6 +26,7 @@ from pgo.cli.pgoctl import (
     ssh_path,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
 KEY_TEXT = "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
 
 
@@ -77,6 +81,23 @@ def test_a_double_dash_after_the_target_is_dropped() -> None:
     assert parse_args(["h:s//logs", "-f", "--"]).args == ["-f", "--"]
 
 
+@pytest.mark.parametrize(("argv", "args"), [  # the examples in --help and pgoctl(1)
+    (["h:svc//logs", "--", "--tail", "5"], ["--tail", "5"]),
+    (["h:svc//logs", "--tail", "5"], ["--tail", "5"]),
+    (["h:svc//logs", "-p", "1"], ["-p", "1"]),
+    (["h:svc//logs", "--", "--"], ["--"]),
+    (["-p", "1", "--", "h:svc//logs", "-f"], ["-f"]),
+])
+def test_what_double_dash_does(argv: list[str], args: list[str]) -> None:
+    parsed = parse_args(argv)
+    assert (parsed.target, parsed.args) == ("h:svc//logs", args)
+    page = " ".join((ROOT / "docs" / "pgoctl.1.md").read_text().split())
+    if argv[0] == "h:svc//logs":
+        assert f"**pgoctl {' '.join(argv)}**" in page
+    if argv[1:] == ["--", "--tail", "5"]:
+        assert "HOST:SVC//logs -- --tail 5 sends logs --tail 5." in " ".join(HELP.split())
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     ([], "missing"), (["-x", "h:s//c"], "unrecognized option '-x'"),
     (["--ident", "k", "h:s//c"], "unrecognized"), (["-p"], "needs a value"),
@@ -107,6 +128,30 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         assert text in out and value in out
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("pgoctl 0.")
+
+
+def _exit_status_section() -> str:
+    page = (ROOT / "docs" / "pgoctl.1.md").read_text()
+    return page.partition("\n# EXIT STATUS\n")[2].partition("\n# ")[0]
+
+
+def test_help_and_man_page_list_every_exit_code() -> None:
+    codes = {*EXIT_CODES.values(), EXIT_SSH, EXIT_USAGE, 1}
+    terms = re.findall(r"^\*\*(\d+)\*\*$", _exit_status_section(), re.MULTILINE)
+    assert sorted(map(int, terms)) == sorted(codes)
+    text = " ".join(HELP.partition("Exit status:")[2].split())
+    for status, code in EXIT_CODES.items():
+        assert f"{code} ({status} " in text
+    assert f"; {EXIT_SSH} when SSH itself fails; {EXIT_USAGE} for a bad command line; " \
+           "1 for pgoctl's other errors" in text
+
+
+def test_the_man_page_describes_every_option() -> None:
+    page = (ROOT / "docs" / "pgoctl.1.md").read_text()
+    for short, long, value, _ in OPTIONS:
+        term = ", ".join(f"**{name}**" for name in (short, long) if name)
+        term += f" *{value}*" if value else ""
+        assert re.search(rf"^{re.escape(term)}\n:   \S", page, re.MULTILINE), term
 
 
 @pytest.mark.parametrize(("ssh", "refusal", "code"), [

@@ -35,14 +35,17 @@ HELP = "\n".join([
     USAGE, "",
     "Operate a service that pgod runs: up, down, ps, pull, build, restart, start, stop,",
     "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status, sync. Every word",
-    "after the target belongs to the command.", "", "options:",
+    "after the target belongs to the command, except one \"--\" right after it, which",
+    "is dropped: HOST:SVC//logs -- --tail 5 sends logs --tail 5.", "", "options:",
     *(f"  {', '.join(filter(None, (short, long)))} {value}".ljust(24) + text
       for short, long, value, text in OPTIONS), "",
     "The key: -i FILE, -i '$VAR' (the key's text in environment variable VAR), or the",
-    "key's text in PGOCTL_ID. Exit status: the remote command's; pgod's refusals map to",
-    "64 (400 bad request), 77 (401 key not allowed), 68 (404 no such service), 65 (406",
-    "unknown command or argument), 75 (429 too many commands running), 70 (500 internal",
-    "error); 255 when SSH itself fails.", ""])
+    "key's text in PGOCTL_ID. ssh's configuration files are not read.", "",
+    "Exit status: the remote command's; pgod's refusals map to 64 (400 bad request),",
+    "77 (401 key not allowed), 68 (404 no such service), 65 (406 unknown command or",
+    "argument), 75 (429 too many commands running), 70 (500 internal error); 255 when",
+    "SSH itself fails; 2 for a bad command line; 1 for pgoctl's other errors (no key,",
+    "a key file it cannot open) and a refusal it does not know.", ""])
 _REFUSAL = b"pgod: "
 _CHANGED = b"REMOTE HOST IDENTIFICATION HAS CHANGED"
 
