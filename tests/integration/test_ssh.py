@@ -409,6 +409,31 @@ def test_an_ssh_up_during_a_redeploy_waits_for_it(fleet: Fleet) -> None:
     wait_for_http(fleet.http["beta"], "beta slower")
 
 
+def test_a_mutating_command_whose_client_leaves_runs_to_its_end(fleet: Fleet) -> None:
+    """httpd as PID 1 ignores SIGTERM, so beta's restart takes its 5 s grace period; the
+    client is killed meanwhile, and the restart still finishes (not killed halfway)."""
+    slow_stop = fleet.files("beta", "beta slow stop", "b")
+    slow_stop["compose.yaml"] = str(slow_stop["compose.yaml"]).replace(
+        "init: true", "init: false").replace("stop_grace_period: 1s", "stop_grace_period: 5s")
+    commit = fleet.repos["beta"].commit(slow_stop, "slow to stop")
+    fleet.pgod.wait_log(f"beta: up at {commit[:12]}")
+    starts, finished = "beta: restart starts (service lock taken)", "beta: restart exited 0"
+    before = fleet.pgod.log.count(starts), fleet.pgod.log.count(finished)
+    client = subprocess.Popen(["ssh", *SSH_OPTIONS, "-i", str(fleet.keys["b"]), "-p",
+                               str(fleet.ssh_port), "127.0.0.1", "beta//restart"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        fleet.pgod.wait_log(starts, count=before[0] + 1)
+    finally:
+        client.kill()
+        client.wait(10)
+    log = fleet.pgod.wait_log(finished, count=before[1] + 1)
+    gone = log.rindex("beta: client went away; letting restart finish")
+    assert log.rindex(starts) < gone < log.rindex(finished)
+    wait_for_http(fleet.http["beta"], "beta slow stop")
+
+
 def test_host_key_is_pinned_across_restarts_and_a_change_is_refused(fleet: Fleet) -> None:
     home = fleet.root / "pinning"
     home.mkdir()
@@ -440,6 +465,17 @@ def test_host_key_is_pinned_across_restarts_and_a_change_is_refused(fleet: Fleet
         capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(home)},
         check=False, timeout=60)
     assert insecure.returncode == 0, insecure.stderr
+    fleet.pgod.stop()
+    host_key.write_bytes(b"")  # what a crash while writing it left, before it was atomic
+    fleet.pgod.start()
+    assert fleet.pgod.wait() == 1
+    assert f"cannot run: cannot read the SSH host key {host_key}: the file is empty" \
+        in fleet.pgod.log
+    assert "Traceback" not in fleet.pgod.log
+    host_key.unlink()
+    fleet.pgod.start()
+    fleet.pgod.wait_log("generated SSH host key")
+    fleet.pgod.wait_log("operator key(s)", count=2)
 
 
 def test_sync_deploys_now_and_says_whether_the_head_runs(workdir, make_user,
