@@ -76,9 +76,24 @@ class Daemon:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
         listener.close()
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE
         await _cancel_all(tasks)
+        await self._let_commands_finish(deadline)
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
+
+    async def _let_commands_finish(self, deadline: float) -> None:
+        """Wait (until `deadline`) for SSH commands holding a service's lock, such as an
+        `up` an operator started: killed halfway, it could leave the service down."""
+        loop = asyncio.get_running_loop()
+        busy = sorted(name for name, runner in self.runners.items() if runner.lock.locked())
+        if busy:
+            log.info("waiting for commands on %s to finish", ", ".join(busy))
+        while busy and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            busy = [name for name in busy if self.runners[name].lock.locked()]
+        if busy:
+            log.warning("stopping with commands still running on %s", ", ".join(busy))
 
     async def _listen(self) -> asyncssh.SSHAcceptor:
         """Serve SSH on the configured address, on this event loop."""

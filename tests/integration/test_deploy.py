@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import grp
+import os
 import pwd
 import re
 import signal
+import subprocess
 import time
 import urllib.error
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 from .helpers import container_ids, free_port, hello_files, http_get, podman_as, run, wait_for_http
 from .pgod_process import Pgod, one_service, run_pgod
-from .sshclients import keygen, pgoctl
+from .sshclients import keygen, pgoctl, pgoctl_argv
 
 
 def write_config(path: Path, *services: str) -> Path:
@@ -342,5 +344,35 @@ def test_a_down_that_fails_is_not_taken_for_done(workdir, make_user, make_repo) 
         assert pgoctl(workdir, ssh_port, str(key), "pin//sync").returncode == 1
         assert pgod.log.count(f"deploy of {changed[:12]} failed; restoring") == 2, \
             "sync retries a held commit"
+    finally:
+        pgod.stop()
+
+
+def test_a_stop_waits_for_an_operators_restart(workdir, make_user, make_repo) -> None:
+    """SIGTERM while an operator's `restart` runs (httpd as PID 1 ignores SIGTERM, so the
+    stop takes its 5 s grace period): pgod lets it finish, exits 0, the service serves."""
+    user, port, ssh_port = make_user(), free_port(), free_port()
+    key = keygen(workdir, "op")
+    files = {**hello_files(port, "restarted"), "ssh/op.pub": key.with_suffix(".pub").read_text()}
+    files["compose.yaml"] = str(files["compose.yaml"]).replace(
+        "init: true", "init: false").replace("stop_grace_period: 1s", "stop_grace_period: 5s")
+    repo = make_repo(files)
+    config = write_config(workdir / "stop.toml", service("svc", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib", "-s", f"127.0.0.1:{ssh_port}").start()
+    try:
+        pgod.wait_log("operator key(s) at ")
+        wait_for_http(port, "restarted")
+        client = subprocess.Popen(pgoctl_argv(ssh_port, str(key), "svc//restart"),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL,
+                                  env={"PATH": os.environ["PATH"], "HOME": str(workdir)})
+        pgod.wait_log("svc: restart starts (service lock taken)")
+        pgod.signal(signal.SIGTERM)
+        assert pgod.wait() == 0
+        log = pgod.log
+        waiting = log.index("waiting for commands on svc to finish")
+        assert waiting < log.index("svc: restart exited 0") < log.index("stopped (exit 0)")
+        assert client.wait(30) == 0
+        wait_for_http(port, "restarted")
     finally:
         pgod.stop()
