@@ -312,3 +312,12 @@ def test_ssh_reads_back_the_exact_paths(monkeypatch: pytest.MonkeyPatch) -> None
     assert values["userknownhostsfile"] == [f"{NASTY}/pgo/known_hosts"]
     # ssh -G shows IdentityFile before its %-expansion (it expands %% when loading the key)
     assert values["identityfile"] == [f"{NASTY}/key".replace("%", "%%")]
+
+
+def test_a_known_hosts_directory_that_cannot_be_made_is_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/proc/pgoctl-test")
+    monkeypatch.setenv("PGOCTL_ID", "not really a key")
+    with pytest.raises(SystemExit) as stop:
+        main(["localhost:svc//ping"])
+    assert stop.value.code == "pgoctl: No such file or directory: /proc/pgoctl-test"

@@ -19,6 +19,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: see pgo.target
     from collections.abc import Sequence
 
+    from pgo.target import Target
+
 # pgod's refusal status -> pgoctl's exit code (sysexits.h), see pgoctl(1).
 EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 429: 75, 500: 70}
 EXIT_USAGE, EXIT_SSH = 2, 255
@@ -261,6 +263,20 @@ def exit_code(ssh_status: int, refusal: int | None) -> int:
     return ssh_status
 
 
+def run(args: Args, target: Target) -> tuple[int, int | None, bool]:
+    """ssh with the key in place; what `relay` returns."""
+    key = KeyFile(args.identity)
+    with key as key_path:
+        argv = ssh_argv(target.host, args.port, key_path, target.remote_command(), args.insecure)
+        if not args.insecure:
+            os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
+        try:
+            return relay(argv, ssh_environment(key.variable))
+        except FileNotFoundError:
+            raise SystemExit("pgoctl: OpenSSH's ssh client is needed "
+                             "(apt-get install openssh-client)") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
@@ -273,16 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as err:
         print(f"pgoctl: {err} (see pgoctl --help)", file=sys.stderr)
         return EXIT_USAGE
-    key = KeyFile(args.identity)
-    with key as key_path:
-        argv = ssh_argv(target.host, args.port, key_path, target.remote_command(), args.insecure)
-        if not args.insecure:
-            os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
-        try:
-            status, refusal, changed = relay(argv, ssh_environment(key.variable))
-        except FileNotFoundError:
-            raise SystemExit("pgoctl: OpenSSH's ssh client is needed "
-                             "(apt-get install openssh-client)") from None
+    try:
+        status, refusal, changed = run(args, target)
+    except OSError as err:  # a known_hosts directory or key copy that cannot be made
+        raise SystemExit(f"pgoctl: {err.strerror or err}: {err.filename or ''}") from None
     if changed:
         print(f"pgoctl: the host key of [{target.host}]:{args.port} changed; if that is "
               f"expected, delete its line from {known_hosts_file()}", file=sys.stderr)
