@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -26,6 +26,8 @@ from pgo.logformat import without_credentials
 from pgo.proc import Account
 from pgo.project import ProjectAt, read_project
 from pgo.reconcile import Action, Observed, Plan, plan
+
+FINISH_GRACE = 60.0  # seconds a stop waits for a deploy that has taken the service down
 
 
 class ServiceLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -124,7 +126,7 @@ class ServiceRunner:
             target = await self.checkout.fetch()
         except PgoError as err:
             self.log.warning("fetch failed, will retry next pass: %s", err)
-            self.status.last_error = f"fetch failed: {err}"
+            self.status.last_error = without_credentials(f"fetch failed: {err}")
             if not self._first_pass:
                 return False
             target, fetched = await self.checkout.rev_parse(self.checkout.upstream), False
@@ -182,7 +184,8 @@ class ServiceRunner:
 
     async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
         if self._unsure and seen.deployed is not None and Action.UP not in decided.actions:
-            await self._bring_back(seen.deployed)  # the target is refused or held
+            await self._to_the_end(self._bring_back(seen.deployed), lambda: True,
+                                   f"bringing {seen.deployed[:12]} back")  # target refused/held
         if Action.REJECT in decided.actions:
             await self._reject(seen, at)
             return
@@ -202,26 +205,31 @@ class ServiceRunner:
         project = self._compose(at.file)
         if decided.restarts:
             self.status.set("deploying")
-        await self._deploy_to_the_end(project, decided, seen, at)
-
-    async def _deploy_to_the_end(self, project: Project, decided: Plan, seen: Observed,
-                                 at: ProjectAt) -> None:
-        """Execute the plan, rolling back on failure. Once down has begun, a stop of pgod
-        (the task cancelled) waits for the deploy, so stopping pgod never leaves a service
-        down that was meant to come up; before that, it stops at once."""
         done: list[Action] = []
-        work = asyncio.ensure_future(self._deploy(project, decided, seen, at, done))
+        await self._to_the_end(self._deploy(project, decided, seen, at, done),
+                               lambda: Action.DOWN in done or Action.UP in done,
+                               f"the deploy of {seen.target[:12]}")
+
+    async def _to_the_end(self, work: Coroutine[Any, Any, None], begun: Callable[[], bool],
+                          what: str) -> None:
+        """Await `work`. If pgod stops meanwhile (this task is cancelled) after `begun()`
+        (the service has been taken down), let it finish, within FINISH_GRACE, and log how it
+        ended: stopping pgod must not leave a service down that was meant to come up. Before
+        that, stop it at once."""
+        task = asyncio.ensure_future(work)
         try:
-            await asyncio.shield(work)
+            await asyncio.shield(task)
         except asyncio.CancelledError:
-            if Action.DOWN in done or Action.UP in done:
-                self.log.warning("stopping: finishing the deploy of %s first", seen.target[:12])
-                with contextlib.suppress(PgoError):
-                    await work
-            else:
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError, PgoError):
-                    await work
+            if begun():
+                self.log.warning("stopping: finishing %s first", what)
+                await asyncio.wait({task}, timeout=FINISH_GRACE)
+            task.cancel()  # (nothing, if it is done)
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await task
+                except PgoError as err:
+                    self.log.error("%s failed while pgod stops: %s", what, err)
+                    self.status.set("failed", str(err))
             raise
 
     async def _deploy(self, project: Project, decided: Plan, seen: Observed, at: ProjectAt,

@@ -284,22 +284,25 @@ def test_an_unsure_service_is_recreated_even_if_no_image_changed(
 
 
 def _slow(podman: Podman, monkeypatch: pytest.MonkeyPatch, slow: str,
-          finished: list[str]) -> None:
+          finished: list[str], fails: bool = False) -> None:
     async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
-        podman.did(args[0])
+        podman.calls.append((args[0], podman.head()))
         if args[0] == slow:
             await asyncio.sleep(0.5)
+            if fails:
+                raise CommandFailed(["podman-compose", slow], 1, f"{slow} failed")
         finished.append(args[0])
     monkeypatch.setattr(compose.Project, "run", run)
 
 
 async def _cancel_during(service: ServiceRunner, podman: Podman, call: tuple[str, str]) -> None:
     task = asyncio.create_task(service.run_pass())
-    while call not in podman.calls:
-        await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    async with asyncio.timeout(30):
+        while call not in podman.calls:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
 
 
 def test_a_stop_once_down_has_begun_waits_for_up(tmp_path: Path, podman: Podman,
@@ -326,3 +329,19 @@ def test_a_stop_before_down_stops_at_once(tmp_path: Path, podman: Podman,
     asyncio.run(_cancel_during(service, podman, ("build", second[:7])))
     assert "build" not in finished and [c for c, _ in podman.calls] == ["pull", "build"]
     assert service.status.deployed == first
+
+
+def test_a_deploy_that_fails_while_pgod_stops_says_so(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The up pgod waited for fails: the roll-back runs, and log and status say what
+    happened (the stop must not swallow it)."""
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    finished: list[str] = []
+    _slow(podman, monkeypatch, "up", finished, fails=True)
+    asyncio.run(_cancel_during(service, podman, ("up", second[:7])))
+    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]  # rolled back
+    assert f"the deploy of {second[:12]} failed while pgod stops" in caplog.text
+    assert service.status.state == "failed" and "up failed" in (service.status.last_error or "")
