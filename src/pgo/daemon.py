@@ -75,7 +75,9 @@ class Daemon:
         if self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
-        listener.close()
+        listener.close()  # (open connections stay: their new commands are refused)
+        for runner in self.runners.values():
+            runner.stopping = True
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
         await _cancel_all(tasks)
         await self._let_commands_finish(deadline)
@@ -91,7 +93,7 @@ class Daemon:
             log.info("waiting for commands on %s to finish", ", ".join(busy))
         while busy and loop.time() < deadline:
             await asyncio.sleep(0.1)
-            busy = [name for name in busy if self.runners[name].lock.locked()]
+            busy = [name for name, runner in self.runners.items() if runner.lock.locked()]
         if busy:
             log.warning("stopping with commands still running on %s", ", ".join(busy))
 

@@ -77,6 +77,7 @@ class ServiceRunner:
         self._held: str | None = None  # a commit whose deploy failed after down began
         self._unsure = False  # a deploy and its roll-back failed: what runs is unknown
         self.keys: tuple[OperatorKey, ...] = ()
+        self.stopping = False  # set when pgod stops: no pass or SSH command starts after it
         self._keys_commit: str | None = None
 
     def environment(self) -> dict[str, str]:
@@ -100,6 +101,8 @@ class ServiceRunner:
         the branch was fetched and its head runs (what `sync` reports). `retry`: deploy a
         commit again even if its deploy failed after taking the service down."""
         async with self.lock:
+            if self.stopping:  # (an SSH sync that waited for the lock)
+                return False
             if retry:
                 self._held = None
             try:

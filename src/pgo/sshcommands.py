@@ -86,6 +86,8 @@ class Sessions:
             raise Refusal(401, f"this key was removed from service {request.service!r} "
                                "after this connection was made")
         log.info("%s: %s %s", request.service, process.command, client)
+        if runner.stopping and request.command not in UNCOUNTED:
+            raise Refusal(500, "pgod is stopping; try again once it is back")
         handler = self.routes.get(request.command, compose)
         if request.command in UNCOUNTED:
             return await handler(runner, request, process)
@@ -150,6 +152,8 @@ async def sync(runner: ServiceRunner, request: Request,
     """A pass now (waiting for one in progress): 0 if the branch's head was fetched and is
     what runs, else 1; `status` says why."""
     in_step = await runner.run_pass(retry=True)
+    if runner.stopping:
+        raise Refusal(500, "pgod is stopping; try again once it is back")
     await status(runner, request, process)
     return 0 if in_step else 1
 
@@ -168,6 +172,8 @@ async def compose(runner: ServiceRunner, request: Request,
             log.info("%s: %s not started: the client left while it waited for the service "
                      "lock", name, command)
             return 1
+        if runner.stopping:
+            raise Refusal(500, "pgod is stopping; try again once it is back")
         if request.command in READS_HOST_PATHS and (problems := runner.worktree_problems()):
             raise Refusal(500, "working tree refused: " + "; ".join(problems))
         log.info("%s: %s starts (service lock taken)", name, command)

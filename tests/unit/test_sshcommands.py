@@ -18,6 +18,7 @@ import pytest
 from pgo import sshcommands
 from pgo.command import parse_request
 from pgo.compose import Project
+from pgo.errors import Refusal
 from pgo.keys import OperatorKey
 from pgo.proc import Account
 from pgo.service import Status
@@ -28,7 +29,7 @@ shift 4
 case "$1" in
   ps) echo out; echo err >&2; exec sleep 30 ;;
   logs) echo following; exec sleep 30 ;;
-  up) sleep 1; echo up done; touch up.done; exit 3 ;;
+  up) touch up.started; sleep 1; echo up done; touch up.done; exit 3 ;;
   build) head -c 3000000 /dev/zero | tr '\\0' x; touch build.done ;;
   stop) kill -9 $$ ;;
   start) touch start.done ;;
@@ -89,7 +90,7 @@ def runner(tmp_path: Path, repository: str = "file:///srv/x.git",
     project = Left("svc", str(tmp_path), "compose.yaml", Account.current(), str(script), left)
     config = SimpleNamespace(name="svc", repository=repository, branch="main")
     return SimpleNamespace(project=project, lock=asyncio.Lock(), status=Status(state="running"),
-                           config=config, keys=(), worktree_problems=list)
+                           config=config, keys=(), worktree_problems=list, stopping=False)
 
 
 def run(main: Coroutine[Any, Any, Any]) -> tuple[Any, list[dict[str, Any]]]:
@@ -161,19 +162,40 @@ def test_a_read_only_command_stops_when_the_client_goes_away(tmp_path: Path,
     assert not _sleepers(tmp_path)
 
 
-def test_a_mutating_command_runs_to_its_end_when_the_client_goes_away(tmp_path: Path) -> None:
+def test_a_mutating_command_runs_to_its_end_when_the_client_goes_away(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> int:
         channel = Channel()
         task = asyncio.create_task(sshcommands.compose(
             runner(tmp_path), parse_request("svc//up"), channel))  # type: ignore[arg-type]
-        await asyncio.sleep(0.3)
+        await until((tmp_path / "up.started").exists)
+        assert not (tmp_path / "up.done").exists()
         channel.close()
         return await task
 
+    caplog.set_level("INFO", "pgo.ssh")
     code, reported = run(main())
     assert code == 3  # up's own exit status, after the client left
     assert (tmp_path / "up.done").exists()
+    assert "client went away; letting up finish" in caplog.text
     assert reported == []
+
+
+def test_nothing_starts_once_pgod_is_stopping(tmp_path: Path) -> None:
+    """A command that waited for the lock while pgod began to stop is refused, not run."""
+    async def main() -> None:
+        service = runner(tmp_path)
+        async with service.lock:  # a deploy pgod lets finish
+            task = asyncio.create_task(sshcommands.compose(
+                service, parse_request("svc//start"), Channel()))  # type: ignore[arg-type]
+            await asyncio.sleep(0.1)
+            service.stopping = True
+        with pytest.raises(Refusal, match="pgod is stopping") as refused:
+            await task
+        assert refused.value.status == 500
+
+    run(main())
+    assert not (tmp_path / "start.done").exists()
 
 
 def test_output_a_gone_client_cannot_take_is_read_and_dropped(tmp_path: Path) -> None:
