@@ -29,20 +29,6 @@ def system_config_text(urls: list[str]) -> str:
     return "# written by pgod; read by git run as the service users\n[safe]\n" + "".join(lines)
 
 
-def safe_url(url: str) -> str:
-    """`url` for a log line or `status`: without the user name and password a URL may carry
-    (https://user:token@host/x -> https://host/x). Other forms are returned as they are
-    (scp-like user@host:path has no password)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url
-    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
-    authority = rest[:end]
-    if "@" not in authority:
-        return url
-    return scheme + sep + authority.rpartition("@")[2] + rest[end:]
-
-
 @dataclass(frozen=True)
 class TreeEntry:
     mode: str

@@ -22,7 +22,8 @@ _ESCAPES.update({ord("\n"): CONTINUATION, ord("\r"): "\\r",
                  0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+# Up to the last @ before the path: a password may hold an @ too (better cut too much).
+_USERINFO = re.compile(r"(?<=://)[^/\s]*@")
 
 
 def without_credentials(text: str) -> str:

@@ -28,8 +28,8 @@ from pgo import proc
 from pgo.command import Request, parse_request
 from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS, Project
 from pgo.errors import PgoError, Refusal
-from pgo.git import safe_url
 from pgo.keys import OperatorKey
+from pgo.logformat import without_credentials
 from pgo.service import ServiceRunner
 from pgo.sshserver import granted_services, signing_key
 
@@ -135,9 +135,10 @@ async def status(runner: ServiceRunner, request: Request,
                  process: asyncssh.SSHServerProcess[str]) -> int:
     state = runner.status
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.since))
+    repository = without_credentials(runner.config.repository)
     lines = [
         f"service:    {runner.config.name}",
-        f"repository: {safe_url(runner.config.repository)} (branch {runner.config.branch})",
+        f"repository: {repository} (branch {runner.config.branch})",
         f"state:      {state.state} since {since}",
         f"deployed:   {state.deployed or '-'}",
         f"upstream:   {state.upstream or '-'}",

@@ -13,7 +13,7 @@ import asyncssh
 import pytest
 
 from pgo.errors import PgoError
-from pgo.git import Checkout, safe_url
+from pgo.git import Checkout
 from pgo.keys import MAX_KEY_FILE, read_keys
 from pgo.proc import DATA_LIMIT, Account
 
@@ -83,21 +83,3 @@ def test_ls_tree_sizes(repo: Path) -> None:
     assert {(e.name, e.kind, e.size) for e in entries} == {
         ("a", "blob", 5), ("d", "tree", None), ("l", "blob", 1)}
     assert all(e.size is None for e in asyncio.run(checkout.ls_tree("HEAD")))
-
-
-@pytest.mark.parametrize(("url", "safe"), [
-    ("https://user:token@example.org/x.git", "https://example.org/x.git"),
-    ("https://token@example.org:8443/x.git", "https://example.org:8443/x.git"),
-    ("https://user:p@ss@example.org/x", "https://example.org/x"),  # the last @ ends it
-    ("https://u:t@example.org?x=1", "https://example.org?x=1"),
-    ("https://u:t@[2001:db8::1]/x", "https://[2001:db8::1]/x"),
-    ("ssh://git@example.org/x.git", "ssh://example.org/x.git"),
-    ("https://example.org/a@b/x.git", "https://example.org/a@b/x.git"),  # @ in the path
-    ("https://example.org/x.git", "https://example.org/x.git"),
-    ("git@github.com:miekg/pgo.git", "git@github.com:miekg/pgo.git"),  # scp-like: no password
-    ("file:///srv/git/x.git", "file:///srv/git/x.git"),
-    ("/srv/git/x.git", "/srv/git/x.git"),
-    ("", ""),
-])
-def test_safe_url_drops_user_and_password(url: str, safe: str) -> None:
-    assert safe_url(url) == safe

@@ -81,3 +81,22 @@ def test_a_record_never_shows_a_url_password() -> None:
                                ("https://bot:s3cret@example.org/x.git",), None)
     line = SafeFormatter("%(message)s").format(record)
     assert "s3cret" not in line and "https://example.org/x.git" in line
+
+
+@pytest.mark.parametrize(("url", "safe"), [
+    ("https://user:token@example.org/x.git", "https://example.org/x.git"),
+    ("https://token@example.org:8443/x.git", "https://example.org:8443/x.git"),
+    ("https://user:p@ss@example.org/x", "https://example.org/x"),  # the last @ ends it
+    ("https://u:t@example.org?x=1", "https://example.org?x=1"),
+    ("https://u:t@[2001:db8::1]/x", "https://[2001:db8::1]/x"),
+    ("ssh://git@example.org/x.git", "ssh://example.org/x.git"),
+    ("https://example.org/a@b/x.git", "https://example.org/a@b/x.git"),  # @ in the path
+    ("https://example.org/x.git", "https://example.org/x.git"),
+    ("git@github.com:miekg/pgo.git", "git@github.com:miekg/pgo.git"),  # scp-like: no password
+    ("file:///srv/git/x.git", "file:///srv/git/x.git"),
+    ("/srv/git/x.git", "/srv/git/x.git"),
+    ("", ""),
+])
+def test_urls_lose_user_and_password(url: str, safe: str) -> None:
+    assert without_credentials(url) == safe
+    assert without_credentials(f"fetch {url} and {url}") == f"fetch {safe} and {safe}"
