@@ -96,13 +96,14 @@ class ServiceRunner:
             await self.run_pass()
             await asyncio.sleep(jittered(self.interval))
 
-    async def run_pass(self, retry: bool = False) -> bool:
+    async def run_pass(self, retry: bool = False) -> bool | None:
         """One pass under the service lock; errors are logged and kept in `status`. True if
-        the branch was fetched and its head runs (what `sync` reports). `retry`: deploy a
-        commit again even if its deploy failed after taking the service down."""
+        the branch was fetched and its head runs (what `sync` reports); None if pgod began
+        to stop before the pass could start. `retry`: deploy a commit again even if its
+        deploy failed after taking the service down."""
         async with self.lock:
             if self.stopping:  # (an SSH sync that waited for the lock)
-                return False
+                return None
             if retry:
                 self._held = None
             try:

@@ -153,7 +153,7 @@ async def sync(runner: ServiceRunner, request: Request,
     """A pass now (waiting for one in progress): 0 if the branch's head was fetched and is
     what runs, else 1; `status` says why."""
     in_step = await runner.run_pass(retry=True)
-    if runner.stopping:
+    if in_step is None:
         raise Refusal(500, "pgod is stopping; try again once it is back")
     await status(runner, request, process)
     return 0 if in_step else 1

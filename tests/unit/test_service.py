@@ -345,3 +345,12 @@ def test_a_deploy_that_fails_while_pgod_stops_says_so(
     assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]  # rolled back
     assert f"the deploy of {second[:12]} failed while pgod stops" in caplog.text
     assert service.status.state == "failed" and "up failed" in (service.status.last_error or "")
+
+
+def test_no_pass_starts_once_pgod_is_stopping(tmp_path: Path, podman: Podman) -> None:
+    branch, service, first = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    service.stopping = True
+    assert asyncio.run(service.run_pass(retry=True)) is None  # sync says "pgod is stopping"
+    assert podman.calls == [] and service.status.deployed == first
