@@ -13,20 +13,17 @@ and one that was still waiting for the service lock does not start.
 
 from __future__ import annotations
 
-import asyncio
-import codecs
 import contextlib
 import logging
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
 
 import asyncssh
 
-from pgo import proc
+from pgo import sshstream
 from pgo.command import Request, parse_request
-from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS, Project
+from pgo.compose import Project
 from pgo.errors import PgoError, Refusal
 from pgo.keys import OperatorKey
 from pgo.logformat import without_credentials
@@ -109,14 +106,6 @@ def describe_client(address: str, fingerprint: str | None,
                       for key in service_keys if key.fingerprint == fingerprint})
     return (f"from {address} key {fingerprint or '?'} "
             f"({', '.join(sources) if sources else 'in no service now'})")
-
-
-def exit_status(returncode: int | None) -> int:
-    """The exit status a client sees for a child's return code: 128+N for a child killed by
-    signal N (as a shell reports it; asyncio says -N), 500 if there is none."""
-    if returncode is None:
-        return 500
-    return 128 - returncode if returncode < 0 else returncode
 
 
 def _say(sink: asyncssh.SSHWriter[str], line: str) -> None:
@@ -204,78 +193,9 @@ async def _check_down(project: Project, process: asyncssh.SSHServerProcess[str])
 
 async def _stream(runner: ServiceRunner, request: Request,
                   process: asyncssh.SSHServerProcess[str]) -> int:
-    """Run the command with its output copied to the client; its process group is killed
-    once it is over (it exited, timed out, or the client left a read-only command)."""
+    """Run the command on the deployed project, its output copied to the client."""
     project = runner.project
     if project is None:
         raise Refusal(500, f"service {request.service!r} has no deployed project yet "
                            f"(state: {runner.status.state})")
-    child = await project.start(request.compose_argv(), merge_stderr=False)
-    try:
-        return await _supervise(child, request, process)
-    finally:
-        proc.kill_group(child)
-        with contextlib.suppress(ProcessLookupError, asyncio.CancelledError):
-            await child.wait()
-
-
-async def _supervise(child: asyncio.subprocess.Process, request: Request,
-                     process: asyncssh.SSHServerProcess[str]) -> int:
-    """The child's exit status, within the command's time limit. When the client goes
-    away, a read-only command stops at once; a mutating one runs to its end."""
-    loop = asyncio.get_running_loop()
-    limit = None if request.follow else TIMEOUTS.get(request.command, DEFAULT_TIMEOUT)
-    deadline = None if limit is None else loop.time() + limit
-    pump = asyncio.create_task(_pump(child, process))
-    closed = asyncio.create_task(process.wait_closed())
-    try:
-        await asyncio.wait({pump, closed}, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        if closed.done() and not pump.done():
-            if not request.spec.mutates:
-                log.info("%s: client went away, stopping %s", request.service,
-                         request.command)
-                return 0
-            log.info("%s: client went away; letting %s finish", request.service,
-                     request.command)
-            await asyncio.wait({pump}, timeout=None if deadline is None
-                               else max(0.0, deadline - loop.time()))
-        if not pump.done():
-            raise Refusal(500, f"{request.command} did not finish within {limit:.0f}s; killed")
-        return exit_status(pump.result())
-    finally:
-        await _cancel(pump, closed)
-
-
-async def _cancel(*tasks: asyncio.Task[Any]) -> None:
-    """Cancel `tasks` and wait for them, so none is left with an exception nobody reads."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _pump(child: asyncio.subprocess.Process,
-                process: asyncssh.SSHServerProcess[str]) -> int:
-    """Copy the child's stdout and stderr to the client until both end; its return code."""
-    async with asyncio.TaskGroup() as group:
-        group.create_task(_copy(child.stdout, process.stdout))
-        group.create_task(_copy(child.stderr, process.stderr))
-    return await child.wait()
-
-
-async def _copy(source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter[str]) -> None:
-    """Copy `source` to the client while it is there, then read on and drop the rest: a
-    child blocked on a full pipe would never finish."""
-    if source is None:
-        return
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    connected = True
-    while chunk := await source.read(65536):
-        if connected:
-            try:
-                sink.write(decoder.decode(chunk))
-                await sink.drain()
-            except (OSError, asyncssh.Error):
-                connected = False
-    if connected:
-        with contextlib.suppress(OSError, asyncssh.Error):
-            sink.write(decoder.decode(b"", final=True))
+    return await sshstream.run(project, request, process)

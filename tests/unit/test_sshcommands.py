@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from pgo import sshcommands
+from pgo import sshcommands, sshstream
 from pgo.command import parse_request
 from pgo.compose import Project
 from pgo.errors import Refusal
 from pgo.keys import OperatorKey
 from pgo.proc import Account
-from pgo.service import Status
+from pgo.status import Status
 
 # podman-compose -f FILE -p NAME COMMAND...: what each command does here.
 FAKE_COMPOSE = """#!/bin/sh
@@ -114,11 +114,11 @@ async def until(predicate: Any, timeout: float = 10.0) -> None:
 
 
 def test_exit_status_of_a_child_killed_by_a_signal_is_128_plus_n() -> None:
-    assert sshcommands.exit_status(0) == 0
-    assert sshcommands.exit_status(3) == 3
-    assert sshcommands.exit_status(-9) == 137
-    assert sshcommands.exit_status(-15) == 143
-    assert sshcommands.exit_status(None) == 500
+    assert sshstream.exit_status(0) == 0
+    assert sshstream.exit_status(3) == 3
+    assert sshstream.exit_status(-9) == 137
+    assert sshstream.exit_status(-15) == 143
+    assert sshstream.exit_status(None) == 500
 
 
 def test_a_killed_compose_command_exits_137(tmp_path: Path) -> None:
