@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from .helpers import free_port
+
 PGOD = os.path.join(os.path.dirname(sys.executable), "pgod")
 
 
@@ -18,8 +20,10 @@ class Pgod:
     def __init__(self, config: Path, directory: Path, *extra: str, duration: str = "1s") -> None:
         self.config, self.directory = config, directory
         self.log_path = config.with_suffix(".log")
+        # Never the default :2222, which anything else on the machine may hold.
+        ssh = [] if "-s" in extra else ["-s", f"127.0.0.1:{free_port()}"]
         self.argv = [PGOD, "-c", str(config), "--dir", str(directory), "-t", duration, "-d",
-                     *extra]
+                     *ssh, *extra]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
