@@ -16,6 +16,7 @@ from pgo.git import Checkout, TreeEntry
 
 KEY_DIR = "ssh"
 MAX_KEY_FILE = 16 * 1024
+MAX_KEYS = 256  # key files read per commit (each is a git call, every time keys change)
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,13 @@ async def read_keys(checkout: Checkout, commit: str,
     than MAX_KEY_FILE, not one OpenSSH public key) is skipped with a warning; PgoError only
     when git fails (the commit is gone, say)."""
     found = []
-    for entry in await checkout.ls_tree(commit, KEY_DIR + "/", sizes=True):
-        if not entry.name.endswith(".pub"):
-            continue
+    entries = [e for e in await checkout.ls_tree(commit, KEY_DIR + "/", sizes=True)
+               if e.name.endswith(".pub")]
+    if len(entries) > MAX_KEYS:
+        log.warning("%d key files in %s/ at %s: reading the first %d by name, ignoring %s "
+                    "and after", len(entries), KEY_DIR, commit[:12], MAX_KEYS,
+                    entries[MAX_KEYS].name)
+    for entry in entries[:MAX_KEYS]:
         if problem := _not_a_key_file(entry):
             log.warning("ignoring %s at %s: %s", entry.name, commit[:12], problem)
             continue

@@ -1,5 +1,4 @@
-"""Operators' keys from ssh/*.pub at a commit (a real git repository in tmp_path), and
-repository URLs without credentials."""
+"""Operators' keys from ssh/*.pub at a commit (a real git repository in tmp_path)."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from pgo import keys as keys_module
 from pgo.errors import PgoError
 from pgo.git import Checkout
 from pgo.keys import MAX_KEY_FILE, read_keys
@@ -83,3 +83,20 @@ def test_ls_tree_sizes(repo: Path) -> None:
     assert {(e.name, e.kind, e.size) for e in entries} == {
         ("a", "blob", 5), ("d", "tree", None), ("l", "blob", 1)}
     assert all(e.size is None for e in asyncio.run(checkout.ls_tree("HEAD")))
+
+
+def test_key_files_past_the_cap_are_ignored_with_a_warning(
+        repo: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keys_module, "MAX_KEYS", 2)
+    (repo / "ssh").mkdir()
+    for name in ("a", "b", "c"):
+        (repo / "ssh" / f"{name}.pub").write_text(public_key())
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "keys")
+    commit = git(repo, "rev-parse", "HEAD")
+    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
+    found = asyncio.run(read_keys(checkout, commit, logging.LoggerAdapter(
+        logging.getLogger("test"), {})))
+    assert [key.source for key in found] == ["ssh/a.pub", "ssh/b.pub"]
+    assert "3 key files in ssh/ at " in caplog.text and "ignoring ssh/c.pub and after" in \
+        caplog.text
