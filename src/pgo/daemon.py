@@ -107,6 +107,7 @@ class Daemon:
             server_host_keys=[host_key], process_factory=sessions.handle,
             encoding="utf-8", line_editor=False, allow_pty=False, agent_forwarding=False,
             x11_forwarding=False, password_auth=False, kbdint_auth=False,
+            gss_host=None, host_based_auth=False,
             login_timeout=LOGIN_TIMEOUT, sftp_factory=None, allow_scp=False)
         log.info("SSH listening on %s:%d, host key %s", host or "*",
                  listener.get_port(), host_key.get_fingerprint())

@@ -41,6 +41,7 @@ class Deployment:
     deployed_at: ProjectAt | None  # and what was checked of it
     _held: str | None   # a commit whose deploy failed after down began
     _unsure: bool       # a deploy and its roll-back failed: what runs is unknown
+    stopping: bool      # pgod is stopping: nothing new starts
 
     def environment(self) -> dict[str, str]:
         """The environment podman-compose runs with: the variables it interpolates from."""
@@ -66,6 +67,9 @@ class Deployment:
                 except PgoError as err:
                     self.log.error("%s failed while pgod stops: %s", what, err)
                     self.status.set("failed", str(err))
+                except Exception as err:  # a bug: say so, and stop all the same
+                    self.log.exception("%s: internal error while pgod stops", what)
+                    self.status.set("failed", f"internal error: {err!r}")
             raise
 
     async def _deploy(self, project: Project, decided: Plan, seen: Observed, at: ProjectAt,
@@ -108,6 +112,8 @@ class Deployment:
         containers were brought up (False: the plan did not restart them, or no image
         changed when that was the condition)."""
         for action in decided.actions:
+            if self.stopping and Action.DOWN not in done and Action.UP not in done:
+                raise PgoError("pgod is stopping: the deploy goes no further")  # (a sync's)
             if action is Action.CHECKOUT:
                 done.append(action)
                 await self.checkout.reset(at.commit)

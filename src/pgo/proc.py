@@ -25,6 +25,7 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 PASSTHROUGH = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "TZ")
 OUTPUT_LIMIT = 1024 * 1024       # the tail kept of a log-like output (merged stderr)
 DATA_LIMIT = 16 * 1024 * 1024    # data on stdout: more than this is an error, never cut
+TERM_GRACE = 2.0                 # seconds between SIGTERM and SIGKILL when a command ends early
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,22 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
                             status=f"could not be started as {account.user}") from None
 
 
-def kill_group(proc: asyncio.subprocess.Process) -> None:
-    """SIGKILL the process group of `proc` (it is its leader); ignore if already gone."""
+def kill_group(proc: asyncio.subprocess.Process, signum: int = signal.SIGKILL) -> None:
+    """Signal the process group of `proc` (it is its leader); ignore if already gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signum)
+
+
+async def end_group(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the process group of `proc` (git removes its lock files then: killed at once,
+    a `reset` leaves .git/index.lock and every later one fails); SIGKILL what is left after
+    TERM_GRACE seconds. A second cancellation meanwhile goes straight to SIGKILL."""
+    kill_group(proc, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), TERM_GRACE)
+    kill_group(proc)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
 
 
 async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
@@ -124,13 +137,10 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
             await proc.wait()
         raw, err = out.result(), errs.result()
     except TimeoutError:
-        kill_group(proc)
-        await proc.wait()
+        await end_group(proc)
         raise CommandFailed(argv, None, f"killed after {timeout:.0f}s") from None
     except BaseException:
-        kill_group(proc)
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+        await end_group(proc)
         raise
     if raw is None:
         raise CommandFailed(argv, None, f"more than {DATA_LIMIT} bytes of output")

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 
-from pgo import checkoutdir
+from pgo import checkoutdir, proc
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployment
@@ -97,6 +97,7 @@ class ServiceRunner(Deployment):
                            "the service's user changed; remove the checkout to clone anew")
         elif self._first_pass:
             checkoutdir.share(self.path, self.account)  # `group` may have changed since the clone
+            await self._repair()
         try:
             target = await self.checkout.fetch()
         except PgoError as err:
@@ -116,6 +117,21 @@ class ServiceRunner(Deployment):
         finally:
             await self._refresh_keys()
         return fetched
+
+    async def _repair(self) -> None:
+        """What a pgod killed in the middle of git may have left (SIGKILL, a power cut): a
+        stale .git/index.lock (no git of ours runs on the checkout now: every later reset
+        would fail), or a clone that never finished (no HEAD): emptied and cloned again.
+        Both as the service user, who owns everything in the checkout."""
+        lock = os.path.join(self.path, ".git", "index.lock")
+        await proc.run(["rm", "-f", "--", lock], self.account, self.path, timeout=60)
+        try:
+            await self.checkout.head()
+        except PgoError:
+            self.log.warning("%s holds an unfinished clone; cloning again", self.path)
+            await proc.run(["find", self.path, "-mindepth", "1", "-delete"], self.account,
+                           self.path, timeout=300)
+            await self._clone()
 
     async def _clone(self) -> None:
         self.status.set("cloning")
@@ -158,6 +174,7 @@ class ServiceRunner(Deployment):
         return tuple(project.exposed_to(running))
 
     async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
+        await self._adopt_deployed(seen)
         if self._unsure and seen.deployed is not None and Action.UP not in decided.actions:
             await self._to_the_end(self._bring_back(seen.deployed), lambda: True,
                                    f"bringing {seen.deployed[:12]} back")  # target refused/held
@@ -190,12 +207,16 @@ class ServiceRunner(Deployment):
         return [] if self.deployed_at is None else \
             self.deployed_at.worktree_problems(self.path)
 
-    async def _reject(self, seen: Observed, at: ProjectAt) -> None:
+    async def _adopt_deployed(self, seen: Observed) -> None:
+        """After a restart, the deployed commit's project is what SSH commands work on, even
+        before (or if never) a deploy by this pgod succeeds."""
         if self.project is None and seen.deployed is not None and seen.head == seen.deployed:
             deployed = await read_project(self.checkout, self.config, seen.deployed,
                                           self.environment())
             if deployed.file is not None:
                 self.project, self.deployed_at = self._compose(deployed.file), deployed
+
+    async def _reject(self, seen: Observed, at: ProjectAt) -> None:
         problem = (seen.target, at.problems)
         level = logging.DEBUG if problem == self._last_problem else logging.WARNING
         self._last_problem = problem

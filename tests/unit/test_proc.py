@@ -76,3 +76,29 @@ def test_a_program_that_cannot_start_is_a_command_failure_not_a_crash(tmp_path: 
         with pytest.raises(CommandFailed, match="could not be started as ") as caught:
             asyncio.run(proc.run([program, "x"], Account.current(), timeout=10))
         assert program in str(caught.value)
+
+
+@pytest.mark.parametrize("stop", ["timeout", "cancel"])
+def test_a_command_ended_early_gets_sigterm_first(tmp_path: Path, stop: str) -> None:
+    """As git needs to remove its lock files: the group is sent SIGTERM, SIGKILL only
+    after TERM_GRACE (a child that ignores SIGTERM is killed all the same)."""
+    cleaned, stubborn = tmp_path / "cleaned", tmp_path / "stubborn"
+    polite = f"trap 'touch {cleaned}; exit 1' TERM; while :; do sleep 0.1; done"
+    deaf = f"trap '' TERM; touch {stubborn}; sleep 30"
+
+    async def main() -> None:
+        runs = [proc.run(["sh", "-c", script], Account.current(),
+                         timeout=0.5 if stop == "timeout" else 60)
+                for script in (polite, deaf)]
+        tasks = [asyncio.create_task(run) for run in runs]
+        if stop == "cancel":
+            await asyncio.sleep(0.5)
+            for task in tasks:
+                task.cancel()
+        async with asyncio.timeout(proc.TERM_GRACE + 10):
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+        expected = CommandFailed if stop == "timeout" else asyncio.CancelledError
+        assert all(isinstance(result, expected) for result in results), results
+
+    asyncio.run(main())
+    assert cleaned.exists() and stubborn.exists()

@@ -354,3 +354,52 @@ def test_no_pass_starts_once_pgod_is_stopping(tmp_path: Path, podman: Podman) ->
     service.stopping = True
     assert asyncio.run(service.run_pass(retry=True)) is None  # sync says "pgod is stopping"
     assert podman.calls == [] and service.status.deployed == first
+
+
+def test_a_stale_index_lock_and_an_unfinished_clone_are_repaired(tmp_path: Path,
+                                                                  podman: Podman) -> None:
+    """pgod killed mid-git: a restart removes the index.lock git left (or every reset
+    fails), and clones again where a clone never finished (a .git without a HEAD)."""
+    branch, _service, _first = deployed(tmp_path)
+    checkout = tmp_path / "lib" / "svc"
+    (checkout / ".git" / "index.lock").write_text("")
+    second = branch.commit("two", USES_ALL)
+    restarted = runner(tmp_path, branch)
+    assert asyncio.run(restarted.run_pass())
+    assert restarted.status.deployed == second and podman.head() == second[:7]
+    assert not (checkout / ".git" / "index.lock").exists()
+
+    subprocess.run(["rm", "-rf", str(checkout)], check=True)
+    checkout.mkdir()
+    git(checkout, "init", "-q", "-b", "main")  # what a clone killed early leaves
+    (checkout / "partial").write_text("x")
+    again = runner(tmp_path, branch)
+    assert asyncio.run(again.run_pass())
+    assert podman.head() == second[:7] and not (checkout / "partial").exists()
+
+
+def test_after_a_restart_ssh_commands_have_the_deployed_project_even_if_up_fails(
+        tmp_path: Path, podman: Podman) -> None:
+    branch, _service, first = deployed(tmp_path)
+    restarted = runner(tmp_path, branch)
+    podman.fail["up"] = 1  # the first pass's "ensure it is up"
+    assert not asyncio.run(restarted.run_pass())
+    assert restarted.project is not None and restarted.status.deployed == first
+
+
+def test_a_pass_going_when_pgod_begins_to_stop_goes_no_further_before_down(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SSH sync's pass pulling when the stop begins: no build, down or up after it."""
+    branch, service, first = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    podman.calls.clear()
+
+    async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        podman.calls.append((args[0], podman.head()))
+        if args[0] == "pull":
+            service.stopping = True
+    monkeypatch.setattr(compose.Project, "run", run)
+    assert not asyncio.run(service.run_pass())
+    assert [c for c, _ in podman.calls] == ["pull"] and service.status.deployed == first
+    assert "pgod is stopping" in (service.status.last_error or "")
+    assert podman.head() == first[:7]  # the working tree put back
