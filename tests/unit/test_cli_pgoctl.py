@@ -4,11 +4,13 @@ import shutil
 import signal
 import stat
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pgo.cli import pgoctl as pgoctl_module
 from pgo.cli.pgoctl import (
     EXIT_CODES,
     EXIT_SSH,
@@ -321,3 +323,27 @@ def test_a_known_hosts_directory_that_cannot_be_made_is_one_line(
     with pytest.raises(SystemExit) as stop:
         main(["localhost:svc//ping"])
     assert stop.value.code == "pgoctl: No such file or directory: /proc/pgoctl-test"
+
+
+def test_a_sigterm_before_ssh_runs_leaves_no_copy_of_the_key(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The key's text from PGOCTL_ID is copied to a private file for ssh; a SIGTERM that
+    comes before ssh is started (and pgoctl forwards signals to it) still removes it."""
+    monkeypatch.setenv("PGOCTL_ID", "not really a key")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    seen: list[str] = []
+
+    def relay(argv: list[str], env: dict[str, str]) -> tuple[int, int | None, bool]:
+        seen.extend(p for p in os.listdir(tmp_path) if p.startswith("pgoctl-"))
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not end pgoctl")
+    monkeypatch.setattr(pgoctl_module, "relay", relay)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            main(["localhost:svc//ping"])
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert seen and not [p for p in os.listdir(tmp_path) if p.startswith("pgoctl-")]

@@ -263,8 +263,14 @@ def exit_code(ssh_status: int, refusal: int | None) -> int:
     return ssh_status
 
 
+def _leave(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds KeyFile: no copy of a key is left behind
+
+
 def run(args: Args, target: Target) -> tuple[int, int | None, bool]:
     """ssh with the key in place; what `relay` returns."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # until relay forwards them to ssh
+        signal.signal(signum, _leave)
     key = KeyFile(args.identity)
     with key as key_path:
         argv = ssh_argv(target.host, args.port, key_path, target.remote_command(), args.insecure)
