@@ -376,3 +376,35 @@ def test_a_stop_waits_for_an_operators_restart(workdir, make_user, make_repo) ->
         wait_for_http(port, "restarted")
     finally:
         pgod.stop()
+
+
+def test_a_stop_during_a_redeploy_brings_the_new_version_up(workdir, make_user,
+                                                            make_repo) -> None:
+    """SIGTERM while the running version goes down (httpd as PID 1 ignores SIGTERM: the
+    down takes its 5 s grace period): pgod finishes the deploy, then exits 0, and the new
+    version serves, instead of a service left down until pgod comes back."""
+    user, port = make_user(), free_port()
+
+    def files(text: str) -> dict[str, str | bytes]:
+        slow = hello_files(port, text)
+        slow["compose.yaml"] = str(slow["compose.yaml"]).replace(
+            "init: true", "init: false").replace("stop_grace_period: 1s", "stop_grace_period: 5s")
+        return slow
+
+    repo = make_repo(files("before the stop"))
+    config = write_config(workdir / "redeploy.toml", service("svc", user, repo.url, f'"{port}"'))
+    pgod = Pgod(config, workdir / "lib").start()
+    try:
+        pgod.wait_log("svc: up at ")
+        wait_for_http(port, "before the stop")
+        downs = pgod.log.count("svc: down\n")
+        commit = repo.commit(files("after the stop"), "new page")
+        pgod.wait_log("svc: down\n", count=downs + 1)
+        pgod.signal(signal.SIGTERM)
+        assert pgod.wait() == 0
+        log = pgod.log
+        finishing = log.index(f"svc: stopping: finishing the deploy of {commit[:12]} first")
+        assert finishing < log.index(f"svc: up at {commit[:12]}") < log.index("stopped (exit 0)")
+        wait_for_http(port, "after the stop")
+    finally:
+        pgod.stop()
