@@ -291,3 +291,37 @@ def _sleepers(directory: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+class Session(Channel):
+    """An SSH session as Sessions.handle sees it: command, connection, exit status."""
+
+    def __init__(self, command: str, services: list[str], fingerprint: str) -> None:
+        super().__init__()
+        self.command, self.subsystem, self.status = command, None, None
+        options = {"pgo-service": services, "pgo-key": [fingerprint]}
+        self.conn = SimpleNamespace(get_key_option=options.get)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"connection": self.conn, "peername": ("192.0.2.7", 40000)}.get(name, default)
+
+    def exit(self, status: int) -> None:
+        self.status = status
+
+
+def test_a_bug_in_a_handler_is_a_500_with_no_traceback_for_the_client(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    service = runner(tmp_path)
+    service.keys = (OperatorKey("ssh/op.pub", "ssh-ed25519 AAAA", "SHA256:op"),)
+    sessions = sshcommands.Sessions({"svc": service})
+
+    async def broken(*_: Any) -> int:
+        raise RuntimeError("a bug, with a secret path /etc/shadow in its message")
+    sessions.routes["status"] = broken
+    session = Session("svc//status", ["svc"], "SHA256:op")
+    _, reported = run(sessions.handle(session))  # type: ignore[arg-type]
+    assert session.status == 500 and reported == []
+    assert session.stderr.text == "pgod: 500 Internal Server Error: internal error, see " \
+                                  "pgod's log\n"
+    assert session.stdout.text == ""
+    assert "Traceback" in caplog.text and "RuntimeError: a bug" in caplog.text
