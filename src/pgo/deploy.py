@@ -26,6 +26,11 @@ from pgo.status import ServiceLog, Status
 FINISH_GRACE = 60.0  # seconds a stop waits for a deploy that has taken the service down
 
 
+def took_down(done: list[Action]) -> bool:
+    """Whether a deploy that got as far as `done` has touched the running containers."""
+    return Action.DOWN in done or Action.UP in done
+
+
 class Deployment:
     """Deploy steps and roll-back over the attributes ServiceRunner sets."""
 
@@ -89,7 +94,7 @@ class Deployment:
 
     async def _failed(self, err: PgoError, seen: Observed, done: list[Action]) -> NoReturn:
         """Roll back, decide what the next passes do, and raise the whole story."""
-        touched = Action.DOWN in done or Action.UP in done or self._unsure
+        touched = took_down(done) or self._unsure
         trouble = await self._roll_back(seen, done, touched)
         if touched:  # unsure: every pass brings the deployed commit up until one works
             self._unsure = trouble is not None
@@ -112,7 +117,7 @@ class Deployment:
         containers were brought up (False: the plan did not restart them, or no image
         changed when that was the condition)."""
         for action in decided.actions:
-            if self.stopping and Action.DOWN not in done and Action.UP not in done:
+            if self.stopping and not took_down(done):
                 raise PgoError("pgod is stopping: the deploy goes no further")  # (a sync's)
             if action is Action.CHECKOUT:
                 done.append(action)

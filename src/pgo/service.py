@@ -16,7 +16,7 @@ import time
 from pgo import checkoutdir, proc
 from pgo.compose import Project
 from pgo.config import ServiceConfig
-from pgo.deploy import Deployment
+from pgo.deploy import Deployment, took_down
 from pgo.duration import jittered
 from pgo.errors import PgoError
 from pgo.git import Checkout
@@ -199,7 +199,7 @@ class ServiceRunner(Deployment):
             self.status.set("deploying")
         done: list[Action] = []
         await self._to_the_end(self._deploy(project, decided, seen, at, done),
-                               lambda: Action.DOWN in done or Action.UP in done,
+                               lambda: took_down(done),
                                f"the deploy of {seen.target[:12]}")
 
     def worktree_problems(self) -> list[str]:
