@@ -84,7 +84,7 @@ class Sessions:
                                "after this connection was made")
         log.info("%s: %s %s", request.service, process.command, client)
         if runner.stopping and request.command not in UNCOUNTED:
-            raise Refusal(500, "pgod is stopping; try again once it is back")
+            raise stopping_refusal()
         handler = self.routes.get(request.command, compose)
         if request.command in UNCOUNTED:
             return await handler(runner, request, process)
@@ -106,6 +106,11 @@ def describe_client(address: str, fingerprint: str | None,
                       for key in service_keys if key.fingerprint == fingerprint})
     return (f"from {address} key {fingerprint or '?'} "
             f"({', '.join(sources) if sources else 'in no service now'})")
+
+
+def stopping_refusal() -> Refusal:
+    """What a command that would start something hears once pgod has begun to stop."""
+    return Refusal(500, "pgod is stopping; try again once it is back")
 
 
 def _say(sink: asyncssh.SSHWriter[str], line: str) -> None:
@@ -143,7 +148,7 @@ async def sync(runner: ServiceRunner, request: Request,
     what runs, else 1; `status` says why."""
     in_step = await runner.run_pass(retry=True)
     if in_step is None:
-        raise Refusal(500, "pgod is stopping; try again once it is back")
+        raise stopping_refusal()
     await status(runner, request, process)
     return 0 if in_step else 1
 
@@ -163,7 +168,7 @@ async def compose(runner: ServiceRunner, request: Request,
                      "lock", name, command)
             return 1
         if runner.stopping:
-            raise Refusal(500, "pgod is stopping; try again once it is back")
+            raise stopping_refusal()
         if request.command in READS_HOST_PATHS and (problems := runner.worktree_problems()):
             raise Refusal(500, "working tree refused: " + "; ".join(problems))
         log.info("%s: %s starts (service lock taken)", name, command)
