@@ -122,9 +122,14 @@ class Project:
         if left := await self.containers():
             errors = [line for line in result.output.splitlines() if "rror" in line]
             about = [line for line in errors if any(name in line for name in left)]
-            raise PgoError(f"podman-compose down left {len(left)} container(s) of project "
-                           f"{self.name} ({', '.join(left[:5])}): "
+            raise PgoError(f"podman-compose {self.left_by_down(left)}: "
                            + (about or errors or ["no error shown"])[0][-300:])
+
+    def left_by_down(self, left: list[str]) -> str:
+        """What a `down` that left containers `left` did, for a person (pgod's own down and
+        an operator's over SSH)."""
+        return f"down left {len(left)} container(s) of project {self.name} " \
+               f"({', '.join(left[:5])})"
 
     async def start(self, args: Sequence[str], *, merge_stderr: bool = True,
                     ) -> asyncio.subprocess.Process:

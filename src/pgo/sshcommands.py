@@ -188,8 +188,7 @@ async def _check_down(project: Project, process: asyncssh.SSHServerProcess[str])
         raise Refusal(500, f"down: cannot list the project's containers: {err}") from None
     if not left:
         return 0
-    message = (f"down left {len(left)} container(s) of project {project.name} "
-               f"({', '.join(left[:5])}): podman-compose exits 0 when podman rm fails; "
+    message = (f"{project.left_by_down(left)}: podman-compose exits 0 when podman rm fails; "
                "see its output above")
     log.warning("%s: %s", project.name, message)
     _say(process.stderr, f"pgod: {message}")
