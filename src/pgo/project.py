@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgo.composefile import (
+    build_paths,
     default_dockerfiles,
     find_compose_file,
     host_paths,
     load_model,
     repo_path,
     runtime_paths,
-    used_paths,
 )
 from pgo.config import ServiceConfig
 from pgo.errors import ComposeError
@@ -89,9 +89,9 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
     violations = check_policy(model, service.ports, posixpath.dirname(file),
                               await checkout.symlinks(commit), file)
-    return ProjectAt(commit, file, model, used_paths(model, file),
-                     tuple(str(v) for v in violations), tuple(blobs.items()),
-                     runtime_paths(model, file))
+    runtime = runtime_paths(model, file)
+    return ProjectAt(commit, file, model, runtime | build_paths(model, file),
+                     tuple(str(v) for v in violations), tuple(blobs.items()), runtime)
 
 
 async def _dotenv(checkout: Checkout, commit: str, file: str, env: dict[str, str],
