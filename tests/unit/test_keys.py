@@ -14,7 +14,7 @@ import pytest
 from pgo import keys as keys_module
 from pgo.errors import PgoError
 from pgo.git import Checkout
-from pgo.keys import MAX_KEY_FILE, read_keys
+from pgo.keys import MAX_KEY_FILE, OperatorKey, read_keys
 from pgo.proc import DATA_LIMIT, Account
 
 
@@ -36,6 +36,17 @@ def public_key() -> str:
     return asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
 
 
+def keys_committed(repo: Path, commit: str | None = None) -> tuple[str, tuple[OperatorKey, ...]]:
+    """Commit what is in `repo` (unless `commit` is given), and read_keys at that commit."""
+    if commit is None:
+        git(repo, "add", ".")
+        git(repo, "commit", "-q", "-m", "keys")
+        commit = git(repo, "rev-parse", "HEAD")
+    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
+    return commit, asyncio.run(read_keys(checkout, commit, logging.LoggerAdapter(
+        logging.getLogger("test"), {})))
+
+
 def test_oversized_and_odd_key_files_are_skipped_the_others_read(
         repo: Path, caplog: pytest.LogCaptureFixture) -> None:
     keys = repo / "ssh"
@@ -49,12 +60,7 @@ def test_oversized_and_odd_key_files_are_skipped_the_others_read(
     (keys / "sub.pub").mkdir()
     (keys / "sub.pub" / "x").write_text("x")
     (keys / "README").write_text("not a .pub")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "keys")
-    commit = git(repo, "rev-parse", "HEAD")
-    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
-    found = asyncio.run(read_keys(checkout, commit, logging.LoggerAdapter(
-        logging.getLogger("test"), {})))
+    commit, found = keys_committed(repo)
     assert [key.source for key in found] == ["ssh/alice.pub"]
     for name, why in (("huge", f"{DATA_LIMIT + 1} bytes, more than a key file may have"),
                       ("big", f"{len(big)} bytes, more than a key file may have "
@@ -65,10 +71,8 @@ def test_oversized_and_odd_key_files_are_skipped_the_others_read(
 
 
 def test_a_git_failure_is_an_error(repo: Path) -> None:
-    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
     with pytest.raises(PgoError):
-        asyncio.run(read_keys(checkout, "0" * 40, logging.LoggerAdapter(
-            logging.getLogger("test"), {})))
+        keys_committed(repo, "0" * 40)
 
 
 def test_ls_tree_sizes(repo: Path) -> None:
@@ -91,12 +95,7 @@ def test_key_files_past_the_cap_are_ignored_with_a_warning(
     (repo / "ssh").mkdir()
     for name in ("a", "b", "c"):
         (repo / "ssh" / f"{name}.pub").write_text(public_key())
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "keys")
-    commit = git(repo, "rev-parse", "HEAD")
-    checkout = Checkout(str(repo), "file:///nowhere", "main", Account.current())
-    found = asyncio.run(read_keys(checkout, commit, logging.LoggerAdapter(
-        logging.getLogger("test"), {})))
+    commit, found = keys_committed(repo)
     assert [key.source for key in found] == ["ssh/a.pub", "ssh/b.pub"]
-    assert "3 key files in ssh/ at " in caplog.text and "ignoring ssh/c.pub and after" in \
-        caplog.text
+    assert f"3 key files in ssh/ at {commit[:12]}: " in caplog.text
+    assert "ignoring ssh/c.pub and after" in caplog.text
