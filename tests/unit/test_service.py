@@ -283,8 +283,16 @@ def test_an_unsure_service_is_recreated_even_if_no_image_changed(
     assert podman.calls[-2:] == [("down", second[:7]), ("up", second[:7])]
 
 
-def _slow(podman: Podman, monkeypatch: pytest.MonkeyPatch, slow: str,
-          finished: list[str], fails: bool = False) -> None:
+def _stop_while(tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch, slow: str,
+                fails: bool = False) -> tuple[ServiceRunner, str, str, list[str]]:
+    """Deploy one commit, push another, and cancel the pass (pgod stopping) while `slow`
+    (which takes 0.5 s, and fails if `fails`) runs for it. The service, both commits and
+    the podman-compose commands that finished."""
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    finished: list[str] = []
+
     async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
         podman.calls.append((args[0], podman.head()))
         if args[0] == slow:
@@ -294,39 +302,30 @@ def _slow(podman: Podman, monkeypatch: pytest.MonkeyPatch, slow: str,
         finished.append(args[0])
     monkeypatch.setattr(compose.Project, "run", run)
 
-
-async def _cancel_during(service: ServiceRunner, podman: Podman, call: tuple[str, str]) -> None:
-    task = asyncio.create_task(service.run_pass())
-    async with asyncio.timeout(30):
-        while call not in podman.calls:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    async def cancel_during() -> None:
+        task = asyncio.create_task(service.run_pass())
+        async with asyncio.timeout(30):
+            while (slow, second[:7]) not in podman.calls:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    asyncio.run(cancel_during())
+    return service, first, second, finished
 
 
 def test_a_stop_once_down_has_begun_waits_for_up(tmp_path: Path, podman: Podman,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """pgod stopping (its tasks cancelled) must not leave a service down that was about to
     come up: the deploy finishes, and what it deployed is recorded."""
-    branch, service, _ = deployed(tmp_path)
-    second = branch.commit("two", USES_ALL)
-    podman.calls.clear()
-    finished: list[str] = []
-    _slow(podman, monkeypatch, "up", finished)
-    asyncio.run(_cancel_during(service, podman, ("up", second[:7])))
+    service, _, second, finished = _stop_while(tmp_path, podman, monkeypatch, "up")
     assert finished[-1] == "up" and service.status.deployed == second
     assert service.status.state == "running"
 
 
 def test_a_stop_before_down_stops_at_once(tmp_path: Path, podman: Podman,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    branch, service, first = deployed(tmp_path)
-    second = branch.commit("two", USES_ALL)
-    podman.calls.clear()
-    finished: list[str] = []
-    _slow(podman, monkeypatch, "build", finished)
-    asyncio.run(_cancel_during(service, podman, ("build", second[:7])))
+    service, first, _, finished = _stop_while(tmp_path, podman, monkeypatch, "build")
     assert "build" not in finished and [c for c, _ in podman.calls] == ["pull", "build"]
     assert service.status.deployed == first
 
@@ -336,12 +335,7 @@ def test_a_deploy_that_fails_while_pgod_stops_says_so(
         caplog: pytest.LogCaptureFixture) -> None:
     """The up pgod waited for fails: the roll-back runs, and log and status say what
     happened (the stop must not swallow it)."""
-    branch, service, first = deployed(tmp_path)
-    second = branch.commit("two", USES_ALL)
-    podman.calls.clear()
-    finished: list[str] = []
-    _slow(podman, monkeypatch, "up", finished, fails=True)
-    asyncio.run(_cancel_during(service, podman, ("up", second[:7])))
+    service, first, second, _ = _stop_while(tmp_path, podman, monkeypatch, "up", fails=True)
     assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]  # rolled back
     assert f"the deploy of {second[:12]} failed while pgod stops" in caplog.text
     assert service.status.state == "failed" and "up failed" in (service.status.last_error or "")
