@@ -193,6 +193,7 @@ class Failure:
     container: str
     service: str
     how: str  # "exited with code 3", "unhealthy: <output>", "restarted", "missing", ...
+    log: tuple[str, ...] = ()  # its last log lines, when the gate has read them
 
     def describe(self) -> str:
         if self.container:

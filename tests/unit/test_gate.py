@@ -1,0 +1,21 @@
+import pytest
+
+from pgo.gate import scrub
+
+
+@pytest.mark.parametrize(("text", "scrubbed"), [
+    ("fetch https://user:secret@host/x failed", "fetch https://host/x failed"),
+    ("DB_PASSWORD=hunter2 next", "DB_PASSWORD=*** next"),
+    ("db passwd: hunter2", "db passwd: ***"),
+    ('{"api_key": "k-123"}', '{"api_key": ***}'),
+    ("Authorization: Bearer abc.def", "Authorization: Bearer ***"),
+    ("SECRET_KEY_BASE=abcd; next", "SECRET_KEY_BASE=***; next"),
+    ("GET /?token=xyz&page=1", "GET /?token=***&page=1"),
+    ("AWS_ACCESS_KEY_ID=AKIA1 AWS_SECRET_ACCESS_KEY=s3", "AWS_ACCESS_KEY_ID=*** "
+     "AWS_SECRET_ACCESS_KEY=***"),
+    ("author: Joe", "author: Joe"),
+    ("the password is wrong", "the password is wrong"),
+    ("exited with code 3", "exited with code 3"),
+])
+def test_scrub(text: str, scrubbed: str) -> None:
+    assert scrub(text) == scrubbed
