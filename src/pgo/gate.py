@@ -80,14 +80,23 @@ async def observe(project: Project) -> list[ContainerState]:
     return [from_inspect(entry) for entry in entries if isinstance(entry, dict)]
 
 
-async def run_checks(project: Project, containers: Collection[ContainerState]) -> None:
+async def run_checks(project: Project, containers: Collection[ContainerState],
+                     timeout: float = CHECK_TIMEOUT, log: Log = LOG) -> None:
     """`podman healthcheck run` for each container, concurrently; podman records the result
-    (its exit status is the verdict, read back by observe)."""
+    (its exit status is the verdict, read back by observe). A check that cannot be run or
+    outlasts `timeout` is logged and left: the status it leaves decides."""
     async with asyncio.TaskGroup() as group:
         for container in containers:
-            group.create_task(proc.run(["podman", "healthcheck", "run", "--", container.id],
-                                       project.account, project.workdir,
-                                       timeout=CHECK_TIMEOUT, check=False))
+            group.create_task(_run_check(project, container, timeout, log))
+
+
+async def _run_check(project: Project, container: ContainerState, timeout: float,
+                     log: Log) -> None:
+    try:
+        await proc.run(["podman", "healthcheck", "run", "--", container.id], project.account,
+                       project.workdir, timeout=timeout, check=False)
+    except CommandFailed as err:
+        log.warning("healthcheck of %s: %s", container.name, scrub(str(err)))
 
 
 async def wait_ready(project: Project, model: Mapping[str, Any], timeout: float,
@@ -104,7 +113,8 @@ async def wait_ready(project: Project, model: Mapping[str, Any], timeout: float,
     while True:
         containers = await observe(project)
         if due := checks_due(containers, checked, time.monotonic()):
-            await run_checks(project, due)
+            left = max(deadline - time.monotonic(), 5.0)
+            await run_checks(project, due, min(left, CHECK_TIMEOUT), log)
             checked.update((c.id, time.monotonic()) for c in due)
             containers = await observe(project)
         now = time.monotonic()

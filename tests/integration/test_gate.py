@@ -120,16 +120,33 @@ def test_a_plain_false_healthcheck_is_unhealthy(up: Up) -> None:
 
 
 def test_healthy_service_and_finished_job_pass_after_settling(up: Up) -> None:
-    project = up("services:\n  web:\n" + SLEEPER + "    restart: always\n"
+    project = up("services:\n  web:\n" + SLEEPER + "    restart: always\n    scale: 2\n"
                  "    healthcheck:\n      test: [CMD, 'true']\n      interval: 1s\n"
                  "  job:\n"
                  f"    image: {IMAGE}\n    command: [sh, -c, 'echo migrated']\n")
     result, took = gate(project, timeout=60, settle=1.5)
     assert result == GateResult(True, (), "ready")
     assert took >= 1.5
-    states = {c.service: c for c in asyncio.run(observe(project))}
-    assert (states["web"].status, states["web"].health) == ("running", "healthy")
-    assert (states["job"].status, states["job"].exit_code) == ("exited", 0)
+    states = {c.name: c for c in asyncio.run(observe(project))}
+    for replica in (1, 2):
+        web = states[f"{project.name}_web_{replica}"]
+        assert (web.service, web.status, web.health) == ("web", "running", "healthy")
+    job = states[f"{project.name}_job_1"]
+    assert (job.service, job.status, job.exit_code) == ("job", "exited", 0)
+
+
+def test_a_crash_loop_fails_the_gate(up: Up) -> None:
+    """`restart: always` brings it back each time; seen exited, or restarted while the
+    project settles: a failure either way, not a ready project."""
+    project = up("services:\n  loop:\n"
+                 f"    image: {IMAGE}\n    restart: always\n"
+                 "    command: [sh, -c, 'echo up; sleep 1; exit 1']\n")
+    result, took = gate(project, timeout=60, settle=5)
+    assert not result.ok
+    [failure] = result.failures
+    assert failure.how in ("restarted", "exited with code 1")
+    assert "up" in failure.log
+    assert took < 30
 
 
 def test_a_timeout_names_what_was_not_ready(up: Up) -> None:
