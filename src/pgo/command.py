@@ -27,6 +27,19 @@ def _since(value: str) -> bool:
     return re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z:.+-]{0,39}", value) is not None
 
 
+def _count(value: str) -> bool:
+    return value.isdigit() and 0 < int(value) <= 100 and len(value) <= 3
+
+
+def _reason_word(value: str) -> bool:
+    """A word of a freeze's reason: printable, no control characters."""
+    return 0 < len(value) <= 200 and value.isprintable()
+
+
+def _commit(value: str) -> bool:
+    return re.fullmatch(r"[0-9a-f]{4,40}", value) is not None
+
+
 class CommandSpec(NamedTuple):
     """What a command accepts. `compose` is the podman-compose argv prefix (None: local)."""
 
@@ -36,6 +49,9 @@ class CommandSpec(NamedTuple):
     options: Mapping[str, tuple[str, Callable[[str], bool]]] = {}
     services: bool = False   # compose service names accepted as positional arguments
     mutates: bool = False    # takes the service lock (never races a redeploy)
+    words: Callable[[str], bool] | None = None  # other positional arguments it accepts
+    max_words: int = 0
+    words_name: str = ""     # what they are, for a refusal
 
 
 _LOGS_FLAGS = {"-f": "-f", "--follow": "-f", "-t": "-t", "--timestamps": "-t"}
@@ -44,9 +60,25 @@ _LOGS_OPTIONS = {"--tail": ("--tail", _tail), "-n": ("--tail", _tail),
 
 COMMANDS: dict[str, CommandSpec] = {
     "ping": CommandSpec(None, "reply pong! and this machine's host name"),
-    "status": CommandSpec(None, "deployed commit, state, since when, last error"),
+    "status": CommandSpec(None, "state, commits (deployed, last good, upstream), freeze, "
+                          "last attempt and fetch, containers; --json: one JSON object",
+                          {"--json": "--json"}),
+    "history": CommandSpec(None, "the last deploy attempts, newest first: time, commit, "
+                           "trigger, outcome, reason; -n N, --json", {"--json": "--json"},
+                           {"-n": ("-n", _count)}),
     "sync": CommandSpec(None, "fetch now and deploy the branch's head if the project "
-                              "changed (a pass of the deploy loop); then status"),
+                              "changed (a pass of the deploy loop, a broken commit "
+                              "included); then status"),
+    "diff": CommandSpec(None, "what the next pass would do, without doing it: upstream "
+                        "vs deployed, the changed paths the project uses, the plan"),
+    "freeze": CommandSpec(None, "stop following the branch (persisted); REASON... is shown "
+                          "in status", mutates=True, words=_reason_word, max_words=50,
+                          words_name="words of a reason"),
+    "unfreeze": CommandSpec(None, "follow the branch again", mutates=True),
+    "rollback": CommandSpec(None, "deploy an earlier commit (default: the last good before "
+                            "the deployed one) through the gate, then freeze there",
+                            mutates=True, words=_commit, max_words=1,
+                            words_name="a commit hash (4-40 hex digits)"),
     "up": CommandSpec(("up", "-d"), "create and start the containers", services=True,
                       mutates=True),
     "down": CommandSpec(("down", "--remove-orphans"), "stop and remove the containers "
@@ -102,6 +134,12 @@ def parse_request(line: str) -> Request:
     return Request(service, command, check_args(command, words[1:]))
 
 
+def _word(spec: CommandSpec, word: str, out: list[str]) -> bool:
+    """A positional word the command accepts, while it takes more."""
+    return spec.words is not None and spec.words(word) and \
+        sum(1 for w in out if not w.startswith("-")) < spec.max_words
+
+
 def check_args(command: str, words: Sequence[str]) -> tuple[str, ...]:
     """Validate arguments against the command's allowlist; canonical argv or Refusal 406."""
     spec, out, rest = COMMANDS[command], [], list(words)
@@ -119,12 +157,13 @@ def check_args(command: str, words: Sequence[str]) -> tuple[str, ...]:
             if not valid(value):
                 raise Refusal(406, f"{command}: {name} {value!r} is not accepted")
             out.extend((canonical, value))
-        elif spec.services and _COMPOSE_SERVICE.fullmatch(word):
+        elif (spec.services and _COMPOSE_SERVICE.fullmatch(word)) or _word(spec, word, out):
             out.append(word)
         else:
             raise Refusal(406, f"{command}: argument {word!r} is not accepted"
                           + (f" (accepted: {', '.join(sorted({*spec.flags, *spec.options}))})"
                              if spec.flags or spec.options else " (takes none)"
-                             if not spec.services else " (accepted: compose service names)"))
+                             if not spec.services and spec.words is None else
+                             f" (accepted: {spec.words_name or 'compose service names'})"))
     return tuple(out)
 

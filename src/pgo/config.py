@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from pgo.duration import parse_duration
 from pgo.errors import ConfigError
 from pgo.names import NAME_RE
 from pgo.ports import PortRange, parse_port_range
@@ -22,8 +23,11 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
                       r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
-    {"name", "user", "group", "repository", "branch", "urls", "ports", "compose"}
+    {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
+     "health_timeout", "health_settle"}
 )
+HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
+HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
 _REQUIRED = ("name", "repository", "user")
 
 
@@ -39,6 +43,8 @@ class ServiceConfig:
     urls: tuple[tuple[str, str], ...] = ()
     ports: tuple[PortRange, ...] = ()
     compose: str | None = None
+    health_timeout: float = HEALTH_TIMEOUT
+    health_settle: float = HEALTH_SETTLE
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,26 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceCo
         urls=_parse_urls(table.get("urls", {}), ports, path, name),
         ports=ports,
         compose=_check_compose(table.get("compose"), path, name),
+        health_timeout=_duration(table, "health_timeout", HEALTH_TIMEOUT, path, name),
+        health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
     )
+
+
+def _duration(table: Mapping[str, Any], key: str, default: float, path: str,
+              name: str) -> float:
+    """A Go duration such as "2m" or "90s"; at least 0s, at most a day."""
+    if key not in table:
+        return default
+    value = table[key]
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a string such as \"2m\"")
+        seconds = parse_duration(value)
+    except ValueError as err:
+        raise ConfigError(path, str(err), name, key) from None
+    if not 0 <= seconds <= 86400:
+        raise ConfigError(path, f"{value!r} must be between 0s and 24h", name, key)
+    return seconds
 
 
 def _parse_ports(value: Any, path: str, name: str) -> tuple[PortRange, ...]:

@@ -21,6 +21,7 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.keys import OperatorKey
+from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.service import ServiceRunner
 from pgo.sshcommands import Sessions
@@ -136,7 +137,7 @@ class Daemon:
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, git_config)
+                self.settings.interval, checks_for, git_config)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path

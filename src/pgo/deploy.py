@@ -1,29 +1,31 @@
-"""Carrying out one service's deploy plan: the steps, the roll-back when one fails, and
-finishing what a stop of pgod must not cut halfway.
+"""Carrying out one deploy plan: the steps, the health gate after `up`, bringing the
+previous good commit back when a step or the gate fails, and finishing what a stop of pgod
+must not cut halfway.
 
-A part of `ServiceRunner` (this class is its base), kept apart because it is one concern:
-the state it works on (what is deployed, held back or unsure) is the runner's.
+A collaborator of the service runner: it gets what it needs (the workspace, the plan, the
+commit to fall back to) and returns what happened as a `Result`; the runner turns that into
+a state transition. It keeps no state of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+import enum
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
-from pgo import compose
 from pgo.compose import Project
-from pgo.config import ServiceConfig
 from pgo.errors import PgoError
-from pgo.git import Checkout
-from pgo.proc import Account
-from pgo.project import ProjectAt, read_project
-from pgo.reconcile import Action, Observed, Plan
-from pgo.status import ServiceLog, Status
+from pgo.project import ProjectAt
+from pgo.reconcile import Action, Plan
+from pgo.workspace import Workspace
 
 FINISH_GRACE = 60.0  # seconds a stop waits for a deploy that has taken the service down
+
+# The health gate: None when the project is ready, else why not (one line).
+Ready = Callable[[Project, ProjectAt], Awaitable[str | None]]
 
 
 def took_down(done: list[Action]) -> bool:
@@ -31,105 +33,88 @@ def took_down(done: list[Action]) -> bool:
     return Action.DOWN in done or Action.UP in done
 
 
-class Deployment:
-    """Deploy steps and roll-back over the attributes ServiceRunner sets."""
+class Kind(enum.Enum):
+    DEPLOYED = "deployed"      # brought up, and ready
+    UNCHANGED = "unchanged"    # nothing restarted (no image changed; nothing to restart)
+    FAILED = "failed"          # a step or the gate failed; see `touched`, `restored`
 
-    config: ServiceConfig
-    account: Account
-    path: str
-    checkout: Checkout
-    compose_exe: str
-    state_file: str
-    status: Status
-    log: ServiceLog
-    project: Project | None       # set once a commit is deployed by this pgod
-    deployed_at: ProjectAt | None  # and what was checked of it
-    _held: str | None   # a commit whose deploy failed after down began
-    _unsure: bool       # a deploy and its roll-back failed: what runs is unknown
-    stopping: bool      # pgod is stopping: nothing new starts
 
-    def environment(self) -> dict[str, str]:
-        """The environment podman-compose runs with: the variables it interpolates from."""
-        return self.account.environment(compose.ENV)
+@dataclass(frozen=True)
+class Result:
+    kind: Kind
+    reason: str = ""
+    touched: bool = False    # the running containers were taken down or replaced
+    restored: bool = True    # what ran before runs again (or was never touched)
 
-    async def _to_the_end(self, work: Coroutine[Any, Any, None], begun: Callable[[], bool],
-                          what: str) -> None:
-        """Await `work`. If pgod stops meanwhile (this task is cancelled) after `begun()`
-        (the service has been taken down), let it finish, within FINISH_GRACE, and log how it
-        ended: stopping pgod must not leave a service down that was meant to come up. Before
-        that, stop it at once."""
-        task = asyncio.ensure_future(work)
+
+class Deployer:
+    """Deploy steps and the bring-back, for one service."""
+
+    def __init__(self, work: Workspace, ready: Ready, stopping: Callable[[], bool]) -> None:
+        self.work, self.ready, self.stopping = work, ready, stopping
+        self.log = work.log
+
+    async def deploy(self, decided: Plan, at: ProjectAt, fallback: str | None,
+                     unsure: bool, done: list[Action]) -> Result:
+        """Carry out `decided` for the commit `at`; on failure bring `fallback` back (the
+        last good commit) if the containers were touched. `unsure`: what runs is not known
+        to be good (recreate even if no image changed; restore even if nothing was
+        touched). `done` gets each action as it starts."""
+        assert at.file is not None
+        project = self.work.compose(at.file)
         try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if begun():
-                self.log.warning("stopping: finishing %s first", what)
-                await asyncio.wait({task}, timeout=FINISH_GRACE)
-            task.cancel()  # (nothing, if it is done)
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    await task
-                except PgoError as err:
-                    self.log.error("%s failed while pgod stops: %s", what, err)
-                    self.status.set("failed", str(err))
-                except Exception as err:  # a bug: say so, and stop all the same
-                    self.log.exception("%s: internal error while pgod stops", what)
-                    self.status.set("failed", f"internal error: {err!r}")
-            raise
-
-    async def _deploy(self, project: Project, decided: Plan, seen: Observed, at: ProjectAt,
-                      done: list[Action]) -> None:
-        try:
-            restarted = await self._execute(project, decided, at, done)
+            restarted = await self._execute(project, decided, at, done, unsure)
+            if restarted and (problem := await self.ready(project, at)) is not None:
+                raise PgoError(f"health gate: {problem}")
         except PgoError as err:
-            await self._failed(err, seen, done)
-        self._held, self._unsure = None, False
-        self.project, self.deployed_at = project, at
-        self._save_deployed(seen.target)
-        self.status.last_error = None
+            return await self._failed(err, at.commit, fallback, done, unsure)
         if restarted:
-            self.log.info("up at %s", seen.target[:12])
-        if decided.restarts or self.status.state == "failed":
-            self.status.set("running")
+            self.log.info("up at %s", at.commit[:12])
+        return Result(Kind.DEPLOYED if restarted else Kind.UNCHANGED)
 
-    async def _failed(self, err: PgoError, seen: Observed, done: list[Action]) -> NoReturn:
-        """Roll back, decide what the next passes do, and raise the whole story."""
-        touched = took_down(done) or self._unsure
-        trouble = await self._roll_back(seen, done, touched)
-        if touched:  # unsure: every pass brings the deployed commit up until one works
-            self._unsure = trouble is not None
-        if trouble is not None and touched:
-            raise PgoError(f"{err}" + (f"; restoring failed too ({trouble})" if trouble else "")
-                           + "; the service may be down: pgod tries again at each pass") \
-                from err
-        if trouble is not None:  # the running containers were never touched
-            raise PgoError(f"{err}; putting the working tree back failed too ({trouble})") \
-                from err
-        if Action.DOWN in done and seen.deployed not in (None, seen.target):
-            self._held = seen.target  # each retry would cost the service a down
-            raise PgoError(f"{err}; {seen.target[:12]} is not deployed again until the branch "
-                           "moves, pgod restarts or an operator runs sync") from err
-        raise err
+    async def _failed(self, err: PgoError, target: str, fallback: str | None,
+                      done: list[Action], unsure: bool) -> Result:
+        """Put the fallback's working tree back, and its project if it was touched."""
+        touched = took_down(done) or unsure
+        reason = str(err)
+        self.log.error("deploy of %s failed: %s", target[:12], reason)
+        if fallback is None or fallback == target:
+            if touched:  # nothing older to go back to
+                return Result(Kind.FAILED, reason, touched=True, restored=False)
+            return Result(Kind.FAILED, reason)
+        if not done and not touched:
+            return Result(Kind.FAILED, reason)
+        self.log.warning("restoring %s", fallback[:12])
+        try:
+            await self.work.checkout.reset(fallback)
+            if touched:
+                await self.bring_up(fallback)
+        except PgoError as trouble:
+            self.log.error("restoring %s failed: %s", fallback[:12], trouble)
+            what = "restoring" if touched else "putting the working tree back"
+            return Result(Kind.FAILED, f"{reason}; {what} {fallback[:12]} failed too: "
+                          f"{trouble}", touched=touched, restored=not touched)
+        return Result(Kind.FAILED, reason, touched=touched)
 
     async def _execute(self, project: Project, decided: Plan, at: ProjectAt,
-                       done: list[Action]) -> bool:
+                       done: list[Action], unsure: bool) -> bool:
         """Run the plan's actions in order; `done` gets each one as it starts. True if the
         containers were brought up (False: the plan did not restart them, or no image
         changed when that was the condition)."""
         for action in decided.actions:
-            if self.stopping and not took_down(done):
+            if self.stopping() and not took_down(done):
                 raise PgoError("pgod is stopping: the deploy goes no further")  # (a sync's)
             if action is Action.CHECKOUT:
                 done.append(action)
-                await self.checkout.reset(at.commit)
+                await self.work.checkout.reset(at.commit)
                 self.log.info("checked out at %s", at.commit[:12])
                 continue
-            if action is Action.DOWN and decided.if_image_changed and not self._unsure \
+            if action is Action.DOWN and decided.if_image_changed and not unsure \
                     and await project.images_current():
                 self.log.info("no image changed at %s; containers left running",
                               at.commit[:12])
                 return False
-            self._verify(at)  # before down too: a bad tree found then costs no downtime
+            verify(at, self.work.path)  # before down too: a bad tree costs no downtime
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
@@ -139,61 +124,49 @@ class Deployment:
                 await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
         return decided.restarts
 
-    async def _roll_back(self, seen: Observed, done: list[Action], touched: bool) -> str | None:
-        """A failed deploy: put the deployed commit's working tree back, and its project if
-        it was `touched` (down or up had begun, or pgod was unsure already; what the new
-        commit started goes, orphans included). None when that worked; else what went wrong
-        ("" when there is nothing older to go back to)."""
-        if seen.deployed is None or seen.deployed == seen.target:
-            return "" if touched else None  # nothing older to go back to
-        if not done and not touched:
-            return None
-        self.log.warning("deploy of %s failed; restoring %s", seen.target[:12],
-                         seen.deployed[:12])
-        try:
-            await self.checkout.reset(seen.deployed)
-            if touched:
-                await self._restore(seen.deployed)
-        except PgoError as err:
-            self.log.error("restoring %s failed: %s", seen.deployed[:12], err)
-            return str(err)
-        return None
-
-    async def _restore(self, commit: str) -> None:
-        """Bring `commit`'s project up again in place of whatever the failed deploy left."""
-        at = await read_project(self.checkout, self.config, commit, self.environment())
+    async def bring_up(self, commit: str) -> None:
+        """Bring `commit`'s project up in place of whatever runs, through the gate; the
+        working tree must be at `commit` already."""
+        at = await self.work.read(commit)
         if at.file is None:
             raise PgoError("its compose project cannot be read: " + "; ".join(at.problems))
-        previous = self._compose(at.file)
+        project = self.work.compose(at.file)
         try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
             # container left stopped, with this commit's configuration)
-            await previous.run("down", "--remove-orphans")
+            await project.run("down", "--remove-orphans")
         except PgoError as err:
-            self.log.warning("down before restoring %s failed, bringing it up anyway: %s",
+            self.log.warning("down before bringing %s up failed, bringing it up anyway: %s",
                              commit[:12], err)
-        self._verify(at)  # after down: the failed deploy's containers cannot race it
-        await previous.run("up", "-d")
+        verify(at, self.work.path)  # after down: the failed deploy's containers cannot race
+        await project.run("up", "-d")
+        if (problem := await self.ready(project, at)) is not None:
+            raise PgoError(f"health gate: {problem}")
 
-    async def _bring_back(self, deployed: str) -> None:
-        """Unsure what runs, and not deploying the target: the deployed commit, up again."""
-        self.log.warning("bringing %s up again (the last roll-back failed)", deployed[:12])
-        await self.checkout.reset(deployed)
-        await self._restore(deployed)
-        self._unsure = False
-        if self.status.state == "failed":
-            self.status.set("running")
 
-    def _compose(self, file: str) -> Project:
-        return Project(self.config.name, self.path, file, self.account, self.compose_exe)
+def verify(at: ProjectAt, path: str) -> None:
+    """Refuse to run podman-compose on a working tree that is not what was checked."""
+    if problems := at.worktree_problems(path):
+        raise PgoError(f"working tree at {at.commit[:12]} refused: " + "; ".join(problems))
 
-    def _verify(self, at: ProjectAt) -> None:
-        """Refuse to run podman-compose on a working tree that is not what was checked."""
-        if problems := at.worktree_problems(self.path):
-            raise PgoError(f"working tree at {at.commit[:12]} refused: " + "; ".join(problems))
 
-    def _save_deployed(self, commit: str) -> None:
-        self.status.deployed = commit
-        tmp = self.state_file + ".tmp"
-        with open(tmp, "w", encoding="ascii") as handle:
-            handle.write(commit + "\n")
-        os.replace(tmp, self.state_file)
+async def to_the_end(work: Coroutine[Any, Any, None], begun: Callable[[], bool], what: str,
+                     log: Any) -> None:
+    """Await `work`. If pgod stops meanwhile (this task is cancelled) after `begun()`
+    (the service has been taken down), let it finish, within FINISH_GRACE, and log how it
+    ended: stopping pgod must not leave a service down that was meant to come up. Before
+    that, stop it at once. `work` records its own result (it must, since the caller's
+    code after the await does not run when cancelled)."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if begun():
+            log.warning("stopping: finishing %s first", what)
+            await asyncio.wait({task}, timeout=FINISH_GRACE)
+        task.cancel()  # (nothing, if it is done)
+        with contextlib.suppress(asyncio.CancelledError):
+            try:
+                await task
+            except Exception:  # a bug: say so, and stop all the same
+                log.exception("%s: internal error while pgod stops", what)
+        raise

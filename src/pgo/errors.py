@@ -64,11 +64,11 @@ class PolicyViolation(PgoError):
 
 class Refusal(PgoError):
     """A request over SSH that pgod refuses, with an HTTP-like status (400, 401, 404, 406,
-    429, 500)."""
+    409, 429, 500)."""
 
     REASONS: ClassVar[dict[int, str]] = {
         400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 406: "Not Acceptable",
-        429: "Too Many Requests", 500: "Internal Server Error"}
+        409: "Conflict", 429: "Too Many Requests", 500: "Internal Server Error"}
 
     def __init__(self, status: int, message: str) -> None:
         self.status = status

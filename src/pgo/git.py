@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from pgo import proc
+from pgo.errors import PgoError
 from pgo.proc import Account
 
 GIT_TIMEOUT = 300.0
@@ -52,14 +53,19 @@ class Checkout:
     def upstream(self) -> str:
         return f"refs/remotes/origin/{self.branch}"
 
-    async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
+    @staticmethod
+    def _argv(*args: str) -> list[str]:
         # No hooks, no fsmonitor (both run programs named by the checkout's .git/config).
-        argv = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
+        return ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false",
                 "-c", "protocol.ext.allow=never", *args]
-        env = {**_GIT_ENV, "GIT_CONFIG_SYSTEM": self.system_config} if self.system_config \
+
+    def _env(self) -> dict[str, str]:
+        return {**_GIT_ENV, "GIT_CONFIG_SYSTEM": self.system_config} if self.system_config \
             else {**_GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1"}
-        result = await proc.run(argv, self.account, self.path, timeout=timeout, env=env,
-                                merge_stderr=False)
+
+    async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
+        result = await proc.run(self._argv(*args), self.account, self.path, timeout=timeout,
+                                env=self._env(), merge_stderr=False)
         return result.output
 
     def exists(self) -> bool:
@@ -84,6 +90,21 @@ class Checkout:
 
     async def head(self) -> str:
         return await self.rev_parse("HEAD")
+
+    async def subject(self, commit: str) -> str:
+        """The first line of `commit`'s message ("" if it cannot be read)."""
+        try:
+            out = await self._git("log", "-1", "--format=%s", commit, "--")
+        except PgoError:
+            return ""
+        return out.strip()[:200]
+
+    async def is_ancestor(self, commit: str, ref: str) -> bool:
+        """Whether `commit` is in the history of `ref`."""
+        result = await proc.run(self._argv("merge-base", "--is-ancestor", commit, ref),
+                                self.account, self.path, timeout=LOCAL_TIMEOUT,
+                                env=self._env(), check=False)
+        return result.returncode == 0
 
     async def changed_paths(self, old: str, new: str) -> frozenset[str]:
         out = await self._git("diff", "--name-only", "--no-renames", "-z", old, new, "--")

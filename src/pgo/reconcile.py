@@ -29,7 +29,7 @@ class Observed:
     target: str                       # upstream head after fetch
     head: str                         # commit the working tree is at
     deployed: str | None              # None: never deployed (or state lost)
-    first_pass: bool                  # first pass since pgod started
+    unsure: bool                      # what runs is not known to be what was deployed
     violations: tuple[str, ...] = ()  # policy check of the target commit
     changed: frozenset[str] = field(default_factory=frozenset)  # deployed..target
     used: frozenset[str] = field(default_factory=frozenset)     # paths the target project uses
@@ -38,7 +38,7 @@ class Observed:
     # image changed. None: all of `used`.
     runtime: frozenset[str] | None = None
     exposed: tuple[str, ...] = ()  # target paths in writable mounts of the running version
-    held: bool = False  # the target's deploy failed after taking the service down: no retry
+    held: str = ""  # why the target is not tried now (it broke: held, or backing off)
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,12 @@ def plan(seen: Observed) -> Plan:
         return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP),
                     "first deploy")
     if seen.deployed == seen.target:
-        if seen.first_pass:
+        if seen.unsure:
             return Plan((*checkout, Action.UP), "ensure the deployed commit is up")
         return Plan(checkout, "in step" if not checkout else "restore the deployed checkout")
     if touches(seen.changed, seen.used):
         return _on_change(seen, checkout)
-    ensure = (Action.UP,) if seen.first_pass else ()
+    ensure = (Action.UP,) if seen.unsure else ()
     return Plan((*checkout, *ensure), "no change to anything the project uses")
 
 
@@ -86,14 +86,12 @@ def _on_change(seen: Observed, checkout: tuple[Action, ...]) -> Plan:
 
 
 def _stop(seen: Observed) -> Plan | None:
-    """A target that must not be deployed (now): it breaks the policy, or its deploy failed
-    after taking the service down (every retry would take it down again)."""
+    """A target that must not be deployed (now): it breaks the policy, or it broke before
+    (held until the branch moves, or backing off)."""
     if seen.violations:
         return Plan((Action.REJECT,), "policy violated: " + "; ".join(seen.violations))
-    if seen.held and seen.deployed not in (None, seen.target):
-        return Plan((), f"deploy of {seen.target[:12]} failed after taking the service down; "
-                        "not retried until the branch moves, pgod restarts or an operator "
-                        "runs sync")
+    if seen.held and seen.deployed != seen.target:
+        return Plan((), seen.held)
     return None
 
 

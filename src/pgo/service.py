@@ -1,122 +1,217 @@
-"""One service's life: clone, observe, plan, apply; again every duration (plus jitter).
+"""One service's life: clone, fetch, observe, plan, deploy, self-heal; again every duration
+(plus jitter, backing off while fetches fail).
 
-The I/O around the pure planner in `reconcile.py` (carrying out a plan is `deploy.py`). One
-instance per service, one task each; `lock` is shared with the SSH commands so an
-operator's `up` never races a redeploy.
+The I/O around the pure planner (`reconcile`) and the pure state transitions (`state`):
+the runner holds the service's one record and changes it only through `transition`,
+saving it after each change. Carrying out a plan is the `Deployer`'s; `lock` is shared
+with the SSH commands, so an operator's `up` never races a redeploy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from pgo import checkoutdir, proc
+from pgo import checkoutdir, proc, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
-from pgo.deploy import Deployment, took_down
+from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
 from pgo.duration import jittered
 from pgo.errors import PgoError
 from pgo.git import Checkout
 from pgo.keys import OperatorKey, read_keys
 from pgo.logformat import without_credentials
 from pgo.proc import Account
-from pgo.project import ProjectAt, read_project
+from pgo.project import ProjectAt
 from pgo.reconcile import Action, Observed, Plan, plan
-from pgo.status import ServiceLog, Status
+from pgo.state import Record, State
+from pgo.status import ContainerRow, ServiceLog
+from pgo.workspace import Workspace
+
+# The deployed project's containers that are gone or exited (and must be brought back).
+Dead = Callable[[Project, ProjectAt], Awaitable[list[str]]]
+Rows = Callable[[Project], Awaitable[list[ContainerRow]]]
 
 
-class ServiceRunner(Deployment):
+@dataclass(frozen=True)
+class Checks:
+    """What pgod asks podman about a project: whether a deploy is ready (the gate), which
+    containers of what runs died (self-heal), and what `status` shows of them."""
+
+    ready: Ready
+    dead: Dead
+    rows: Rows
+
+
+class ServiceRunner:
     """Keeps one service's compose project in step with its git branch."""
 
     def __init__(self, config: ServiceConfig, account: Account, root: str, state_dir: str,
-                 compose_exe: str, interval: float, git_config: str | None = None) -> None:
-        self.config = config
-        self.account = account
-        self.path = os.path.join(root, config.name)
-        self.checkout = Checkout(self.path, config.repository, config.branch, self.account,
-                                 git_config)
-        self.state_file = os.path.join(state_dir, config.name)
-        self.compose_exe = compose_exe
-        self.interval = interval
+                 compose_exe: str, interval: float,
+                 checks: Callable[[ServiceConfig, ServiceLog], Checks],
+                 git_config: str | None = None) -> None:
+        path = os.path.join(root, config.name)
+        log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
+        self.work = Workspace(config, account, path,
+                              Checkout(path, config.repository, config.branch, account,
+                                       git_config), compose_exe, log)
+        self.config, self.account, self.path, self.log = config, account, path, log
+        self.checkout = self.work.checkout
+        self.state_dir, self.interval = state_dir, interval
+        self.checks = checks(config, log)
         self.lock = asyncio.Lock()
-        self.status = Status(since=time.time(), deployed=self._load_deployed())
-        self.log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
-        self._first_pass = True
-        self._last_problem: tuple[str, tuple[str, ...]] | None = None
-        self._policy_ok: str | None = None  # the last target that passed the policy
-        self.project: Project | None = None  # set once a commit is deployed by this pgod
+        self.wake = asyncio.Event()  # an SSH command asks for a pass now
+        self.deployer = Deployer(self.work, self.checks.ready, lambda: self.stopping)
+        self.config_id = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+        self.record, self._rebuild = self._load()
+        self.project: Project | None = None    # the deployed commit's, for SSH commands
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
-        self._held: str | None = None  # a commit whose deploy failed after down began
-        self._unsure = False  # a deploy and its roll-back failed: what runs is unknown
         self.keys: tuple[OperatorKey, ...] = ()
         self.stopping = False  # set when pgod stops: no pass or SSH command starts after it
         self._keys_commit: str | None = None
+        self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
+        self._passes = 0
+
+    # -- the record ---------------------------------------------------------------------
+
+    def _load(self) -> tuple[Record, bool]:
+        blank = Record(service=self.config.name, user=self.account.user)
+        try:
+            found = statestore.load(self.state_dir, self.config.name)
+        except statestore.Unreadable as err:
+            self.log.error("state record unreadable, rebuilding it from what runs: %s", err)
+            return blank, True
+        if found is None:
+            return blank, True
+        if found.state is State.DEPLOYING:  # pgod was killed in the middle of a deploy
+            found = state.transition(found, state.BringBackFailed(
+                found.deployed or "", "", "start", "pgod stopped during a deploy", 0.0),
+                time.time())
+        return found, False
+
+    def event(self, event: state.Event) -> Record:
+        """Apply `event` to the record and save it; a failed save is logged, never fatal
+        (the record on disk stays the previous one, whole)."""
+        before, self.record = self.record, state.transition(self.record, event, time.time())
+        if self.record.state is not before.state:
+            self.log.info("state %s -> %s", before.state.value, self.record.state.value)
+        if self.record != before:
+            try:
+                statestore.save(self.state_dir, self.record)
+            except OSError as err:
+                self.log.error("cannot save the state record (the previous one stays): %s",
+                               err)
+        return self.record
+
+    # -- the loop -----------------------------------------------------------------------
 
     async def run_forever(self) -> None:
-        self.log.info("tracking %s branch %s as user %s", self.config.repository,
-                      self.config.branch, self.account.user)
+        self.log.info("tracking %s branch %s as user %s", without_credentials(
+            self.config.repository), self.config.branch, self.account.user)
         try:  # operators can log in while the first pass pulls and builds
             async with self.lock:
                 await self._refresh_keys()
         except Exception:  # a bug: the deploy loop must run anyway
             self.log.exception("internal error reading operator keys")
+        trigger = "start"
         while True:
-            await self.run_pass()
-            await asyncio.sleep(jittered(self.interval))
+            await self.run_pass(trigger)
+            trigger = "poll"
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.next_wait())
 
-    async def run_pass(self, retry: bool = False) -> bool | None:
-        """One pass under the service lock; errors are logged and kept in `status`. True if
-        the branch was fetched and its head runs (what `sync` reports); None if pgod began
-        to stop before the pass could start. `retry`: deploy a commit again even if its
-        deploy failed after taking the service down."""
+    def next_wait(self) -> float:
+        """The interval plus jitter; while fetches fail, doubled each time, up to 4x."""
+        fetch = self.record.last_fetch
+        if fetch is None or fetch.error is None:
+            return jittered(self.interval)
+        return min(jittered(state.backoff(fetch.failures, self.interval)), 4 * self.interval)
+
+    async def run_pass(self, trigger: str = "poll", retry: bool = False) -> bool | None:
+        """One pass under the service lock; errors are logged and kept in the record. True
+        if the branch was fetched and its head runs (what `sync` reports); None if pgod
+        began to stop before the pass could start. `retry`: try a broken commit again."""
         async with self.lock:
             if self.stopping:  # (an SSH sync that waited for the lock)
                 return None
-            if retry:
-                self._held = None
-            try:
-                fetched = await self._pass()
-            except PgoError as err:
-                self.log.error("%s", err)
-                self.status.set("failed", str(err))
-                return False
-            except Exception as err:  # a bug: keep the loop and the other services alive
-                self.log.exception("internal error")
-                self.status.set("failed", f"internal error: {err!r}")
-                return False
-        return fetched and self.status.deployed == self.status.upstream
+            return await self.pass_locked(trigger, retry)
 
-    async def _pass(self) -> bool:
+    async def pass_locked(self, trigger: str, retry: bool = False) -> bool:
+        """A pass, the lock already held (an operator's command that ends in one)."""
+        if retry and self.record.broken is not None:
+            self.event(state.Unbroken())
+        try:
+            fetched = await self._pass(trigger)
+        except PgoError as err:
+            self.log.error("%s", err)
+            self._failed(str(err))
+            return False
+        except Exception as err:  # a bug: keep the loop and the other services alive
+            self.log.exception("internal error")
+            self._failed(f"internal error: {err!r}")
+            return False
+        return fetched and self.record.deployed == self.record.upstream
+
+    def _failed(self, reason: str) -> None:
+        """A pass that failed outside a deploy (git, reading the project): the record says
+        why; what runs is left alone."""
+        self.event(state.Trouble(without_credentials(reason)))
+
+    async def _pass(self, trigger: str) -> bool:
+        await self._prepare()
+        fetched, target = await self.fetch()
+        self._passes += 1
+        if await self._host_stop() or self.record.stopped is not None:
+            return False
+        await self._adopt_deployed()
+        try:
+            if state.waiting(self.record, time.time()):
+                return False
+            if self.record.frozen is not None:  # not following the branch; still healing
+                await (self._bring_back(trigger) if self.record.failing else self._heal())
+                return fetched
+            seen, project = await self.observe(target)
+            if not await self._apply(plan(seen), seen, project, trigger):
+                await self._heal()
+        finally:
+            await self._refresh_keys()
+        return fetched
+
+    async def _prepare(self) -> None:
+        """The checkout, cloned or repaired; the record rebuilt if it was lost."""
         if not self.checkout.exists():
             await self._clone()
         elif (owner := os.stat(self.path).st_uid) != self.account.uid:
             raise PgoError(f"{self.path} belongs to uid {owner}, not to {self.account.user}: "
                            "the service's user changed; remove the checkout to clone anew")
-        elif self._first_pass:
-            checkoutdir.share(self.path, self.account)  # `group` may have changed since the clone
+        elif self._passes == 0:
+            checkoutdir.share(self.path, self.account)  # `group` may have changed
             await self._repair()
-        try:
-            target = await self.checkout.fetch()
-        except PgoError as err:
-            self.log.warning("fetch failed, will retry next pass: %s", err)
-            self.status.last_error = without_credentials(f"fetch failed: {err}")
-            if not self._first_pass:
-                return False
-            target, fetched = await self.checkout.rev_parse(self.checkout.upstream), False
+        if self._rebuild:
+            await self._rebuild_record()
+
+    async def _rebuild_record(self) -> None:
+        """No usable record: what runs says what is deployed. Containers of the project
+        exist: the checkout's commit (pgod moves it before every up). None: nothing."""
+        self._rebuild = False
+        head = await self.checkout.head()
+        running = await self.work.compose("-").containers()
+        if running:
+            self.log.warning("state rebuilt: %d container(s) of project %s run; taking the "
+                             "checkout's %s as deployed", len(running), self.config.name,
+                             head[:12])
+            self.record = Record(service=self.config.name, user=self.account.user,
+                                 deployed=head, last_good=head)
         else:
-            fetched = True
-        self.status.upstream = target
-        seen, project = await self._observe(target)
-        decided = plan(seen)
-        self._first_pass = False
-        try:
-            await self._apply(decided, seen, project)
-        finally:
-            await self._refresh_keys()
-        return fetched
+            self.log.warning("state rebuilt: no container of project %s exists; deploying "
+                             "anew", self.config.name)
 
     async def _repair(self) -> None:
         """What a pgod killed in the middle of git may have left (SIGKILL, a power cut): a
@@ -134,17 +229,57 @@ class ServiceRunner(Deployment):
             await self._clone()
 
     async def _clone(self) -> None:
-        self.status.set("cloning")
+        if self.record.deployed is None:
+            self.event(state.Cloning())
         checkoutdir.prepare(self.path, self.account)
-        self.log.info("cloning %s (branch %s) into %s", self.config.repository,
-                      self.config.branch, self.path)
+        self.log.info("cloning %s (branch %s) into %s", without_credentials(
+            self.config.repository), self.config.branch, self.path)
         await self.checkout.clone()
         self.log.info("checked out at %s", (await self.checkout.head())[:12])
 
-    async def _observe(self, target: str) -> tuple[Observed, ProjectAt]:
+    async def fetch(self) -> tuple[bool, str]:
+        """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
+        the head last fetched is used (the checkout and its keys stay)."""
+        try:
+            target = await self.checkout.fetch()
+        except PgoError as err:
+            error = without_credentials(str(err))
+            self.log.warning("fetch failed, will retry: %s", error)
+            self.event(state.FetchFailed(error))
+            try:
+                return False, await self.checkout.rev_parse(self.checkout.upstream)
+            except PgoError:
+                return False, await self.checkout.head()
+        if (self.record.last_fetch or state.Fetch(0)).error is not None:
+            self.log.info("fetch works again")
+        self.event(state.Fetched(target))
+        return True, target
+
+    async def _host_stop(self) -> bool:
+        """DIR/NAME.stop: the host's admin keeps the service down while it exists."""
+        path = self.work.stop_file()
+        stopped = self.record.stopped
+        by_file = stopped is not None and stopped.by.startswith("file ")
+        if not os.path.lexists(path):
+            if by_file:
+                self.log.info("%s is gone: bringing the service back", path)
+                self.event(state.Started())
+            return False
+        if not by_file:
+            self.log.warning("%s exists: taking the service down until it is removed", path)
+            if self.project is not None:
+                await to_the_end(self.project.down(), lambda: True, "the down", self.log)
+            self.event(state.Stopped(f"file {path}", "the host's stop file"))
+        return True
+
+    async def observe(self, target: str) -> tuple[Observed, ProjectAt]:
         head = await self.checkout.head()
-        project = await read_project(self.checkout, self.config, target, self.environment())
-        deployed = self.status.deployed
+        project = self._read
+        if project is None or project.commit != target:
+            project = self._read = await self.work.read(target)
+            if not project.problems:
+                self.log.info("policy ok at %s", target[:12])
+        deployed = self.record.deployed
         changed: frozenset[str] = frozenset()
         if deployed is not None and deployed != target:
             try:
@@ -153,89 +288,181 @@ class ServiceRunner(Deployment):
                 self.log.warning("deployed commit %s is gone; treating everything as changed",
                                  deployed[:12])
                 changed = project.used or frozenset({"."})
-        if self._held != target:
-            self._held = None  # the branch moved
         return Observed(target=target, head=head, deployed=deployed,
-                        first_pass=self._first_pass or self._unsure,
+                        unsure=self.record.failing,
                         violations=project.problems,
                         changed=changed, used=project.used, runtime=project.runtime,
                         exposed=await self._exposed(project, deployed),
-                        held=target == self._held), project
+                        held=self._held_reason(target)), project
+
+    def _held_reason(self, target: str) -> str:
+        now = time.time()
+        if not state.held_back(self.record, target, self.config_id, now):
+            return ""
+        if self.record.held:
+            return (f"{target[:12]} broke ({self.record.reason}); not tried again until "
+                    "the branch moves, the config changes or an operator runs sync or up")
+        return f"{target[:12]} failed; trying again in {self.record.retry_at - now:.0f}s"
 
     async def _exposed(self, project: ProjectAt, deployed: str | None) -> tuple[str, ...]:
         """The target's paths in writable mounts of the deployed commit's project."""
         if deployed is None or deployed == project.commit or project.problems:
             return ()
         try:
-            running = await read_project(self.checkout, self.config, deployed,
-                                         self.environment())
+            running = self.deployed_at if self.deployed_at is not None and \
+                self.deployed_at.commit == deployed else await self.work.read(deployed)
         except PgoError:  # gone (a force-push, a new clone): its mounts are not in this tree
             return ()
         return tuple(project.exposed_to(running))
 
-    async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt) -> None:
-        await self._adopt_deployed(seen)
-        if self._unsure and seen.deployed is not None and Action.UP not in decided.actions:
-            await self._to_the_end(self._bring_back(seen.deployed), lambda: True,
-                                   f"bringing {seen.deployed[:12]} back")  # target refused/held
+    async def _apply(self, decided: Plan, seen: Observed, at: ProjectAt,
+                     trigger: str) -> bool:
+        """Carry out the plan; True if containers were (re)started."""
         if Action.REJECT in decided.actions:
-            await self._reject(seen, at)
-            return
-        self._last_problem = None
-        if seen.target != self._policy_ok:
-            self._policy_ok = seen.target
-            self.log.info("policy ok at %s", seen.target[:12])
+            await self._reject(seen, at, trigger)
+            return False
         if not decided.actions:
             self.log.debug("%s at %s", decided.reason, seen.target[:12])
-            if self.status.state == "failed" and seen.deployed == seen.target:
-                self.status.set("running")  # upstream went back to what runs
-            return
+            if self.record.failing:
+                await self._bring_back(trigger)
+                return True
+            return False
         if seen.deployed not in (None, seen.target):
             self.log.info("change detected %s..%s: %s", seen.deployed[:12],
                           seen.target[:12], decided.reason)
-        assert at.file is not None
-        project = self._compose(at.file)
+        subject = await self.checkout.subject(seen.target)
         if decided.restarts:
-            self.status.set("deploying")
+            self.event(state.Deploying(seen.target))
         done: list[Action] = []
-        await self._to_the_end(self._deploy(project, decided, seen, at, done),
-                               lambda: took_down(done),
-                               f"the deploy of {seen.target[:12]}")
+
+        async def deploy() -> None:
+            result = await self.deployer.deploy(decided, at, self.record.last_good,
+                                                self.record.failing, done)
+            await self._record(result, decided, at, subject, trigger)
+        await to_the_end(deploy(), lambda: took_down(done),
+                         f"the deploy of {seen.target[:12]}", self.log)
+        return decided.restarts
+
+    async def _record(self, result: Result, decided: Plan, at: ProjectAt, subject: str,
+                      trigger: str) -> None:
+        """What a deploy's result means for the record."""
+        if result.kind is not Kind.FAILED:
+            self.adopt(at)
+            outcome = state.Outcome.DEPLOYED if result.kind is Kind.DEPLOYED \
+                else state.Outcome.NO_CHANGE
+            self.event(state.Deployed(at.commit, subject, trigger, decided.reason, outcome))
+            return
+        await self.record_failure(result, at, subject, trigger)
+
+    async def record_failure(self, result: Result, at: ProjectAt, subject: str,
+                             trigger: str) -> None:
+        """A failed deploy: the commit broke; what ran before is back, or it is failing."""
+        fallback = self.record.last_good
+        self.event(state.Broke(
+            at.commit, subject, trigger, result.reason, restored=result.restored,
+            held=result.touched and result.restored and fallback is not None,
+            backoff=state.backoff(self.record.failures + 1, self.interval),
+            config=self.config_id))
+        if result.touched and result.restored and fallback is not None:
+            await self._restored(fallback, f"deploy of {at.commit[:12]} failed")
+
+    async def _restored(self, commit: str, why: str) -> None:
+        self.adopt(await self.work.read(commit))
+        self.event(state.Restored(commit, await self.checkout.subject(commit),
+                                  f"{why}; {commit[:12]} is back"))
+
+    def adopt(self, at: ProjectAt) -> None:
+        if at.file is not None:
+            self.project, self.deployed_at = self.work.compose(at.file), at
+
+    async def _reject(self, seen: Observed, at: ProjectAt, trigger: str) -> None:
+        reason = f"commit {seen.target[:12]} refused: " + "; ".join(at.problems)
+        before = self.record
+        self.event(state.Refused(seen.target, await self.checkout.subject(seen.target)
+                                 if before.refused != seen.target else "", trigger, reason))
+        level = logging.WARNING if self.record is not before else logging.DEBUG
+        self.log.log(level, "policy violated at %s, nothing changed: %s", seen.target[:12],
+                     "; ".join(at.problems))
+        if self.record.failing:
+            await self._bring_back(trigger)
+
+    async def _bring_back(self, trigger: str) -> None:
+        """Failing, and the target is not deployed: the last good commit, up again."""
+        commit = self.record.last_good or self.record.deployed
+        if commit is None:
+            return
+        self.log.warning("bringing %s up again (what should run does not)", commit[:12])
+        self.event(state.Deploying(commit))
+
+        async def back() -> None:
+            try:
+                await self.checkout.reset(commit)
+                await self.deployer.bring_up(commit)
+            except PgoError as err:
+                self._bring_back_failed(commit, trigger, str(err))
+                return
+            await self._restored(commit, "what should run did not")
+        await to_the_end(back(), lambda: True, f"bringing {commit[:12]} back", self.log)
+
+    def _bring_back_failed(self, commit: str, trigger: str, reason: str) -> None:
+        wait = state.backoff(self.record.failures + 1, self.interval)
+        self.log.error("bringing %s back failed (next try in %.0fs): %s", commit[:12], wait,
+                       reason)
+        self.event(state.BringBackFailed(commit, "", trigger, without_credentials(reason),
+                                         wait))
+
+    async def _heal(self) -> None:
+        """Containers of what runs that are gone or exited: `up -d` (through the gate)."""
+        if self.project is None or self.deployed_at is None or self.record.deployed is None:
+            return
+        dead = await self.checks.dead(self.project, self.deployed_at)
+        if not dead:
+            return
+        commit, project, at = self.record.deployed, self.project, self.deployed_at
+        what = ", ".join(dead)
+        self.log.warning("self-heal: %s; bringing them back with up -d", what)
+        self.event(state.Deploying(commit))
+
+        async def heal() -> None:
+            try:
+                await project.run("up", "-d")
+                if (problem := await self.checks.ready(project, at)) is not None:
+                    raise PgoError(f"health gate: {problem}")
+            except PgoError as err:
+                self._bring_back_failed(commit, "self-heal", f"{what}: {err}")
+                return
+            self.event(state.Healed(commit, await self.checkout.subject(commit),
+                                    f"brought back: {what}"))
+        await to_the_end(heal(), lambda: True, "the self-heal", self.log)
+
+    async def _adopt_deployed(self) -> None:
+        """After a restart, the deployed commit's project is what SSH commands and the
+        self-heal work on, even before (or if never) a deploy by this pgod succeeds."""
+        deployed = self.record.deployed
+        if self.project is None and deployed is not None:
+            with contextlib.suppress(PgoError):
+                self.adopt(await self.work.read(deployed))
+
+    async def containers(self) -> list[ContainerRow] | None:
+        """The deployed project's containers for `status`; None if podman cannot say."""
+        if self.project is None:
+            return []
+        try:
+            return await self.checks.rows(self.project)
+        except PgoError as err:
+            self.log.warning("cannot list the containers: %s", err)
+            return None
 
     def worktree_problems(self) -> list[str]:
         """How the working tree differs from the deployed commit as it was checked."""
         return [] if self.deployed_at is None else \
             self.deployed_at.worktree_problems(self.path)
 
-    async def _adopt_deployed(self, seen: Observed) -> None:
-        """After a restart, the deployed commit's project is what SSH commands work on, even
-        before (or if never) a deploy by this pgod succeeds."""
-        if self.project is None and seen.deployed is not None and seen.head == seen.deployed:
-            deployed = await read_project(self.checkout, self.config, seen.deployed,
-                                          self.environment())
-            if deployed.file is not None:
-                self.project, self.deployed_at = self._compose(deployed.file), deployed
-
-    async def _reject(self, seen: Observed, at: ProjectAt) -> None:
-        problem = (seen.target, at.problems)
-        level = logging.DEBUG if problem == self._last_problem else logging.WARNING
-        self._last_problem = problem
-        self.log.log(level, "policy violated at %s, nothing changed: %s", seen.target[:12],
-                     "; ".join(at.problems))
-        self.status.set("rejected" if seen.deployed is None else
-                        "failed" if self._unsure else "running",
-                        f"commit {seen.target[:12]} refused: " + "; ".join(at.problems))
-
-    def _load_deployed(self) -> str | None:
-        with contextlib.suppress(OSError), open(self.state_file, encoding="ascii") as handle:
-            return handle.read().strip() or None
-        return None
-
     async def _refresh_keys(self) -> None:
         """Operators' keys, as committed at the deployed commit. If they cannot be read, no
         key is accepted (a key removed in that commit must not keep working) and the next
         pass tries again."""
-        deployed = self.status.deployed
+        deployed = self.record.deployed
         if deployed is None or deployed == self._keys_commit or not self.checkout.exists():
             return
         try:
@@ -248,4 +475,3 @@ class ServiceRunner(Deployment):
         self.keys, self._keys_commit = keys, deployed
         self.log.info("%d operator key(s) at %s: %s", len(self.keys), deployed[:12],
                       ", ".join(f"{k.source} {k.fingerprint}" for k in self.keys) or "none")
-

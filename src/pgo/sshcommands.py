@@ -2,9 +2,10 @@
 
 Statuses: the compose command's own exit status (128+N when a signal N killed it; 1 when
 `down` left containers), or 400 bad syntax, 401 key not allowed for this service, 404 no
-such service, 406 unknown command or argument, 429 too many commands running for this
-service, 500 internal error. The reason goes to stderr; a traceback never leaves the
-server. Every request is logged with the client's address and the signing key.
+such service, 406 unknown command or argument, 409 the host's DIR/NAME.stop keeps the
+service down, 429 too many commands running for this service, 500 internal error. The
+reason goes to stderr; a traceback never leaves the server. Every request is logged with
+the client's address and the signing key.
 
 A client that goes away stops a read-only command (ps, logs) at once; a mutating one that
 has started runs to its end (within its timeout), so `up` or `down` is never cut halfway,
@@ -14,27 +15,28 @@ and one that was still waiting for the service lock does not start.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 import asyncssh
 
-from pgo import sshstream
+from pgo import controls, sshstream
 from pgo.command import Request, parse_request
 from pgo.compose import Project
 from pgo.errors import PgoError, Refusal
 from pgo.keys import OperatorKey
-from pgo.logformat import without_credentials
 from pgo.service import ServiceRunner
 from pgo.sshserver import granted_services, signing_key
+from pgo.status import history_json, history_text, status_json, status_text
 
 log = logging.getLogger("pgo.ssh")
 
 Handler = Callable[[ServiceRunner, Request, asyncssh.SSHServerProcess[str]], Awaitable[int]]
 MAX_RUNNING = 8  # podman-compose commands and syncs at once per service (logs -f included)
-UNCOUNTED = frozenset({"ping", "status"})  # answered at once, never wait or run anything
+# answered at once, never wait or run anything
+UNCOUNTED = frozenset({"ping", "status", "history"})
 # Commands that make podman read host paths again (bind mounts are resolved at each start).
 READS_HOST_PATHS = frozenset({"up", "pull", "build", "restart", "start"})
 
@@ -44,7 +46,10 @@ class Sessions:
 
     def __init__(self, runners: Mapping[str, ServiceRunner]) -> None:
         self.runners = runners
-        self.routes: dict[str, Handler] = {"ping": ping, "status": status, "sync": sync}
+        self.routes: dict[str, Handler] = {
+            "ping": ping, "status": status, "history": history, "sync": sync, "diff": diff,
+            "freeze": locked(freeze), "unfreeze": locked(unfreeze),
+            "rollback": locked(rollback)}
         self.running: dict[str, int] = {}
 
     async def handle(self, process: asyncssh.SSHServerProcess[str]) -> None:
@@ -127,30 +132,79 @@ async def ping(runner: ServiceRunner, request: Request,
 
 async def status(runner: ServiceRunner, request: Request,
                  process: asyncssh.SSHServerProcess[str]) -> int:
-    state = runner.status
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(state.since))
-    repository = without_credentials(runner.config.repository)
-    lines = [
-        f"service:    {runner.config.name}",
-        f"repository: {repository} (branch {runner.config.branch})",
-        f"state:      {state.state} since {since}",
-        f"deployed:   {state.deployed or '-'}",
-        f"upstream:   {state.upstream or '-'}",
-        f"last error: {state.last_error or '-'}",
-    ]
-    process.stdout.write("\n".join(lines) + "\n")
+    rows = await runner.containers()
+    args = (runner.record, runner.config.repository, runner.config.branch, rows)
+    if "--json" in request.args:
+        process.stdout.write(json.dumps(status_json(*args), indent=1) + "\n")
+    else:
+        process.stdout.write(status_text(*args))
+    return 0
+
+
+async def history(runner: ServiceRunner, request: Request,
+                  process: asyncssh.SSHServerProcess[str]) -> int:
+    args = list(request.args)
+    count = int(args[args.index("-n") + 1]) if "-n" in args else 100
+    show = history_json if "--json" in args else history_text
+    process.stdout.write(show(runner.record, count))
     return 0
 
 
 async def sync(runner: ServiceRunner, request: Request,
                process: asyncssh.SSHServerProcess[str]) -> int:
-    """A pass now (waiting for one in progress): 0 if the branch's head was fetched and is
-    what runs, else 1; `status` says why."""
-    in_step = await runner.run_pass(retry=True)
+    """A pass now (waiting for one in progress), a broken commit tried again: 0 if the
+    branch's head was fetched and is what runs, else 1; `status` says why."""
+    controls.refuse_if_host_stopped(runner, "sync")
+    in_step = await runner.run_pass("sync", retry=True)
     if in_step is None:
         raise stopping_refusal()
-    await status(runner, request, process)
+    await status(runner, Request(request.service, "status"), process)
     return 0 if in_step else 1
+
+
+async def diff(runner: ServiceRunner, request: Request,
+               process: asyncssh.SSHServerProcess[str]) -> int:
+    async with runner.lock:
+        if runner.stopping:
+            raise stopping_refusal()
+        process.stdout.write(await controls.diff(runner))
+    return 0
+
+
+def operator(process: asyncssh.SSHServerProcess[str]) -> str:
+    """Who sent the request, as history and status name it: the key's fingerprint."""
+    conn = process.get_extra_info("connection")
+    return (signing_key(conn) if conn is not None else None) or "?"
+
+
+def locked(handler: Handler) -> Handler:
+    """`handler` with the service lock held, if pgod is not stopping meanwhile."""
+    async def run(runner: ServiceRunner, request: Request,
+                  process: asyncssh.SSHServerProcess[str]) -> int:
+        async with runner.lock:
+            if runner.stopping:
+                raise stopping_refusal()
+            return await handler(runner, request, process)
+    return run
+
+
+async def freeze(runner: ServiceRunner, request: Request,
+                 process: asyncssh.SSHServerProcess[str]) -> int:
+    process.stdout.write(controls.freeze(runner, operator(process), " ".join(request.args)))
+    return 0
+
+
+async def unfreeze(runner: ServiceRunner, request: Request,
+                   process: asyncssh.SSHServerProcess[str]) -> int:
+    process.stdout.write(controls.unfreeze(runner))
+    return 0
+
+
+async def rollback(runner: ServiceRunner, request: Request,
+                   process: asyncssh.SSHServerProcess[str]) -> int:
+    given = request.args[0] if request.args else None
+    process.stdout.write(await controls.rollback(runner, given, operator(process)))
+    return 0
 
 
 async def compose(runner: ServiceRunner, request: Request,
@@ -169,14 +223,28 @@ async def compose(runner: ServiceRunner, request: Request,
             return 1
         if runner.stopping:
             raise stopping_refusal()
-        if request.command in READS_HOST_PATHS and (problems := runner.worktree_problems()):
-            raise Refusal(500, "working tree refused: " + "; ".join(problems))
+        if request.command in READS_HOST_PATHS:
+            controls.refuse_if_host_stopped(runner, command)
+            if problems := runner.worktree_problems():
+                raise Refusal(500, "working tree refused: " + "; ".join(problems))
         log.info("%s: %s starts (service lock taken)", name, command)
         code = await _stream(runner, request, process)
         if command == "down" and code == 0 and runner.project is not None:
             code = await _check_down(runner.project, process)
         log.info("%s: %s exited %d", name, command, code)
+        _after(runner, request, code, operator(process))
         return code
+
+
+def _after(runner: ServiceRunner, request: Request, code: int, by: str) -> None:
+    """What an operator's down/stop/up/start means for the record: stopped (persisted, not
+    brought back by pgod) until up/start."""
+    if code != 0:
+        return
+    if request.command in ("down", "stop"):
+        controls.stopped_by_operator(runner, f"operator {by}", request.command)
+    elif request.command in ("up", "start"):
+        controls.started_by_operator(runner)
 
 
 async def _check_down(project: Project, process: asyncssh.SSHServerProcess[str]) -> int:
@@ -201,5 +269,5 @@ async def _stream(runner: ServiceRunner, request: Request,
     project = runner.project
     if project is None:
         raise Refusal(500, f"service {request.service!r} has no deployed project yet "
-                           f"(state: {runner.status.state})")
+                           f"(state: {runner.record.state.value})")
     return await sshstream.run(project, request, process)

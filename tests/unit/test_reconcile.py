@@ -9,7 +9,7 @@ USED = frozenset({"compose.yaml", ".env", "www"})
 
 def seen(**kw: object) -> Observed:
     base: dict[str, object] = {
-        "target": B, "head": A, "deployed": A, "first_pass": False, "used": USED}
+        "target": B, "head": A, "deployed": A, "unsure": False, "used": USED}
     base.update(kw)
     return Observed(**base)  # type: ignore[arg-type]
 
@@ -17,10 +17,10 @@ def seen(**kw: object) -> Observed:
 @pytest.mark.parametrize(("observed", "actions"), [
     # first ever deploy: nothing known to be running
     # (down first: `up -d` alone would keep containers of an older image running)
-    (seen(deployed=None, head=B, first_pass=True), (PU, BU, DO, UP)),
-    (seen(deployed=None, head=A, first_pass=True), (CH, PU, BU, DO, UP)),
-    # pgod restarted, nothing new upstream: make sure it is up, no rebuild, no restart
-    (seen(deployed=B, head=B, first_pass=True), (UP,)),
+    (seen(deployed=None, head=B, unsure=True), (PU, BU, DO, UP)),
+    (seen(deployed=None, head=A, unsure=True), (CH, PU, BU, DO, UP)),
+    # unsure what runs (a deploy was cut, a bring-back failed): make sure it is up
+    (seen(deployed=B, head=B, unsure=True), (UP,)),
     # steady state
     (seen(deployed=B, head=B), ()),
     # the working tree drifted from what is deployed (an interrupted deploy): put it back
@@ -33,21 +33,21 @@ def seen(**kw: object) -> Observed:
     (seen(changed=frozenset({"compose.yaml"}), exposed=("data/key",)), (CH, DO, PU, BU, UP)),
     # exposure alone (no change to the project) restarts nothing
     (seen(changed=frozenset({"README.md"}), exposed=("data/key",)), (CH,)),
-    # the target's deploy failed after down: not again (the roll-back put the tree back)
-    (seen(changed=frozenset({"compose.yaml"}), held=True), ()),
-    # ... unless it is what runs after all, or nothing runs
-    (seen(deployed=B, head=B, held=True), ()),
-    (seen(deployed=B, head=B, held=True, first_pass=True), (UP,)),
-    (seen(deployed=None, head=B, held=True, first_pass=True), (PU, BU, DO, UP)),
+    # the target broke: not again (the roll-back put the tree back), or not yet (backoff)
+    (seen(changed=frozenset({"compose.yaml"}), held="broke"), ()),
+    (seen(deployed=None, head=B, held="backing off", unsure=True), ()),
+    # ... unless it is what runs after all
+    (seen(deployed=B, head=B, held="broke"), ()),
+    (seen(deployed=B, head=B, held="broke", unsure=True), (UP,)),
     # a change to nothing the project uses: move the tree, leave containers alone
     (seen(changed=frozenset({"README.md"})), (CH,)),
     (seen(changed=frozenset({"ssh/alice.pub", "docs/x.md"})), (CH,)),
     (seen(changed=frozenset({"wwwx/index.html"})), (CH,)),
-    # ... but on the first pass after a restart, also make sure it is up
-    (seen(changed=frozenset({"README.md"}), first_pass=True), (CH, UP)),
+    # ... but when unsure what runs, also make sure it is up
+    (seen(changed=frozenset({"README.md"}), unsure=True), (CH, UP)),
     # a policy violation changes nothing, whatever else is true
     (seen(violations=("port 80",), changed=frozenset({"compose.yaml"})), (Action.REJECT,)),
-    (seen(violations=("port 80",), deployed=None, first_pass=True), (Action.REJECT,)),
+    (seen(violations=("port 80",), deployed=None, unsure=True), (Action.REJECT,)),
 ])
 def test_plan(observed: Observed, actions: tuple[Action, ...]) -> None:
     assert plan(observed).actions == actions
@@ -100,7 +100,6 @@ def test_down_first_reason_names_the_exposed_path() -> None:
                                    "running version")
 
 
-def test_a_held_target_says_why_and_how_to_retry() -> None:
-    decided = plan(seen(changed=frozenset({"compose.yaml"}), held=True))
-    assert decided.reason == f"deploy of {B[:12]} failed after taking the service down; not " \
-        "retried until the branch moves, pgod restarts or an operator runs sync"
+def test_a_held_target_says_why() -> None:
+    decided = plan(seen(changed=frozenset({"compose.yaml"}), held="it broke: retry in 5m"))
+    assert decided.reason == "it broke: retry in 5m" and not decided.actions

@@ -1,8 +1,9 @@
-"""ServiceRunner's failure paths: roll-back, holding a commit back, being unsure what runs.
+"""ServiceRunner's paths: deploy, the gate, roll-back, holding a broken commit back, being
+unsure what runs, self-heal, the host's stop file, the persisted record.
 
-Real git (repositories in tmp_path); podman-compose replaced by a recorder that can be told to
-fail, since what is tested is what pgod decides, not what podman does (the integration tests
-run the same paths with real podman).
+Real git (repositories in tmp_path); podman-compose and the gate's look at podman replaced
+by a recorder that can be told to fail, since what is tested is what pgod decides, not what
+podman does (the integration tests run the same paths with real podman).
 """
 
 from __future__ import annotations
@@ -10,18 +11,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pgo import compose
+from pgo import compose, state, statestore
+from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
 from pgo.ports import PortRange
 from pgo.proc import Account
-from pgo.service import ServiceRunner
+from pgo.project import ProjectAt
+from pgo.service import Checks, ServiceRunner
+from pgo.state import Outcome, State
+from pgo.status import ContainerRow, ServiceLog
 
 COMPOSE = "services:\n  web:\n    image: localhost/web\n    ports: ['5006:8080']\n"
 
@@ -33,6 +38,21 @@ class Podman:
     root: Path
     calls: list[tuple[str, str]] = field(default_factory=list)   # (command, checkout head)
     fail: dict[str, int] = field(default_factory=dict)
+    unready: list[str] = field(default_factory=list)  # what the next gates say, in turn
+    dead: list[str] = field(default_factory=list)     # what the next self-heal check finds
+
+    def checks(self, config: ServiceConfig, log: ServiceLog) -> Checks:
+        async def ready(project: Project, at: ProjectAt) -> str | None:
+            self.calls.append(("gate", self.head()))
+            return self.unready.pop(0) if self.unready else None
+
+        async def dead(project: Project, at: ProjectAt) -> list[str]:
+            found, self.dead = self.dead, []
+            return found
+
+        async def rows(project: Project) -> list[ContainerRow]:
+            return []
+        return Checks(ready, dead, rows)
 
     def head(self) -> str:
         return git(self.root / "lib" / "svc", "rev-parse", "HEAD")[:7]
@@ -55,6 +75,7 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
         return []
     monkeypatch.setattr(compose.Project, "run", run)
     monkeypatch.setattr(compose.Project, "containers", containers)
+    PODMAN.append(recorder)
     return recorder
 
 
@@ -80,13 +101,16 @@ class Branch:
         return git(self.work, "rev-parse", "HEAD")
 
 
+PODMAN: list[Podman] = []  # the test's recorder (set by the fixture)
+
+
 def runner(root: Path, branch: Branch) -> ServiceRunner:
     (root / "lib").mkdir(exist_ok=True)
     (root / "state").mkdir(exist_ok=True)
     config = ServiceConfig(name="svc", user="root", repository=f"file://{branch.bare}",
                            ports=(PortRange(5006, 5006),))
     return ServiceRunner(config, Account.current(), str(root / "lib"), str(root / "state"),
-                         "podman-compose", 60)
+                         "podman-compose", 60, PODMAN[-1].checks)
 
 
 # index.html is mounted into the container: a change to it restarts the project
@@ -111,15 +135,18 @@ def test_a_failed_up_rolls_back_and_holds_the_commit(tmp_path: Path, podman: Pod
     podman.fail["up"] = 1
     assert not asyncio.run(service.run_pass())
     assert podman.calls == [("pull", second[:7]), ("build", second[:7]), ("down", second[:7]),
-                            ("up", second[:7]), ("down", first[:7]), ("up", first[:7])]
-    assert service.status.state == "failed" and service.status.deployed == first
-    assert f"{second[:12]} is not deployed again until the branch moves" in \
-        (service.status.last_error or "")
+                            ("up", second[:7]), ("down", first[:7]), ("up", first[:7]),
+                            ("gate", first[:7])]
+    record = service.record
+    assert record.state is State.BROKEN and record.deployed == first
+    assert record.broken == second and "up failed (test)" in (record.reason or "")
+    assert [a.outcome for a in record.history[:2]] == [Outcome.ROLLED_BACK, Outcome.BROKEN]
     podman.calls.clear()
     assert not asyncio.run(service.run_pass())  # held: nothing runs, the tree stays
     assert podman.calls == [] and podman.head() == first[:7]
-    assert asyncio.run(service.run_pass(retry=True))  # what sync does
-    assert podman.calls[-1] == ("up", second[:7]) and service.status.state == "running"
+    assert asyncio.run(service.run_pass("sync", retry=True))  # what sync does
+    assert podman.calls[-2:] == [("up", second[:7]), ("gate", second[:7])]
+    assert service.record.state is State.OK and service.record.history[0].trigger == "sync"
 
 
 def test_the_roll_back_brings_it_up_even_when_its_down_fails(tmp_path: Path,
@@ -129,7 +156,7 @@ def test_the_roll_back_brings_it_up_even_when_its_down_fails(tmp_path: Path,
     podman.calls.clear()
     podman.fail["down"] = 2  # the deploy's down fails (after stopping), then the roll-back's:
     asyncio.run(service.run_pass())  # up -d still runs
-    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]
+    assert podman.calls[-3:] == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
 
 
 def test_an_unsure_service_is_brought_up_at_each_pass(tmp_path: Path, podman: Podman) -> None:
@@ -139,13 +166,16 @@ def test_an_unsure_service_is_brought_up_at_each_pass(tmp_path: Path, podman: Po
     branch.commit("two", USES_ALL)
     podman.fail["up"] = 2
     assert not asyncio.run(service.run_pass())
-    assert "restoring failed too" in (service.status.last_error or "")
-    assert "service may be down" in (service.status.last_error or "")
+    assert "restoring" in (service.record.reason or "")
+    assert "failed too" in (service.record.reason or "")
+    assert service.record.state is State.FAILING
     git(branch.work, "reset", "-q", "--hard", first)
     git(branch.work, "push", "-qf", "origin", "HEAD:main")
     podman.calls.clear()
+    service.record = replace(service.record, retry_at=0.0)  # the backoff has run out
     assert asyncio.run(service.run_pass())
-    assert podman.calls == [("up", first[:7])] and service.status.state == "running"
+    assert podman.calls == [("up", first[:7]), ("gate", first[:7])]
+    assert service.record.state is State.OK
 
 
 def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Path,
@@ -157,7 +187,7 @@ def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Pat
     second = branch.commit("two", COMPOSE + "# changed\n")
     podman.fail["build"] = 1  # before down: not held, the old version never stopped
     assert not asyncio.run(service.run_pass())
-    assert "is not deployed again" not in (service.status.last_error or "")
+    assert service.record.state is State.BROKEN and not service.record.held
     git(branch.work, "reset", "-q", "--hard", first)
     (branch.work / "README").write_text("docs\n")
     git(branch.work, "add", "-A")
@@ -165,8 +195,8 @@ def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Pat
     git(branch.work, "push", "-qf", "origin", "HEAD:main")
     podman.calls.clear()
     assert asyncio.run(service.run_pass())
-    assert podman.calls == [] and service.status.state == "running"
-    assert service.status.deployed != second
+    assert podman.calls == [] and service.record.state is State.OK
+    assert service.record.deployed != second
 
 
 def test_a_restart_mid_deploy_still_rolls_back(tmp_path: Path, podman: Podman) -> None:
@@ -181,17 +211,25 @@ def test_a_restart_mid_deploy_still_rolls_back(tmp_path: Path, podman: Podman) -
     podman.fail["up"] = 1
     again = runner(tmp_path, branch)
     assert not asyncio.run(again.run_pass())
-    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]
+    assert podman.calls[-3:] == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
     assert podman.head() == first[:7]
 
 
 def test_a_deployed_commit_that_is_gone_does_not_stop_the_deploy(tmp_path: Path,
                                                                  podman: Podman) -> None:
     branch, _service, first = deployed(tmp_path)
-    (tmp_path / "state" / "svc").write_text("f" * 40 + "\n")  # after a force-push and reclone
+    gone(tmp_path)  # after a force-push and reclone
     again = runner(tmp_path, branch)
     assert asyncio.run(again.run_pass())
-    assert again.status.deployed == first
+    assert again.record.deployed == first
+
+
+def gone(tmp_path: Path) -> None:
+    """The record names a deployed commit the repository no longer has."""
+    record = statestore.load(str(tmp_path / "state"), "svc")
+    assert record is not None
+    statestore.save(str(tmp_path / "state"), replace(record, deployed="f" * 40,
+                                                     last_good="f" * 40))
 
 
 def unsure(tmp_path: Path, podman: Podman) -> tuple[Branch, ServiceRunner, str]:
@@ -201,6 +239,7 @@ def unsure(tmp_path: Path, podman: Podman) -> tuple[Branch, ServiceRunner, str]:
     podman.fail["up"] = 2
     assert not asyncio.run(service.run_pass())
     podman.calls.clear()
+    service.record = replace(service.record, retry_at=0.0)  # the backoff has run out
     return branch, service, first
 
 
@@ -209,8 +248,8 @@ def test_unsure_and_the_target_refused_brings_the_deployed_commit_back(
     branch, service, first = unsure(tmp_path, podman)
     branch.commit("three", USES_ALL.replace("5006:8080", "6000:8080"))  # outside the ranges
     asyncio.run(service.run_pass())
-    assert podman.calls == [("down", first[:7]), ("up", first[:7])]
-    assert service.status.state == "running" and "refused" in (service.status.last_error or "")
+    assert podman.calls == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+    assert service.record.state is State.REFUSED and "refused" in (service.record.reason or "")
     podman.calls.clear()
     asyncio.run(service.run_pass())
     assert podman.calls == []  # sure again: nothing more to do
@@ -221,8 +260,8 @@ def test_unsure_and_the_target_failing_early_brings_the_deployed_commit_back(
     _, service, first = unsure(tmp_path, podman)
     podman.fail["pull"] = 1
     assert not asyncio.run(service.run_pass())
-    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]
-    assert "may be down" not in (service.status.last_error or "")
+    assert podman.calls[-3:] == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+    assert service.record.state is State.BROKEN and not service.record.failing
 
 
 def test_a_failure_that_touched_nothing_does_not_claim_the_service_is_down(
@@ -231,15 +270,15 @@ def test_a_failure_that_touched_nothing_does_not_claim_the_service_is_down(
     containers were never touched, only the working tree could not be put back."""
     branch, _, _ = deployed(tmp_path)
     branch.commit("two", USES_ALL)
-    (tmp_path / "state" / "svc").write_text("f" * 40 + "\n")
+    gone(tmp_path)
     again = runner(tmp_path, branch)
     podman.calls.clear()
     podman.fail["pull"] = 1
     assert not asyncio.run(again.run_pass())
-    error = again.status.last_error or ""
+    error = again.record.reason or ""
     assert podman.calls[-1][0] == "pull" and len(podman.calls) == 1
-    assert "pull exited 1" in error and "putting the working tree back failed too" in error
-    assert "may be down" not in error
+    assert "pull exited 1" in error and "putting the working tree back" in error
+    assert not again.record.failing
 
 
 @pytest.mark.parametrize("current", [True, False])
@@ -261,8 +300,11 @@ def test_build_inputs_alone_restart_only_when_an_image_changed(
     podman.calls.clear()
     assert asyncio.run(service.run_pass())
     after = [] if current else [("down", second[:7]), ("up", second[:7])]
+    after += [("gate", second[:7])] if after else []
     assert podman.calls == [("build", second[:7]), ("images?", second[:7]), *after]
-    assert service.status.deployed == second and service.status.state == "running"
+    assert service.record.deployed == second and service.record.state is State.OK
+    assert service.record.history[0].outcome is (Outcome.NO_CHANGE if current
+                                                 else Outcome.DEPLOYED)
     assert (f"up at {second[:12]}" in caplog.text) is not current
     assert (f"no image changed at {second[:12]}" in caplog.text) is current
 
@@ -276,11 +318,11 @@ def test_an_unsure_service_is_recreated_even_if_no_image_changed(
     branch.commit("one", BUILT_FROM)
     service = runner(tmp_path, branch)
     assert asyncio.run(service.run_pass())
-    service._unsure = True
+    service.record = replace(service.record, failing=True)
     second = branch.commit("two", BUILT_FROM)
     podman.calls.clear()
     assert asyncio.run(service.run_pass())
-    assert podman.calls[-2:] == [("down", second[:7]), ("up", second[:7])]
+    assert podman.calls[-3:] == [("down", second[:7]), ("up", second[:7]), ("gate", second[:7])]
 
 
 def _stop_while(tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch, slow: str,
@@ -319,15 +361,15 @@ def test_a_stop_once_down_has_begun_waits_for_up(tmp_path: Path, podman: Podman,
     """pgod stopping (its tasks cancelled) must not leave a service down that was about to
     come up: the deploy finishes, and what it deployed is recorded."""
     service, _, second, finished = _stop_while(tmp_path, podman, monkeypatch, "up")
-    assert finished[-1] == "up" and service.status.deployed == second
-    assert service.status.state == "running"
+    assert finished[-1] == "up" and service.record.deployed == second
+    assert service.record.state is State.OK
 
 
 def test_a_stop_before_down_stops_at_once(tmp_path: Path, podman: Podman,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     service, first, _, finished = _stop_while(tmp_path, podman, monkeypatch, "build")
     assert "build" not in finished and [c for c, _ in podman.calls] == ["pull", "build"]
-    assert service.status.deployed == first
+    assert service.record.deployed == first
 
 
 def test_a_deploy_that_fails_while_pgod_stops_says_so(
@@ -336,9 +378,9 @@ def test_a_deploy_that_fails_while_pgod_stops_says_so(
     """The up pgod waited for fails: the roll-back runs, and log and status say what
     happened (the stop must not swallow it)."""
     service, first, second, _ = _stop_while(tmp_path, podman, monkeypatch, "up", fails=True)
-    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]  # rolled back
-    assert f"the deploy of {second[:12]} failed while pgod stops" in caplog.text
-    assert service.status.state == "failed" and "up failed" in (service.status.last_error or "")
+    assert podman.calls[-2:] == [("down", first[:7]), ("up", first[:7])]  # (fails too)
+    assert f"deploy of {second[:12]} failed" in caplog.text
+    assert service.record.state is State.FAILING and "up failed" in (service.record.reason or "")
 
 
 def test_no_pass_starts_once_pgod_is_stopping(tmp_path: Path, podman: Podman) -> None:
@@ -347,7 +389,7 @@ def test_no_pass_starts_once_pgod_is_stopping(tmp_path: Path, podman: Podman) ->
     podman.calls.clear()
     service.stopping = True
     assert asyncio.run(service.run_pass(retry=True)) is None  # sync says "pgod is stopping"
-    assert podman.calls == [] and service.status.deployed == first
+    assert podman.calls == [] and service.record.deployed == first
 
 
 def test_a_stale_index_lock_and_an_unfinished_clone_are_repaired(tmp_path: Path,
@@ -360,7 +402,7 @@ def test_a_stale_index_lock_and_an_unfinished_clone_are_repaired(tmp_path: Path,
     second = branch.commit("two", USES_ALL)
     restarted = runner(tmp_path, branch)
     assert asyncio.run(restarted.run_pass())
-    assert restarted.status.deployed == second and podman.head() == second[:7]
+    assert restarted.record.deployed == second and podman.head() == second[:7]
     assert not (checkout / ".git" / "index.lock").exists()
 
     subprocess.run(["rm", "-rf", str(checkout)], check=True)
@@ -372,13 +414,14 @@ def test_a_stale_index_lock_and_an_unfinished_clone_are_repaired(tmp_path: Path,
     assert podman.head() == second[:7] and not (checkout / "partial").exists()
 
 
-def test_after_a_restart_ssh_commands_have_the_deployed_project_even_if_up_fails(
+def test_a_restart_restarts_nothing_and_ssh_commands_have_the_deployed_project(
         tmp_path: Path, podman: Podman) -> None:
     branch, _service, first = deployed(tmp_path)
+    podman.calls.clear()
     restarted = runner(tmp_path, branch)
-    podman.fail["up"] = 1  # the first pass's "ensure it is up"
-    assert not asyncio.run(restarted.run_pass())
-    assert restarted.project is not None and restarted.status.deployed == first
+    assert asyncio.run(restarted.run_pass("start"))
+    assert podman.calls == [] and restarted.project is not None
+    assert restarted.record.deployed == first and restarted.record.state is State.OK
 
 
 def test_a_pass_going_when_pgod_begins_to_stop_goes_no_further_before_down(
@@ -394,6 +437,122 @@ def test_a_pass_going_when_pgod_begins_to_stop_goes_no_further_before_down(
             service.stopping = True
     monkeypatch.setattr(compose.Project, "run", run)
     assert not asyncio.run(service.run_pass())
-    assert [c for c, _ in podman.calls] == ["pull"] and service.status.deployed == first
-    assert "pgod is stopping" in (service.status.last_error or "")
+    assert [c for c, _ in podman.calls] == ["pull"] and service.record.deployed == first
+    assert "pgod is stopping" in (service.record.reason or "")
     assert podman.head() == first[:7]  # the working tree put back
+
+
+def test_a_failed_gate_brings_the_last_good_back_and_holds_the_commit(
+        tmp_path: Path, podman: Podman) -> None:
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    podman.unready = ["container svc_web_1 exited with code 3"]
+    assert not asyncio.run(service.run_pass())
+    assert podman.calls[-5:] == [("up", second[:7]), ("gate", second[:7]), ("down", first[:7]),
+                                 ("up", first[:7]), ("gate", first[:7])]
+    record = service.record
+    assert record.state is State.BROKEN and record.deployed == first and record.held
+    assert "exited with code 3" in (record.reason or "")
+    podman.calls.clear()
+    for _ in range(3):  # no loop: the broken commit is not tried again
+        asyncio.run(service.run_pass())
+    assert podman.calls == []
+
+
+def test_the_record_survives_a_restart(tmp_path: Path, podman: Podman) -> None:
+    branch, service, _ = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    podman.unready = ["never healthy"]
+    asyncio.run(service.run_pass())
+    again = runner(tmp_path, branch)
+    assert again.record == service.record
+    assert again.record.state is State.BROKEN and again.record.broken == second
+    podman.calls.clear()
+    asyncio.run(again.run_pass("start"))
+    assert podman.calls == []  # still held after the restart
+
+
+def test_a_garbage_record_is_rebuilt_from_what_runs(tmp_path: Path, podman: Podman,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    branch, _service, first = deployed(tmp_path)
+    Path(statestore.record_path(str(tmp_path / "state"), "svc")).write_bytes(b"\xff\x00junk")
+
+    async def containers(self: compose.Project) -> list[str]:
+        return ["svc_web_1"]
+    monkeypatch.setattr(compose.Project, "containers", containers)
+    podman.calls.clear()
+    again = runner(tmp_path, branch)
+    assert asyncio.run(again.run_pass("start"))
+    assert "state record unreadable" in caplog.text and "state rebuilt" in caplog.text
+    assert again.record.deployed == first and podman.calls == []  # nothing restarted
+    assert statestore.load(str(tmp_path / "state"), "svc") == again.record
+
+
+def test_self_heal_brings_dead_containers_back_and_records_it(tmp_path: Path,
+                                                              podman: Podman) -> None:
+    _branch, service, first = deployed(tmp_path)
+    podman.calls.clear()
+    podman.dead = ["svc_web_1 exited with code 137"]
+    asyncio.run(service.run_pass())
+    assert podman.calls == [("up", first[:7]), ("gate", first[:7])]
+    assert service.record.history[0].trigger == "self-heal"
+    assert service.record.state is State.OK
+
+
+def test_a_self_heal_that_fails_is_failing_and_backs_off(tmp_path: Path,
+                                                         podman: Podman) -> None:
+    _branch, service, first = deployed(tmp_path)
+    podman.calls.clear()
+    podman.dead = ["svc_web_1 exited with code 1"]
+    podman.unready = ["svc_web_1 exited with code 1"]
+    asyncio.run(service.run_pass())
+    assert service.record.state is State.FAILING and service.record.retry_at > 0
+    podman.calls.clear()
+    asyncio.run(service.run_pass())
+    assert podman.calls == []  # backing off
+    service.record = replace(service.record, retry_at=0.0)
+    asyncio.run(service.run_pass())
+    assert podman.calls == [("up", first[:7]), ("gate", first[:7])]
+    assert service.record.state is State.OK
+
+
+def test_the_hosts_stop_file_takes_it_down_and_keeps_it_down(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    branch, service, _ = deployed(tmp_path)
+    stop = tmp_path / "lib" / "svc.stop"
+    stop.write_text("")
+    downs: list[str] = []
+
+    async def down(self: compose.Project) -> None:
+        downs.append(self.name)
+    monkeypatch.setattr(compose.Project, "down", down)
+    branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    asyncio.run(service.run_pass())
+    asyncio.run(service.run_pass())
+    assert downs == ["svc"] and podman.calls == []
+    assert service.record.state is State.STOPPED and "svc.stop" in service.record.stopped.by
+    stop.unlink()
+    asyncio.run(service.run_pass())
+    assert service.record.state is State.OK and podman.calls[-2][0] == "up"
+
+
+def test_frozen_it_does_not_follow_the_branch(tmp_path: Path, podman: Podman) -> None:
+    branch, service, first = deployed(tmp_path)
+    service.event(state.Froze("SHA256:k", "release"))
+    branch.commit("two", USES_ALL)
+    podman.calls.clear()
+    asyncio.run(service.run_pass())
+    assert podman.calls == [] and service.record.deployed == first
+    assert service.record.state is State.FROZEN and service.record.upstream != first
+
+
+def test_history_says_why_it_redeployed(tmp_path: Path, podman: Podman) -> None:
+    branch, service, _first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    asyncio.run(service.run_pass())
+    latest = service.record.history[0]
+    assert (latest.commit, latest.subject, latest.trigger) == (second, "two", "poll")
+    assert latest.outcome is Outcome.DEPLOYED and "index.html" in latest.reason

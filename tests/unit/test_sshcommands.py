@@ -21,7 +21,7 @@ from pgo.compose import Project
 from pgo.errors import Refusal
 from pgo.keys import OperatorKey
 from pgo.proc import Account
-from pgo.status import Status
+from pgo.state import Record, State, transition
 
 # podman-compose -f FILE -p NAME COMMAND...: what each command does here.
 FAKE_COMPOSE = """#!/bin/sh
@@ -65,6 +65,9 @@ class Channel:
     def is_closing(self) -> bool:
         return self.closed.is_set()
 
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
     async def wait_closed(self) -> None:
         await self.closed.wait()
 
@@ -89,8 +92,18 @@ def runner(tmp_path: Path, repository: str = "file:///srv/x.git",
     script.chmod(0o755)
     project = Left("svc", str(tmp_path), "compose.yaml", Account.current(), str(script), left)
     config = SimpleNamespace(name="svc", repository=repository, branch="main")
-    return SimpleNamespace(project=project, lock=asyncio.Lock(), status=Status(state="running"),
-                           config=config, keys=(), worktree_problems=list, stopping=False)
+    stand_in = SimpleNamespace(
+        project=project, lock=asyncio.Lock(), record=Record("svc", state=State.OK),
+        config=config, keys=(), worktree_problems=list, stopping=False, wake=asyncio.Event(),
+        work=SimpleNamespace(stop_file=lambda: str(tmp_path / "svc.stop")))
+
+    def event(event: Any) -> None:
+        stand_in.record = transition(stand_in.record, event, 1.0)
+
+    async def containers() -> list[Any]:
+        return []
+    stand_in.event, stand_in.containers = event, containers
+    return stand_in
 
 
 def run(main: Coroutine[Any, Any, Any]) -> tuple[Any, list[dict[str, Any]]]:
@@ -276,7 +289,7 @@ def test_status_shows_no_credentials(tmp_path: Path, url: str, shown: str) -> No
         return channel.stdout.text
 
     out, _ = run(main())
-    assert f"repository: {shown} (branch main)" in out
+    assert f"repository:   {shown} (branch main)" in out
     assert "token" not in out and "secret" not in out
 
 

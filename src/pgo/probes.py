@@ -1,0 +1,34 @@
+"""The service runner's `Checks`, from the health gate (`gate`, `health`): whether a deploy
+is ready, which containers of what runs died, and the rows `status` shows."""
+
+from __future__ import annotations
+
+from pgo import gate, health
+from pgo.compose import Project
+from pgo.config import ServiceConfig
+from pgo.project import ProjectAt
+from pgo.service import Checks
+from pgo.status import ContainerRow, ServiceLog
+
+
+def checks_for(config: ServiceConfig, log: ServiceLog) -> Checks:
+    async def ready(project: Project, at: ProjectAt) -> str | None:
+        if at.model is None:
+            return "no compose model to check"
+        result = await gate.wait_ready(project, at.model, config.health_timeout,
+                                       settle=config.health_settle, log=log,
+                                       profiles=frozenset())
+        return None if result.ok else result.reason
+
+    async def dead(project: Project, at: ProjectAt) -> list[str]:
+        if at.model is None:
+            return []
+        found = health.heal_needed(await gate.observe(project), health.expectations(
+            at.model, frozenset()))
+        return [f.describe().splitlines()[0] for f in found]
+
+    async def rows(project: Project) -> list[ContainerRow]:
+        return [ContainerRow(c.name, c.service or "", c.status, c.health or "", c.exit_code)
+                for c in await gate.observe(project)]
+
+    return Checks(ready, dead, rows)
