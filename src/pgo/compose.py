@@ -89,7 +89,8 @@ class Project:
         """Names of the project's containers, running or not (podman's compose label)."""
         result = await proc.run(
             ["podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={self.name}",
-             "--format", "{{.Names}}"], self.account, self.workdir, timeout=DEFAULT_TIMEOUT)
+             "--format", "{{.Names}}"], self.account, self.workdir, timeout=DEFAULT_TIMEOUT,
+            merge_stderr=False)  # (podman's warnings on stderr are no names)
         return result.output.split()
 
     async def images_current(self) -> bool:

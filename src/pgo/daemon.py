@@ -23,6 +23,7 @@ from pgo.git import system_config_text
 from pgo.keys import OperatorKey
 from pgo.probes import checks_for
 from pgo.proc import Account
+from pgo.removal import remove_unconfigured
 from pgo.service import ServiceRunner
 from pgo.sshcommands import Sessions
 from pgo.sshserver import LOGIN_TIMEOUT, KeyServer, load_host_key
@@ -70,6 +71,8 @@ class Daemon:
             loop.add_signal_handler(signum, self._on_signal, signum, code)
         self._startup()
         await check_podman_compose(self.compose_exe)
+        await remove_unconfigured(self.state_dir, self.settings.directory, self.runners,
+                                  self.settings.as_root)
         listener = await self._listen()
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]

@@ -77,14 +77,12 @@ class Deployer:
         """Put the fallback's working tree back, and its project if it was touched."""
         touched = took_down(done) or unsure
         reason = str(err)
-        self.log.error("deploy of %s failed: %s", target[:12], reason)
-        if fallback is None or fallback == target:
-            if touched:  # nothing older to go back to
-                return Result(Kind.FAILED, reason, touched=True, restored=False)
-            return Result(Kind.FAILED, reason)
-        if not done and not touched:
-            return Result(Kind.FAILED, reason)
-        self.log.warning("restoring %s", fallback[:12])
+        if fallback is None or fallback == target or (not done and not touched):
+            self.log.error("deploy of %s failed: %s", target[:12], reason)
+            # nothing older to go back to, or nothing to put back
+            return Result(Kind.FAILED, reason, touched=touched, restored=not touched)
+        self.log.error("deploy of %s failed; restoring %s: %s", target[:12], fallback[:12],
+                       reason)
         try:
             await self.work.checkout.reset(fallback)
             if touched:

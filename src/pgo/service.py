@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pgo import checkoutdir, proc, state, statestore
 from pgo.compose import Project
@@ -89,6 +89,8 @@ class ServiceRunner:
             return blank, True
         if found is None:
             return blank, True
+        if found.user != self.account.user:  # an old record, or the config's user changed
+            found = replace(found, user=self.account.user)
         if found.state is State.DEPLOYING:  # pgod was killed in the middle of a deploy
             found = state.transition(found, state.BringBackFailed(
                 found.deployed or "", "", "start", "pgod stopped during a deploy", 0.0),
@@ -244,7 +246,7 @@ class ServiceRunner:
             target = await self.checkout.fetch()
         except PgoError as err:
             error = without_credentials(str(err))
-            self.log.warning("fetch failed, will retry: %s", error)
+            self.log.warning("fetch failed, will retry next pass: %s", error)
             self.event(state.FetchFailed(error))
             try:
                 return False, await self.checkout.rev_parse(self.checkout.upstream)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import container_ids, free_port, hello_files, http_get, podman_as, run, wait_for_http
-from .pgod_process import Pgod, one_service, run_pgod
+from .pgod_process import FAST_GATE, Pgod, one_service, run_pgod
 from .sshclients import keygen, pgoctl, pgoctl_argv
 
 
@@ -26,7 +26,8 @@ def write_config(path: Path, *services: str) -> Path:
 
 def service(name: str, user: str, url: str, ports: str = '"5000/999"', group: str = "") -> str:
     return (f'[[services]]\nname = "{name}"\nuser = "{user}"\nrepository = "{url}"\n'
-            f'branch = "main"\nports = [{ports}]\n' + (f'group = "{group}"\n' if group else "")
+            f'branch = "main"\nports = [{ports}]\n{FAST_GATE}'
+            + (f'group = "{group}"\n' if group else "")
             + "\n")
 
 
@@ -79,10 +80,12 @@ def test_deploy_follow_and_refuse(workdir, make_user, make_repo) -> None:
         assert container_ids(user, "hello") == running
 
         pgod.start()
-        log = pgod.wait_log(f"up at {forced[:12]}")
+        pgod.wait_log(f"policy ok at {forced[:12]}")
+        log = pgod.wait_log(f"in step at {forced[:12]}", count=2)  # (-d) two passes since
         assert container_ids(user, "hello") == running, "a restart of pgod restarts nothing"
         assert "cloning" not in log, "the checkout under --dir is reused"
-        assert f"run as {user} (uid " in log and "podman-compose -f " in log  # -d: every command
+        assert f"run as {user} (uid " in log and "podman ps -a " in log  # -d: every command
+        assert "podman-compose -f " not in log and "state rebuilt" not in log
     finally:
         pgod.stop()
 
@@ -241,7 +244,7 @@ def test_failures_leave_the_running_version_and_say_why(workdir, make_user, make
         fixed = repo.commit({**files, **hello_files(port, "fixed")}, "fixed")
         pgod.wait_log(f"up at {fixed[:12]}")
         wait_for_http(port, "fixed")
-        assert "last error: -" in status()
+        assert "reason:       -" in status()
     finally:
         pgod.stop()
 
@@ -336,7 +339,7 @@ def test_a_down_that_fails_is_not_taken_for_done(workdir, make_user, make_repo) 
         changed = repo.commit({**files, **hello_files(port, "moved")}, "new content")
         result = pgoctl(workdir, ssh_port, str(key), "pin//sync")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "last error: podman-compose down left 1 container(s) of project pin " \
+        assert "reason:       podman-compose down left 1 container(s) of project pin " \
                "(pin_web_1): Error: container " in result.stdout
         assert f"deploy of {changed[:12]} failed; restoring" in pgod.log
         assert "pinned" in http_get(port)  # no pass since: the roll-back brought it back

@@ -29,7 +29,7 @@ from .helpers import (
     run,
     wait_for_http,
 )
-from .pgod_process import Pgod, one_service
+from .pgod_process import FAST_GATE, Pgod, one_service
 from .sshclients import SSH_OPTIONS, fingerprint, keygen, pgoctl, pgoctl_argv, ssh
 
 
@@ -69,7 +69,7 @@ def fleet() -> Iterator[Fleet]:
     config = root / "pgod.toml"
     config.write_text("".join(
         f'[[services]]\nname = "{s}"\nuser = "{users[s]}"\nrepository = "{fleet.repos[s].url}"\n'
-        f'ports = ["{http[s]}"]\n\n' for s in ("alpha", "beta")))
+        f'ports = ["{http[s]}"]\n{FAST_GATE}\n' for s in ("alpha", "beta")))
     fleet.pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{fleet.ssh_port}").start()
     try:
         wait_for_http(http["alpha"], "alpha v1")
@@ -108,9 +108,9 @@ def test_ping_ps_logs_status_with_pgoctl_and_openssh(fleet: Fleet) -> None:
     assert probe in logs.stdout + logs.stderr
     status = ctl(fleet, "a", "alpha//status")
     assert status.returncode == 0
-    assert "state:      running" in status.stdout
+    assert "state:        ok" in status.stdout
     upstream = run(["git", "-C", str(fleet.repos["alpha"].bare), "rev-parse", "main"]).strip()
-    assert f"upstream:   {upstream}" in status.stdout
+    assert f"upstream:     {upstream}" in status.stdout
 
 
 def test_logs_follow_streams_until_the_client_goes_away(fleet: Fleet) -> None:
@@ -494,7 +494,7 @@ def test_sync_deploys_now_and_says_whether_the_head_runs(workdir, make_user,
         two = repo.commit(hello_files(port, "sync two"), "two")
         result = pgoctl(root, ssh_port, str(key), "svc//sync")
         assert result.returncode == 0, result.stderr
-        assert f"deployed:   {two}" in result.stdout and "state:      running" in result.stdout
+        assert f"deployed:     {two}" in result.stdout and "state:        ok" in result.stdout
         assert "sync two" in http_get(port)  # live when sync returns, not a pass later
 
         bad = hello_files(port, "sync bad")
@@ -503,7 +503,7 @@ def test_sync_deploys_now_and_says_whether_the_head_runs(workdir, make_user,
         refused = repo.commit(bad, "a port outside the ranges")
         result = pgoctl(root, ssh_port, str(key), "svc//sync")
         assert result.returncode == 1
-        assert f"deployed:   {two}" in result.stdout
+        assert f"deployed:     {two}" in result.stdout and "state:        refused" in result.stdout
         assert f"commit {refused[:12]} refused" in result.stdout
         assert "sync two" in http_get(port)
     finally:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: s
     from pgo.target import Target
 
 # pgod's refusal status -> pgoctl's exit code (sysexits.h), see pgoctl(1).
-EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 429: 75, 500: 70}
+EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 409: 69, 429: 75, 500: 70}
 EXIT_USAGE, EXIT_SSH = 2, 255
 USAGE = "usage: pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]"
 # (short, long, value name or "", help): the whole command line, and --help, come from here.
@@ -36,7 +36,8 @@ OPTIONS = (
 HELP = "\n".join([
     USAGE, "",
     "Operate a service that pgod runs: up, down, ps, pull, build, restart, start, stop,",
-    "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status, sync. Every word",
+    "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status [--json], history",
+    "[-n N] [--json], sync, diff, freeze [REASON...], unfreeze, rollback [COMMIT]. Every word",
     "after the target belongs to the command, except one \"--\" right after it, which",
     "is dropped: HOST:SVC//logs -- --tail 5 sends logs --tail 5.", "", "options:",
     *(f"  {', '.join(filter(None, (short, long)))} {value}".ljust(24) + text
@@ -45,7 +46,8 @@ HELP = "\n".join([
     "key's text in PGOCTL_ID. ssh's configuration files are not read.", "",
     "Exit status: the remote command's; pgod's refusals map to 64 (400 bad request),",
     "77 (401 key not allowed), 68 (404 no such service), 65 (406 unknown command or",
-    "argument), 75 (429 too many commands running), 70 (500 internal error); 255 when",
+    "argument), 69 (409 kept down by the host's stop file), 75 (429 too many commands",
+    "running), 70 (500 internal error); 255 when",
     "SSH itself fails; 2 for a bad command line; 1 for pgoctl's other errors (no key,",
     "a key file it cannot open) and a refusal it does not know.", ""])
 _REFUSAL = b"pgod: "
