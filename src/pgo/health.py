@@ -283,14 +283,15 @@ def _missing(containers: list[ContainerState],
 
 def heal_needed(containers: Iterable[ContainerState],
                 expected: Mapping[str, Expectation]) -> list[Failure]:
-    """For self-heal: each container of a service that is not a one-shot job that has
-    exited, and each such service with containers gone (`up -d` brings them back). Whether
-    an operator stopped the project is the caller's to know: podman does not say."""
+    """For self-heal: each container that has exited, except a one-shot job's (restart
+    "no" or none) that exited 0 (done, not dead), and each service whose containers are
+    gone (removed: `up -d` brings them back, a one-shot job's included, as a deploy would).
+    Whether an operator stopped the project is the caller's to know: podman does not say."""
     mine = [c for c in containers if c.service in expected]
-    long_running = {name: e for name, e in expected.items() if not e.one_shot}
-    gone = list(_missing(mine, long_running))
+    gone = list(_missing(mine, expected))
     ended = [Failure(c.name, str(c.service), f"exited with code {c.exit_code}") for c in mine
-             if c.service in long_running and c.status in ENDED]
+             if c.status in ENDED and not (expected[str(c.service)].one_shot
+                                           and c.exit_code == 0)]
     return ended + gone
 
 

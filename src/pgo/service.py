@@ -159,6 +159,8 @@ class ServiceRunner:
             self.log.exception("internal error")
             self._failed(f"internal error: {err!r}")
             return False
+        if self.record.state is State.OK and self.record.reason is not None:
+            self.event(state.Trouble(None))  # (what went wrong before is over)
         return fetched and self.record.deployed == self.record.upstream
 
     def _failed(self, reason: str) -> None:
@@ -212,8 +214,8 @@ class ServiceRunner:
             self.record = Record(service=self.config.name, user=self.account.user,
                                  deployed=head, last_good=head)
         else:
-            self.log.warning("state rebuilt: no container of project %s exists; deploying "
-                             "anew", self.config.name)
+            self.log.info("no state record and no container of project %s: deploying it "
+                          "anew", self.config.name)
 
     async def _repair(self) -> None:
         """What a pgod killed in the middle of git may have left (SIGKILL, a power cut): a
@@ -302,9 +304,11 @@ class ServiceRunner:
         if not state.held_back(self.record, target, self.config_id, now):
             return ""
         if self.record.held:
-            return (f"{target[:12]} broke ({self.record.reason}); not tried again until "
-                    "the branch moves, the config changes or an operator runs sync or up")
-        return f"{target[:12]} failed; trying again in {self.record.retry_at - now:.0f}s"
+            return (f"deploy of {target[:12]} failed after taking the service down; not "
+                    "tried again until the branch moves, the config changes or an operator "
+                    "runs sync or up")
+        return f"deploy of {target[:12]} failed; trying again in " \
+               f"{self.record.retry_at - now:.0f}s"
 
     async def _exposed(self, project: ProjectAt, deployed: str | None) -> tuple[str, ...]:
         """The target's paths in writable mounts of the deployed commit's project."""
@@ -370,6 +374,7 @@ class ServiceRunner:
 
     async def _restored(self, commit: str, why: str) -> None:
         self.adopt(await self.work.read(commit))
+        self.log.warning("%s is back (%s)", commit[:12], why)
         self.event(state.Restored(commit, await self.checkout.subject(commit),
                                   f"{why}; {commit[:12]} is back"))
 

@@ -179,9 +179,9 @@ class Healed:
 @dataclass(frozen=True)
 class Trouble:
     """A pass failed outside a deploy (git, reading the project): what runs is left
-    alone; the record says why."""
+    alone; the record says why. None: a later pass went well, the reason is gone."""
 
-    reason: str
+    reason: str | None
 
 
 @dataclass(frozen=True)

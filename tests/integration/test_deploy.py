@@ -239,7 +239,7 @@ def test_failures_leave_the_running_version_and_say_why(workdir, make_user, make
 
         repo.bare.rename(repo.bare.with_suffix(".moved"))
         pgod.wait_log("fetch failed, will retry next pass")
-        assert "fetch failed" in status()
+        assert "last fetch:   failed at" in status() and "does not appear to be a git" in status()
         repo.bare.with_suffix(".moved").rename(repo.bare)
         fixed = repo.commit({**files, **hello_files(port, "fixed")}, "fixed")
         pgod.wait_log(f"up at {fixed[:12]}")
@@ -313,7 +313,7 @@ def test_a_failed_deploy_after_down_first_brings_the_old_version_back(workdir, m
         wait_for_http(port, "old and writable")
         # each retry would take the service down again: none until the branch moves
         log = pgod.wait_log(f"deploy of {bad[:12]} failed after taking the service down; "
-                            "not retried", count=3)
+                            "not tried again", count=3)
         assert log.count(f"deploy of {bad[:12]} failed; restoring") == 1
         fixed = repo.commit(hello_files(port, "fixed"), "a commit that builds")
         pgod.wait_log(f"up at {fixed[:12]}")
@@ -333,6 +333,7 @@ def test_a_down_that_fails_is_not_taken_for_done(workdir, make_user, make_repo) 
     pgod = one_service(workdir, "pin", user, repo.url, port, ssh_port)
     try:
         wait_for_http(port, "pinned")
+        pgod.wait_log("operator key(s)")  # (read once the deploy has passed its gate)
         podman_as(user, "run", "-d", "--name", "holder", "--pod", "pod_pin", "--network",
                   "container:pin_web_1", "--entrypoint", "/bin/busybox", "pin_web", "sleep",
                   "600")

@@ -53,6 +53,16 @@ class Service:
             time.sleep(0.5)
         raise AssertionError(f"state never {state!r}: {seen}\n{self.pgod.log[-4000:]}")
 
+    def wait_deployed(self, commit: str, timeout: float = 120.0) -> dict[str, Any]:
+        """Until `commit` is deployed and the state ok."""
+        deadline, seen = time.monotonic() + timeout, {}
+        while time.monotonic() < deadline:
+            seen = self.status()
+            if (seen["deployed"], seen["state"]) == (commit, "ok"):
+                return seen
+            time.sleep(0.5)
+        raise AssertionError(f"{commit} never ok: {seen}\n{self.pgod.log[-4000:]}")
+
 
 def files(port: int, text: str, key: Path, command: str = "") -> dict[str, str | bytes]:
     out = {**hello_files(port, text), "ssh/op.pub": key.with_suffix(".pub").read_text()}
@@ -142,6 +152,7 @@ def test_the_record_survives_a_restart_and_a_garbage_one_is_rebuilt(
         record.write_bytes(b"\xff\xfe{ not json \x00")
         svc.pgod.start()
         svc.pgod.wait_log("state record unreadable")
+        svc.pgod.wait_log("operator key(s)")
         rebuilt = svc.wait_state("ok")
         assert rebuilt["deployed"] == frozen["deployed"]
         assert container_ids(svc.user, "svc") == running  # nothing restarted
@@ -157,7 +168,7 @@ def test_rollback_freezes_and_unfreeze_follows_the_branch_again(
         one = svc.wait_state("ok")["deployed"]
         two = svc.repo.commit(files(svc.port, "two", svc.key), "two")
         wait_for_http(svc.port, "two")
-        svc.wait_state("ok")
+        svc.wait_deployed(two)
         result = svc.ctl("svc//rollback")
         assert result.returncode == 0, result.stderr
         assert f"rolled back to {one[:12]}" in result.stdout
@@ -172,8 +183,11 @@ def test_rollback_freezes_and_unfreeze_follows_the_branch_again(
         assert svc.ctl("svc//rollback", "0000000").returncode == 65  # 406
         assert svc.ctl("svc//unfreeze").returncode == 0
         wait_for_http(svc.port, "three")
-        assert svc.wait_state("ok")["deployed"] == three
-        assert two  # (two was deployed in between)
+        svc.wait_deployed(three)
+        history = json.loads(svc.ctl("svc//history", "--json").stdout)
+        assert [(h["commit"], h["outcome"]) for h in history[:4]] == [
+            (three, "deployed"), (one, "rolled back"), (two, "deployed"), (one, "deployed")]
+        assert history[1]["trigger"].startswith("operator SHA256:")
     finally:
         svc.pgod.stop()
 

@@ -283,12 +283,19 @@ def test_heal_needed_for_exited_and_gone_long_running_services() -> None:
     found = heal_needed([web(status="exited", exit_code=137), job(status="exited",
                                                                   exit_code=1)], expected)
     assert found == [Failure("app_web_1", "web", "exited with code 137"),
+                     Failure(job().name, "job", "exited with code 1"),  # crashed, not done
                      Failure("", "db", "1 of 1 container(s) missing")]
+    assert heal_needed([job(status="exited", exit_code=0)], expected) == [
+        Failure("", "web", "1 of 1 container(s) missing"),
+        Failure("", "db", "1 of 1 container(s) missing")]  # the job is done
+    assert heal_needed([], {"job": Expectation("job")}) == [
+        Failure("", "job", "1 of 1 container(s) missing")]  # removed: up -d runs it again
 
 
-def test_heal_not_needed_when_running_or_one_shot_gone() -> None:
+def test_heal_not_needed_when_running_and_the_job_done() -> None:
     expected = {**WEB, "job": Expectation("job")}
-    assert heal_needed([web(health="unhealthy")], expected) == []
+    assert heal_needed([web(health="unhealthy"), job(status="exited", exit_code=0)],
+                       expected) == []
 
 
 # ---- from_inspect: podman 4.3.1's JSON -----------------------------------------------------

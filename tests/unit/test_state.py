@@ -126,6 +126,7 @@ def test_trouble_is_the_reason_and_nothing_else() -> None:
     assert troubled.reason == "git reset failed" and troubled.state is State.OK
     first = after(Record(service="svc"), state.Trouble("clone failed"))
     assert first.state is State.FAILING
+    assert after(troubled, state.Trouble(None)).reason is None
 
 
 def test_history_keeps_the_newest_hundred() -> None:
