@@ -183,6 +183,7 @@ def _check_types(record: Record) -> None:
 
 
 _NUMBER = (int, float)
+_LAST_TIME = 253402300799  # 9999-12-31T23:59:59Z
 
 
 def _types(value: object, kind: type | tuple[type, ...], *names: str) -> None:
@@ -190,5 +191,5 @@ def _types(value: object, kind: type | tuple[type, ...], *names: str) -> None:
         field = getattr(value, name)
         if not isinstance(field, kind) or (kind in (int, _NUMBER) and isinstance(field, bool)):
             raise TypeError(f"{name}: {field!r} is not of the right type")
-        if isinstance(field, float) and field != field:  # noqa: PLR0124 (NaN)
-            raise TypeError(f"{name}: not a number")
+        if kind is _NUMBER and not 0 <= field <= _LAST_TIME:  # (NaN too)
+            raise ValueError(f"{name}: {field!r} is not a time pgod could have written")
