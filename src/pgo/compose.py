@@ -116,6 +116,37 @@ class Project:
         now = dict(zip(images, ids, strict=True))
         return all(now[name] == image for image, name, _ in rows)
 
+    async def images(self) -> dict[str, str]:
+        """The image each of the project's containers was created from, by name: {name: id}
+        (what a failed deploy's pull or build may have moved those names away from)."""
+        names = await self.containers()
+        if not names:
+            return {}
+        result = await proc.run(
+            ["podman", "container", "inspect", "--format", "{{.ImageName}}\t{{.Image}}", "--",
+             *names], self.account, self.workdir, timeout=DEFAULT_TIMEOUT, check=False,
+            merge_stderr=False)
+        rows = [line.split("\t") for line in result.output.splitlines()]
+        return {row[0]: row[1] for row in rows if len(row) == 2 and row[0] and row[1]}
+
+    async def tag(self, images: dict[str, str]) -> None:
+        """Point each name back at its image (`podman tag ID NAME`)."""
+        for name, image in sorted(images.items()):
+            await proc.run(["podman", "tag", image, name], self.account, self.workdir,
+                           timeout=DEFAULT_TIMEOUT)
+
+    async def prune(self, images: set[str]) -> list[str]:
+        """Remove `images` (ids) that nothing uses any more: not forced, so podman keeps one
+        that a container (of any project) uses or that another name points at. The ids
+        removed."""
+        removed = []
+        for image in sorted(images):
+            result = await proc.run(["podman", "rmi", "--", image], self.account,
+                                    self.workdir, timeout=DEFAULT_TIMEOUT, check=False)
+            if result.returncode == 0:
+                removed.append(image)
+        return removed
+
     async def down(self) -> None:
         """`down --remove-orphans`, then a look: podman-compose 1.6.0 ignores the exit status
         of each `podman stop` and `podman rm`, so a failed down exits 0."""

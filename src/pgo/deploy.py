@@ -62,19 +62,46 @@ class Deployer:
         touched). `done` gets each action as it starts."""
         assert at.file is not None
         project = self.work.compose(at.file)
+        saved = await self._images(project, decided)
         try:
             restarted = await self._execute(project, decided, at, done, unsure)
             if restarted and (problem := await self.ready(project, at)) is not None:
                 raise PgoError(f"health gate: {problem}")
         except PgoError as err:
-            return await self._failed(err, at.commit, fallback, done, unsure)
+            return await self._failed(err, at.commit, fallback, done, unsure, saved)
         if restarted:
             self.log.info("up at %s", at.commit[:12])
+            await self._prune(project, saved)
         return Result(Kind.DEPLOYED if restarted else Kind.UNCHANGED)
 
+    async def _prune(self, project: Project, saved: dict[str, str]) -> None:
+        """The images this deploy replaced (a name now points elsewhere, the gate passed):
+        removed, unless something still uses them. Never another image of the user's."""
+        try:
+            now = await project.images()
+            replaced = {image for name, image in saved.items() if now.get(name) != image}
+            if removed := await project.prune(replaced):
+                self.log.info("pruned %d image(s) the deploy replaced: %s", len(removed),
+                              ", ".join(i[:12] for i in removed))
+        except PgoError as err:  # only disk space is at stake
+            self.log.warning("pruning the replaced images failed: %s", err)
+
+    async def _images(self, project: Project, decided: Plan) -> dict[str, str]:
+        """The images what runs was created from, before a pull or build can move their
+        names: a way back must run those, not what the failed deploy built or pulled."""
+        if Action.PULL not in decided.actions and Action.BUILD not in decided.actions:
+            return {}
+        try:
+            return await project.images()
+        except PgoError as err:
+            self.log.warning("cannot read the running images (a way back would rebuild): %s",
+                             err)
+            return {}
+
     async def _failed(self, err: PgoError, target: str, fallback: str | None,
-                      done: list[Action], unsure: bool) -> Result:
-        """Put the fallback's working tree back, and its project if it was touched."""
+                      done: list[Action], unsure: bool, saved: dict[str, str]) -> Result:
+        """Put the fallback's working tree back, and its project if it was touched (its
+        images named as they were)."""
         touched = took_down(done) or unsure
         reason = str(err)
         if fallback is None or fallback == target or (not done and not touched):
@@ -85,6 +112,8 @@ class Deployer:
                        reason)
         try:
             await self.work.checkout.reset(fallback)
+            if saved:
+                await self.work.compose("-").tag(saved)
             if touched:
                 await self.bring_up(fallback)
         except PgoError as trouble:

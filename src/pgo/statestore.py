@@ -191,5 +191,6 @@ def _types(value: object, kind: type | tuple[type, ...], *names: str) -> None:
         field = getattr(value, name)
         if not isinstance(field, kind) or (kind in (int, _NUMBER) and isinstance(field, bool)):
             raise TypeError(f"{name}: {field!r} is not of the right type")
-        if kind is _NUMBER and not 0 <= field <= _LAST_TIME:  # (NaN too)
+        if isinstance(field, int | float) and kind is _NUMBER and \
+                not 0 <= field <= _LAST_TIME:  # (NaN too)
             raise ValueError(f"{name}: {field!r} is not a time pgod could have written")

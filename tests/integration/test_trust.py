@@ -96,12 +96,12 @@ def test_a_crashing_commit_and_an_unhealthy_one_fall_back_to_the_last_good(
         log = svc.pgod.wait_log(f"{good[:12]} is back")
         assert "giving up" in log  # the container's last log lines
         time.sleep(4)  # passes go by: the broken commit is not tried again
-        assert svc.pgod.log.count(f"deploy of {crash[:12]} failed") == 1
+        assert svc.pgod.log.count(f"deploy of {crash[:12]} failed; restoring") == 1
 
         never = svc.repo.commit(files(svc.port, "never healthy", svc.key,
                                       'healthcheck: {test: ["CMD", "/bin/busybox", "false"], '
                                       "interval: 1s, retries: 1}"), "a check that fails")
-        svc.pgod.wait_log(f"deploy of {never[:12]} failed")
+        svc.pgod.wait_log(f"deploy of {never[:12]} failed; restoring")
         broken = svc.wait_state("broken")
         assert broken["upstream"] == never and "unhealthy" in broken["reason"]
         assert "good" in http_get(svc.port)

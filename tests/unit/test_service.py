@@ -556,3 +556,47 @@ def test_history_says_why_it_redeployed(tmp_path: Path, podman: Podman) -> None:
     latest = service.record.history[0]
     assert (latest.commit, latest.subject, latest.trigger) == (second, "two", "poll")
     assert latest.outcome is Outcome.DEPLOYED and "index.html" in latest.reason
+
+
+def test_the_way_back_runs_the_images_that_ran_not_the_new_build(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The failed deploy's build moved the image name; the last good must come back with
+    the image it ran (its name pointed back at it before its up), not the new one."""
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+
+    async def images(self: compose.Project) -> dict[str, str]:
+        podman.calls.append(("images?", podman.head()))
+        return {"localhost/web:latest": "0ld1d"}
+
+    async def tag(self: compose.Project, images: dict[str, str]) -> None:
+        podman.calls.append((f"tag {images['localhost/web:latest']}", podman.head()))
+    monkeypatch.setattr(compose.Project, "images", images)
+    monkeypatch.setattr(compose.Project, "tag", tag)
+    podman.calls.clear()
+    podman.unready = ["container svc_web_1 exited with code 3"]
+    asyncio.run(service.run_pass())
+    assert podman.calls == [("images?", first[:7]), ("pull", second[:7]),
+                            ("build", second[:7]), ("down", second[:7]), ("up", second[:7]),
+                            ("gate", second[:7]), ("tag 0ld1d", first[:7]),
+                            ("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+
+
+def test_a_good_deploy_prunes_the_images_it_replaced_and_no_other(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    branch, service, _ = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    seen = iter([{"localhost/web:latest": "0ld", "localhost/db:1": "same"},
+                 {"localhost/web:latest": "n3w", "localhost/db:1": "same"}])
+    pruned: list[set[str]] = []
+
+    async def images(self: compose.Project) -> dict[str, str]:
+        return next(seen)
+
+    async def prune(self: compose.Project, images: set[str]) -> list[str]:
+        pruned.append(images)
+        return sorted(images)
+    monkeypatch.setattr(compose.Project, "images", images)
+    monkeypatch.setattr(compose.Project, "prune", prune)
+    assert asyncio.run(service.run_pass())
+    assert pruned == [{"0ld"}]
