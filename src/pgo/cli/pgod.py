@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pgod", usage="pgod [OPTION]... -c CONFIG",
         description="Clone and pull every service's git repository, check its compose file "
                     "against the service's policy and run podman-compose as the service's "
-                    "user; redeploy when the project changes upstream.",
+                    "user; redeploy when the project changes upstream. A deploy is done when "
+                    "its containers pass a health gate; one that fails brings the last good "
+                    "commit back. Each service's state and history: DIR/.pgod/state/.",
         epilog="Exit status: 0 after SIGINT/SIGTERM (containers keep running), 1 on an error, "
                "2 after SIGHUP (so systemd restarts pgod). Bool options also take Go syntax: "
                "--root=false.")
@@ -51,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "every service as the invoking user, for debugging")
     parser.add_argument("-t", "--duration", metavar="DURATION", default=DEFAULT_INTERVAL,
                         help="time between pulls, Go syntax such as 90s or 1h30m "
-                             f"(default {DEFAULT_INTERVAL}; each wait adds jitter up to half)")
+                             f"(default {DEFAULT_INTERVAL}; each wait adds jitter up to half; "
+                             "while fetches fail it doubles, up to 4x)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
     parser.add_argument("--version", action="version", version=f"pgod {__version__}")
