@@ -9,6 +9,7 @@ from typing import Any
 from pgo.policy.extends import check_extends
 from pgo.policy.paths import check_host_paths
 from pgo.policy.service import check_service
+from pgo.policy.shapes import canonical_model
 from pgo.policy.toplevel import check_project
 from pgo.ports import PortRange
 
@@ -35,7 +36,12 @@ def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
     that `../x` from a subdirectory is still inside the repository. `symlinks` are the
     repository paths of every symlink in the commit, `compose_file` the compose file's
     repository path (without it, every name podman-compose looks for in `compose_dir`).
+    The checks read the model in its canonical shapes (`shapes.canonical_model`); a value
+    in any other shape is refused first.
     """
+    model, shapes = canonical_model(model)
+    if shapes:  # the checks below read canonical shapes only
+        return [Violation(service, message) for service, message in shapes]
     found = [Violation("", message) for message in check_project(model)]
     for name, service in (model.get("services") or {}).items():
         if isinstance(service, Mapping):
