@@ -22,7 +22,7 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
                       r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
-    {"name", "user", "group", "repository", "branch", "urls", "ports", "compose"}
+    {"name", "user", "group", "repository", "branch", "urls", "ports", "compose", "build_urls"}
 )
 _REQUIRED = ("name", "repository", "user")
 
@@ -39,6 +39,7 @@ class ServiceConfig:
     urls: tuple[tuple[str, str], ...] = ()
     ports: tuple[PortRange, ...] = ()
     compose: str | None = None
+    build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,23 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceCo
         urls=_parse_urls(table.get("urls", {}), ports, path, name),
         ports=ports,
         compose=_check_compose(table.get("compose"), path, name),
+        build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
     )
+
+
+def _parse_build_urls(value: Any, path: str, name: str) -> tuple[str, ...]:
+    """Shell patterns of the URLs a build may fetch its context from, with a scheme and a
+    host: `https://github.com/org/*`."""
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list of URL patterns such as '
+                          '["https://github.com/org/*"]', name, "build_urls")
+    for item in value:
+        if not isinstance(item, str) or not re.match(r"(https?|git|ssh)://[^/\s*?]+/\S*\Z",
+                                                     item):
+            raise ConfigError(path, f"{item!r} is not a URL pattern with an https, http, git "
+                              "or ssh scheme and a host without wildcards, such as "
+                              '"https://github.com/org/*"', name, "build_urls")
+    return tuple(value)
 
 
 def _parse_ports(value: Any, path: str, name: str) -> tuple[PortRange, ...]:

@@ -91,7 +91,7 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
     model = canonical_model(model)[0]  # what the checks read (and refuse if it is not)
     violations = check_policy(model, service.ports, posixpath.dirname(file),
-                              await checkout.symlinks(commit), file)
+                              await checkout.symlinks(commit), file, service.build_urls)
     runtime = runtime_paths(model, file)
     return ProjectAt(commit, file, model, runtime | build_paths(model, file),
                      tuple(str(v) for v in violations), tuple(blobs.items()), runtime)

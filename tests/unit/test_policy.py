@@ -24,8 +24,9 @@ def web(**service: Any) -> dict[str, Any]:
 
 def messages(model: dict[str, Any], allowed: list[PortRange] = RANGES,
              compose_dir: str = "", symlinks: Collection[str] = (),
-             compose_file: str = "") -> list[str]:
-    return [str(v) for v in check_policy(model, allowed, compose_dir, symlinks, compose_file)]
+             compose_file: str = "", build_urls: Collection[str] = ()) -> list[str]:
+    return [str(v) for v in check_policy(model, allowed, compose_dir, symlinks, compose_file,
+                                         tuple(build_urls))]
 
 
 def test_violation_names_the_service_or_the_file() -> None:
@@ -183,7 +184,7 @@ def test_host_paths_outside_the_repository(service: dict[str, Any], expected: st
     {"volumes": ["./data:/data", "named:/x", "/anonymous", "./a/../b:/b"]},
 ])
 def test_host_paths_inside_the_repository(service: dict[str, Any]) -> None:
-    assert messages(web(**service)) == []
+    assert messages(web(**service), build_urls=["https://github.com/a/*"]) == []
 
 
 @pytest.mark.parametrize(("service", "expected"), [
@@ -554,7 +555,9 @@ def test_build_keys_refused(build: dict[str, Any], fragment: str) -> None:
     ".", "app", "https://github.com/a/b.git", "https://github.com/a/b.git#main:dir",
     "git@github.com:a/b.git", "ssh://git@host/x.git", "git://host/x"])
 def test_build_contexts_allowed(context: str) -> None:
-    assert messages(web(build=context)) == []
+    allowed = ["https://github.com/a/*", "git@github.com:a/*", "ssh://git@host/*",
+               "git://host/*"]
+    assert messages(web(build=context), build_urls=allowed) == []
 
 
 # -- mounts ---------------------------------------------------------------------------------------
@@ -662,7 +665,8 @@ def test_symlinks_are_judged_from_the_compose_files_directory() -> None:
     ({"volumes": ["data:/x"]}, {"data"}),
 ])
 def test_symlinks_elsewhere_are_fine(service: dict[str, Any], links: set[str]) -> None:
-    assert messages({**web(**service), "volumes": {"data": None}}, symlinks=links) == []
+    assert messages({**web(**service), "volumes": {"data": None}}, symlinks=links,
+                    build_urls=["https://github.com/a/*"]) == []
 
 
 @pytest.mark.parametrize(("service", "compose_dir", "expected"), [

@@ -29,13 +29,14 @@ class Violation:
 
 def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
                  compose_dir: str = "", symlinks: Collection[str] = (),
-                 compose_file: str = "") -> list[Violation]:
+                 compose_file: str = "", build_urls: Sequence[str] = ()) -> list[Violation]:
     """Every violation of the project; an empty list means it may run.
 
     `compose_dir` is the compose file's directory in the repository ("" for the top), so
     that `../x` from a subdirectory is still inside the repository. `symlinks` are the
     repository paths of every symlink in the commit, `compose_file` the compose file's
-    repository path (without it, every name podman-compose looks for in `compose_dir`).
+    repository path (without it, every name podman-compose looks for in `compose_dir`),
+    `build_urls` the patterns of URL build contexts the service may use (`buildurls`).
     The checks read the model in its canonical shapes (`shapes.canonical_model`); a value
     in any other shape is refused first.
     """
@@ -45,7 +46,8 @@ def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
     found = [Violation("", message) for message in check_project(model)]
     for name, service in (model.get("services") or {}).items():
         if isinstance(service, Mapping):
-            found += [Violation(str(name), m) for m in check_service(service, allowed)]
+            found += [Violation(str(name), m) for m in check_service(service, allowed,
+                                                                         build_urls)]
     found += [Violation(service, message) for service, message in
               check_extends(model.get("services") or {})]
     found += [Violation(service, message) for service, message in
