@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from pgo import compose
 from pgo.compose import Project
 from pgo.config import ServiceConfig
+from pgo.dryrun import argument_problems
 from pgo.errors import PgoError
 from pgo.git import Checkout
 from pgo.proc import Account
@@ -130,6 +131,8 @@ class Deployment:
                               at.commit[:12])
                 return False
             self._verify(at)  # before down too: a bad tree found then costs no downtime
+            if all(a is Action.CHECKOUT for a in done):  # before the first podman step
+                await self._check_arguments(project, decided)
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
@@ -182,6 +185,13 @@ class Deployment:
         self._unsure = False
         if self.status.state == "failed":
             self.status.set("running")
+
+    async def _check_arguments(self, project: Project, decided: Plan) -> None:
+        """Refuse the deploy unless every podman argv of its pull, build and up is admitted."""
+        for action in (a for a in decided.actions if a in (Action.PULL, Action.BUILD, Action.UP)):
+            args = ("up", "-d") if action is Action.UP else (action.value,)
+            if problems := await argument_problems(project, self.config, args):
+                raise PgoError("podman arguments refused: " + "; ".join(problems))
 
     def _compose(self, file: str) -> Project:
         return Project(self.config.name, self.path, file, self.account, self.compose_exe)

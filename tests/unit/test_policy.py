@@ -144,8 +144,9 @@ def test_service_keys_that_bypass_the_policy(service: dict[str, Any],
     ({"x-podman": {"in_pod": False}}, None),
     ({"networks": {"lan": {"driver": "macvlan"}}}, "network 'lan' uses driver 'macvlan'"),
     ({"networks": {"lan": {"driver": "ipvlan"}}}, "uses driver 'ipvlan'"),
-    ({"networks": {"back": {"driver": "bridge"}, "front": None, "ext": {"external": True}}},
-     None),
+    ({"networks": {"back": {"driver": "bridge"}, "front": None}}, None),
+    ({"networks": {"ext": {"external": True}}}, "network 'ext'.external: an external network "
+                                                "is not this project's"),
 ])
 def test_project_keys_that_bypass_the_policy(top: dict[str, Any], fragment: str | None) -> None:
     got = messages({**web(), **top})
@@ -501,10 +502,10 @@ def test_security_opt_allows_only_no_new_privileges(option: str) -> None:
     ({"x-podman": ["pod_args"]}, "x-podman must be a mapping"),
     ({"networks": {"lan": {"driver_opts": {"mode": "unmanaged"}}}},
      "network 'lan'.driver_opts: driver options are not checked"),
-    ({"networks": {"lan": {"external": True, "name": "host"}}}, "name 'host' is not a plain"),
+    ({"networks": {"lan": {"name": "host"}}}, "name 'host' is not a plain"),
     ({"networks": {"host": None}}, "name 'host' is not a plain name"),
     ({"networks": {"lan": {"name": "ns:/proc/1/ns/net"}}}, "'ns:/proc/1/ns/net' is not a"),
-    ({"networks": {"lan": {"external": {"name": "x:ip=1.2.3.4"}}}}, "'x:ip=1.2.3.4' is not"),
+    ({"networks": {"lan": {"name": "x:ip=1.2.3.4"}}}, "'x:ip=1.2.3.4' is not"),
     ({"networks": {"lan": {"ipam": {"driver": "dhcp"}}}}, "ipam driver 'dhcp' is not allowed"),
     ({"networks": {"lan": {"attachable": True}}}, "network 'lan'.attachable: pgod does not"),
     ({"volumes": {"v": {"driver": "nfs"}}}, "volume 'v' uses driver 'nfs'"),

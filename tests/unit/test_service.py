@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose
+from pgo import compose, deploy
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
 from pgo.ports import PortRange
@@ -53,8 +53,11 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
 
     async def containers(self: compose.Project) -> list[str]:
         return []
+    async def no_problems(*_: Any) -> list[str]:  # the argument layer runs podman-compose
+        return []
     monkeypatch.setattr(compose.Project, "run", run)
     monkeypatch.setattr(compose.Project, "containers", containers)
+    monkeypatch.setattr(deploy, "argument_problems", no_problems)
     return recorder
 
 
