@@ -21,6 +21,8 @@ def check_build(args: list[str], scope: Scope) -> Iterator[str]:
     table = opts.table(opts.BUILD)
     parsed = parse(args, table)
     yield from check_options(parsed, table)
+    if parsed.problems:
+        return  # the rest is unread
     for name, value in parsed.options:
         yield from _build_value(name, value, scope)
     if len(parsed.positionals) != 1:
@@ -64,6 +66,8 @@ def check_pull(args: list[str], scope: Scope) -> Iterator[str]:
     table = opts.table(opts.PULL)
     parsed = parse(args, table)
     yield from check_options(parsed, table)
+    if parsed.problems:
+        return  # the rest is unread
     if len(parsed.positionals) != 1:
         yield f"arguments {parsed.positionals!r}: podman pull takes one image"
     else:
@@ -76,6 +80,8 @@ def _named(options: tuple[opts.Option, ...], what: str) -> Callable[
         table = opts.table(options)
         parsed = parse(args, table)
         yield from check_options(parsed, table)
+        if parsed.problems:
+            return
         if what == "volume":
             yield from _volume_opts(parsed.options, scope)
         if len(parsed.positionals) != (0 if what == "pod" else 1) or not all(

@@ -23,6 +23,8 @@ def check_create(args: list[str], scope: Scope) -> Iterator[str]:
     table = opts.table(opts.CREATE)
     parsed = parse(args, table)
     yield from check_options(parsed, table)
+    if parsed.problems:
+        return  # the rest is unread
     for name, value in parsed.options:
         yield from _create_value(name, value, scope)
     if not parsed.positionals:
