@@ -89,7 +89,8 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
             checkout.path, file, service.name)}, file)
     except ComposeError as err:
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
-    model = canonical_model(model)[0]  # what the checks read (and refuse if it is not)
+    canonical, shapes = canonical_model(model)
+    model = model if shapes else canonical  # what the checks read; refused: as written
     violations = check_policy(model, service.ports, posixpath.dirname(file),
                               await checkout.symlinks(commit), file, service.build_urls)
     runtime = runtime_paths(model, file)

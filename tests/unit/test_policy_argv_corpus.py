@@ -113,3 +113,12 @@ def test_podman_compose_failing_is_a_refusal(tmp_path: Path) -> None:
     got = asyncio.run(argument_problems(project(tmp_path, text), SERVICE, ["up", "-d"]))
     assert len(got) == 1 and "its podman commands could not be worked out" in got[0]
     assert "Env file at" in got[0]
+
+
+def test_the_checkout_cannot_shadow_podman_compose(tmp_path: Path) -> None:
+    """The recorder runs `python -I`: a podman_compose.py (or json.py) committed in the
+    repository, podman-compose's working directory, is never imported."""
+    for name in ("podman_compose.py", "json.py", "asyncio.py"):
+        (tmp_path / name).write_text("raise SystemExit('shadowed')\n")
+    calls = asyncio.run(recorded_calls(project(tmp_path, ACCEPTED), ["up", "-d"]))
+    assert isinstance(calls, list) and calls, calls

@@ -145,6 +145,7 @@ def test_top_level_mappings_must_be_mappings(top: dict[str, Any], kind: str) -> 
     ({"networks": {"front": {"aliases": ["a,ip=10.0.0.1"]}}}, "--network"),
     ({"networks": {"front": {"ipv4_address": "10.0.0.2,alias=x"}}}, "--network"),
     ({"x-podman.uidmaps": ["0:1:1,1:0:1"]}, "--uidmap"),
+    ({"mac_address": "92:d0:c6:0a:29:33,ip=10.0.0.9"}, "--network"),
     ({"build": {"context": ".", "tags": ["a,b"]}}, "-t"),
     ({"build": {"context": ".", "extra_hosts": ["a:1.2.3.4,b:1.2.3.5"]}}, "--add-host"),
 ])

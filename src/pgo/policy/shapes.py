@@ -130,6 +130,13 @@ def _scalar(key: str, value: Any) -> Any:
     return value
 
 
+def _joined(key: str, value: Any) -> Any:
+    """One value podman-compose joins with others by ',' into one argument
+    (`mac_address` into `--network=NAME:mac=...,alias=...`)."""
+    unsplit(key, _scalar(key, value), "--network")
+    return value
+
+
 def _mapping(key: str, value: Any) -> Any:
     if value is not None and not isinstance(value, Mapping):
         raise _refuse(key, value, "a mapping")
@@ -243,8 +250,9 @@ _READERS: dict[str, Reader] = {
     "entrypoint": _command, "logging": _logging, "networks": _networks,
     "healthcheck": _mapping, "deploy": _mapping, "depends_on": _mapping,
     "extends": _mapping, "environment": _mapping, "labels": _mapping,
+    "mac_address": _joined,
     **dict.fromkeys(("cpu_shares", "cpus", "cpuset", "mem_limit", "mem_reservation",
-                     "pids_limit", "shm_size", "hostname", "mac_address", "platform",
+                     "pids_limit", "shm_size", "hostname", "platform",
                      "pull_policy", "restart", "stop_grace_period", "stop_signal", "user",
                      "working_dir", "pid", "userns_mode", "network_mode", "container_name",
                      "image", "init", "read_only", "stdin_open", "tty", "http_proxy",
