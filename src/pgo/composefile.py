@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import podman_compose
 import yaml
 
 from pgo.errors import ComposeError
@@ -49,6 +50,21 @@ def find_compose_file(top_level_names: Iterable[str], configured: str | None = N
     return found[0]
 
 
+def decode_text(path: str, data: bytes) -> str:
+    """A file's text as podman-compose reads it (`open(..., encoding="utf-8")`: strict
+    UTF-8, universal newlines); ComposeError naming `path` for bytes that are not UTF-8,
+    which pgod would otherwise have to guess at while podman-compose reads something else."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ComposeError(f"{path}: line {line}: bytes that are not valid UTF-8 "
+                           f"({data[err.start:err.end]!r} at byte {err.start}); pgod checks "
+                           "only what podman-compose reads the same way: save the file as "
+                           "UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def load_model(text: str, env: Mapping[str, str | None], source: str) -> dict[str, Any]:
     """Parse, check the shape of, and interpolate a compose file; ComposeError naming
     `source` (and the line, for YAML errors) if it cannot be used."""
@@ -65,8 +81,7 @@ def load_model(text: str, env: Mapping[str, str | None], source: str) -> dict[st
     if _count_nodes(model) > MAX_NODES:
         raise ComposeError(f"{source}: more than {MAX_NODES} values once YAML aliases are "
                            "expanded")
-    for service in model["services"].values():
-        _environment_as_dict(service, source)
+    _normalize(model, source)
     try:
         result = interpolate(model, env)
     except ComposeError as err:
@@ -102,18 +117,20 @@ def _count_nodes(value: object, limit: int = MAX_NODES) -> int:
     return count
 
 
-def _environment_as_dict(service: dict[str, Any], source: str) -> None:
-    """podman-compose turns a list `environment` into a mapping before interpolating
-    (`normalize_service`), which makes its entries variables for the service."""
-    environment = service.get("environment")
-    if isinstance(environment, str):
-        environment = [environment]
-    if not isinstance(environment, list):
-        return
-    if not all(isinstance(item, str) for item in environment):
-        raise ComposeError(f"{source}: 'environment' entries must be NAME=VALUE strings")
-    pairs = (item.split("=", 1) for item in environment if item)
-    service["environment"] = {p[0]: (p[1] if len(p) == 2 else None) for p in pairs}
+def _normalize(model: dict[str, Any], source: str) -> None:
+    """podman-compose's own `normalize_service`, run on each service before interpolation,
+    as podman-compose runs it: `build` as a mapping, `command` and `entrypoint` split like a
+    shell, `env_file`, `security_opt` and `volumes` as lists, `environment` and `labels` as
+    mappings (which makes environment entries variables for the service), `extends` and
+    `depends_on` as mappings. A shape it cannot normalize is refused here: podman-compose
+    would stop on it."""
+    for name, service in model["services"].items():
+        try:
+            podman_compose.normalize_service(service)
+        except (AttributeError, TypeError, ValueError, KeyError) as err:
+            raise ComposeError(f"{source}: compose service {name!r}: podman-compose cannot "
+                               f"normalize it ({type(err).__name__}: {err}); write each key "
+                               "in a shape the compose spec gives") from None
 
 
 def repo_path(base: str, path: str) -> str | None:
@@ -128,13 +145,17 @@ def repo_path(base: str, path: str) -> str | None:
 
 
 def is_remote_context(context: str) -> bool:
-    """podman-compose's `is_context_git_url`: a build context it does not read locally."""
-    parsed = urllib.parse.urlparse(context)
-    if parsed.scheme in ("git", "http", "https", "ssh", "file", "rsync"):
+    """podman-compose's `is_context_git_url`: a build context it does not read locally.
+    One that makes it fail (urllib refuses `[1]`) counts as remote: never a host path."""
+    try:
+        parsed = urllib.parse.urlparse(context)
+        if parsed.scheme in ("git", "http", "https", "ssh", "file", "rsync"):
+            return True
+        if parsed.scheme and not parsed.netloc and parsed.path:
+            return True
+        return not parsed.scheme and bool(urllib.parse.urlparse("ssh://" + context).username)
+    except ValueError:
         return True
-    if parsed.scheme and not parsed.netloc and parsed.path:
-        return True
-    return not parsed.scheme and bool(urllib.parse.urlparse("ssh://" + context).username)
 
 
 @dataclass(frozen=True)

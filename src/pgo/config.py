@@ -24,7 +24,7 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle"}
+     "health_timeout", "health_settle", "build_urls"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -45,6 +45,7 @@ class ServiceConfig:
     compose: str | None = None
     health_timeout: float = HEALTH_TIMEOUT
     health_settle: float = HEALTH_SETTLE
+    build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceCo
         compose=_check_compose(table.get("compose"), path, name),
         health_timeout=_duration(table, "health_timeout", HEALTH_TIMEOUT, path, name),
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
+        build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
     )
 
 
@@ -139,6 +141,21 @@ def _duration(table: Mapping[str, Any], key: str, default: float, path: str,
     if not 0 <= seconds <= 86400:
         raise ConfigError(path, f"{value!r} must be between 0s and 24h", name, key)
     return seconds
+
+
+def _parse_build_urls(value: Any, path: str, name: str) -> tuple[str, ...]:
+    """Shell patterns of the URLs a build may fetch its context from, with a scheme and a
+    host: `https://github.com/org/*`."""
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list of URL patterns such as '
+                          '["https://github.com/org/*"]', name, "build_urls")
+    for item in value:
+        if not isinstance(item, str) or not re.match(r"(https?|git|ssh)://[^/\s*?]+/\S*\Z",
+                                                     item):
+            raise ConfigError(path, f"{item!r} is not a URL pattern with an https, http, git "
+                              "or ssh scheme and a host without wildcards, such as "
+                              '"https://github.com/org/*"', name, "build_urls")
+    return tuple(value)
 
 
 def _parse_ports(value: Any, path: str, name: str) -> tuple[PortRange, ...]:

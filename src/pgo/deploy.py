@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pgo.compose import Project
+from pgo.dryrun import argument_problems
 from pgo.errors import PgoError
 from pgo.project import ProjectAt
 from pgo.reconcile import Action, Plan
@@ -142,6 +143,8 @@ class Deployer:
                               at.commit[:12])
                 return False
             verify(at, self.work.path)  # before down too: a bad tree costs no downtime
+            if all(a is Action.CHECKOUT for a in done):  # before the first podman step
+                await self._check_arguments(project, decided.actions)
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
@@ -151,6 +154,15 @@ class Deployer:
                 await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
         return decided.restarts
 
+    async def _check_arguments(self, project: Project, actions: tuple[Action, ...]) -> None:
+        """Refuse unless every podman argv of the pull, build and up is admitted (the
+        argument layer, see pgo.dryrun): all checked before the first podman step, so a
+        refusal never costs a down."""
+        for action in (a for a in actions if a in (Action.PULL, Action.BUILD, Action.UP)):
+            args = ("up", "-d") if action is Action.UP else (action.value,)
+            if problems := await argument_problems(project, self.work.config, args):
+                raise PgoError("podman arguments refused: " + "; ".join(problems))
+
     async def bring_up(self, commit: str) -> None:
         """Bring `commit`'s project up in place of whatever runs, through the gate; the
         working tree must be at `commit` already."""
@@ -158,6 +170,7 @@ class Deployer:
         if at.file is None:
             raise PgoError("its compose project cannot be read: " + "; ".join(at.problems))
         project = self.work.compose(at.file)
+        await self._check_arguments(project, (Action.UP,))
         try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
             # container left stopped, with this commit's configuration)
             await project.run("down", "--remove-orphans")

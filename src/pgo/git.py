@@ -64,9 +64,11 @@ class Checkout:
             else {**_GIT_ENV, "GIT_CONFIG_NOSYSTEM": "1"}
 
     async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
-        result = await proc.run(self._argv(*args), self.account, self.path, timeout=timeout,
-                                env=self._env(), merge_stderr=False)
-        return result.output
+        return (await self._git_result(*args, timeout=timeout)).output
+
+    async def _git_result(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> proc.Result:
+        return await proc.run(self._argv(*args), self.account, self.path, timeout=timeout,
+                              env=self._env(), merge_stderr=False)
 
     def exists(self) -> bool:
         return os.path.isdir(os.path.join(self.path, ".git"))
@@ -125,6 +127,15 @@ class Checkout:
         if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
             return None
         return await self.cat_blob(entries[0].oid), entries[0].oid
+
+    async def read_bytes(self, commit: str, path: str) -> tuple[bytes, str] | None:
+        """The bytes and object id of a regular file at `commit`, or None: undecoded, so
+        that a caller can refuse what is not valid UTF-8 instead of reading a repaired text."""
+        entries = await self.ls_tree(commit, path)
+        if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
+            return None
+        result = await self._git_result("cat-file", "blob", entries[0].oid)
+        return result.data, entries[0].oid
 
     async def cat_blob(self, oid: str) -> str:
         """The text of blob `oid` (at most proc.DATA_LIMIT bytes, else CommandFailed)."""

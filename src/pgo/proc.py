@@ -73,6 +73,7 @@ class Result:
     returncode: int
     output: str
     errors: str = ""
+    data: bytes = b""  # stdout as it came, undecoded (for files read through a command)
 
 
 async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
@@ -148,7 +149,7 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
     code = proc.returncode if proc.returncode is not None else -1
     if check and code != 0:
         raise CommandFailed(argv, code, errors or output)
-    return Result(code, output, errors)
+    return Result(code, output, errors, raw)
 
 
 async def _read_data(proc: asyncio.subprocess.Process) -> bytes | None:

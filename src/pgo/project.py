@@ -11,6 +11,7 @@ from typing import Any
 
 from pgo.composefile import (
     build_paths,
+    decode_text,
     default_dockerfiles,
     find_compose_file,
     host_paths,
@@ -23,6 +24,7 @@ from pgo.errors import ComposeError
 from pgo.git import Checkout
 from pgo.interpolate import parse_dotenv
 from pgo.policy import check_policy
+from pgo.policy.shapes import canonical_model
 from pgo.worktree import check_worktree
 
 MAX_FILE = 1024 * 1024  # a compose or .env file larger than this is refused, not cut
@@ -78,7 +80,7 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
     try:
         names = [e.name for e in await checkout.ls_tree(commit)]
         file = find_compose_file(names, service.compose)
-        blob = await checkout.read_blob(commit, file)
+        blob = await checkout.read_bytes(commit, file)
         if blob is None:
             raise ComposeError(f"{file}: not a regular file at commit {commit[:12]}")
         text, blobs = _bounded(file, blob[0]), {file: blob[1]}
@@ -87,8 +89,10 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
             checkout.path, file, service.name)}, file)
     except ComposeError as err:
         return ProjectAt(commit, None, None, frozenset(), (str(err),))
+    canonical, shapes = canonical_model(model)
+    model = model if shapes else canonical  # what the checks read; refused: as written
     violations = check_policy(model, service.ports, posixpath.dirname(file),
-                              await checkout.symlinks(commit), file)
+                              await checkout.symlinks(commit), file, service.build_urls)
     runtime = runtime_paths(model, file)
     return ProjectAt(commit, file, model, runtime | build_paths(model, file),
                      tuple(str(v) for v in violations), tuple(blobs.items()), runtime)
@@ -104,7 +108,7 @@ async def _dotenv(checkout: Checkout, commit: str, file: str, env: dict[str, str
         if not await checkout.ls_tree(commit, path):
             blobs[path] = ""  # not in the commit: must not be in the working tree either
             continue
-        blob = await checkout.read_blob(commit, path)
+        blob = await checkout.read_bytes(commit, path)
         if blob is None:
             raise ComposeError(f"{path}: must be a regular file (not a symlink or directory)")
         blobs[path] = blob[1]
@@ -117,11 +121,12 @@ async def _dotenv(checkout: Checkout, commit: str, file: str, env: dict[str, str
     return variables
 
 
-def _bounded(path: str, text: str) -> str:
-    if len(text) > MAX_FILE:
+def _bounded(path: str, data: bytes) -> str:
+    """The text podman-compose reads: whole, valid UTF-8, with its newlines."""
+    if len(data) > MAX_FILE:
         raise ComposeError(f"{path}: larger than {MAX_FILE // 1024} KiB; pgod checks whole "
                            "files only")
-    return text
+    return decode_text(path, data)
 
 
 def _compose_variables(workdir: str, file: str, name: str) -> dict[str, str]:

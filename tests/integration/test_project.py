@@ -208,3 +208,24 @@ def test_a_dotenv_the_commit_does_not_have_is_caught(workdir: Path, make_repo) -
     assert project.worktree_problems(checkout.path) == [
         ".env is in the working tree but not in the commit (left by a container?); "
         "podman-compose would read it; remove it"]
+
+
+def test_a_shape_podman_compose_reads_otherwise_is_refused_at_the_commit(
+        workdir: Path, make_repo) -> None:
+    """read_project judges the canonical model, and refuses a shape it cannot make canonical
+    (a mapping podman-compose iterates: its key '/:/host' would be a bind of the host's /)."""
+    text = COMPOSE + "    volumes: {'/:/host': null}\n"
+    project = project_at_head(cloned(make_repo({"compose.yaml": text}), workdir / "c"))
+    assert project.problems == ("compose service 'web': key 'volumes': a mapping ({'/:/host': "
+                                "None}) is not a shape pgod reads the way podman-compose does "
+                                "(podman-compose iterates over it: a mapping's keys, a "
+                                "string's characters); write a list of strings or mappings",)
+
+
+def test_invalid_utf8_is_refused_naming_the_file(workdir: Path, make_repo) -> None:
+    files: dict[str, str | bytes] = {"compose.yaml": COMPOSE, ".env": b"A=\xff\n"}
+    project = project_at_head(cloned(make_repo(files), workdir / "c"))
+    assert project.model is None
+    assert project.problems == (".env: line 1: bytes that are not valid UTF-8 (b'\\xff' at "
+                                "byte 2); pgod checks only what podman-compose reads the same "
+                                "way: save the file as UTF-8",)

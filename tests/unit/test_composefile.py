@@ -112,7 +112,8 @@ def test_empty_services_is_a_project_with_nothing_to_run() -> None:
     ("services:\n  web:\n    image: ${A\n", ["deploy/compose.yaml: no closing brace"]),
     ("services:\n  web:\n    image: ${TAG:?set TAG}\n",
      ["deploy/compose.yaml: required variable TAG is missing a value: set TAG"]),
-    ("services:\n  web:\n    environment: [1]\n", ["entries must be NAME=VALUE strings"]),
+    ("services:\n  web:\n    environment: [1]\n",
+     ["compose service 'web': podman-compose cannot normalize it"]),
     ("when: 2020-13-45\nservices: {}\n", ["deploy/compose.yaml: invalid YAML"]),
     ("services: !!python/object:os.system {}\n", ["deploy/compose.yaml: line 1"]),
 ])

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose, state, statestore
+from pgo import compose, deploy, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -73,8 +73,11 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
 
     async def containers(self: compose.Project) -> list[str]:
         return []
+    async def no_problems(*_: Any) -> list[str]:  # the argument layer runs podman-compose
+        return []
     monkeypatch.setattr(compose.Project, "run", run)
     monkeypatch.setattr(compose.Project, "containers", containers)
+    monkeypatch.setattr(deploy, "argument_problems", no_problems)
     PODMAN.append(recorder)
     return recorder
 

@@ -1,4 +1,7 @@
-"""The policy a compose project must meet before pgod runs it. Pure checks on the model.
+"""The policy a compose project must meet before pgod runs it. Pure checks, in two layers:
+the model layer (`check_policy`, on the compose model in podman-compose's own shapes,
+`shapes`) and the argument layer (`argv.check_calls`, on the podman command lines
+podman-compose works out for it, see pgo.dryrun).
 
 An allowlist: every top-level key, service key, mount, network, volume and secret field must
 be one podman-compose 1.6.0 reads and pgod knows to be safe; anything else is refused, named

@@ -9,6 +9,7 @@ from typing import Any
 from pgo.policy.extends import check_extends
 from pgo.policy.paths import check_host_paths
 from pgo.policy.service import check_service
+from pgo.policy.shapes import canonical_model
 from pgo.policy.toplevel import check_project
 from pgo.ports import PortRange
 
@@ -28,18 +29,25 @@ class Violation:
 
 def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
                  compose_dir: str = "", symlinks: Collection[str] = (),
-                 compose_file: str = "") -> list[Violation]:
+                 compose_file: str = "", build_urls: Sequence[str] = ()) -> list[Violation]:
     """Every violation of the project; an empty list means it may run.
 
     `compose_dir` is the compose file's directory in the repository ("" for the top), so
     that `../x` from a subdirectory is still inside the repository. `symlinks` are the
     repository paths of every symlink in the commit, `compose_file` the compose file's
-    repository path (without it, every name podman-compose looks for in `compose_dir`).
+    repository path (without it, every name podman-compose looks for in `compose_dir`),
+    `build_urls` the patterns of URL build contexts the service may use (`buildurls`).
+    The checks read the model in its canonical shapes (`shapes.canonical_model`); a value
+    in any other shape is refused first.
     """
+    model, shapes = canonical_model(model)
+    if shapes:  # the checks below read canonical shapes only
+        return [Violation(service, message) for service, message in shapes]
     found = [Violation("", message) for message in check_project(model)]
     for name, service in (model.get("services") or {}).items():
         if isinstance(service, Mapping):
-            found += [Violation(str(name), m) for m in check_service(service, allowed)]
+            found += [Violation(str(name), m) for m in check_service(service, allowed,
+                                                                         build_urls)]
     found += [Violation(service, message) for service, message in
               check_extends(model.get("services") or {})]
     found += [Violation(service, message) for service, message in

@@ -7,6 +7,7 @@ from typing import Any
 
 from pgo.composefile import is_remote_context
 from pgo.policy.arguments import check_container_name, check_image
+from pgo.policy.buildurls import check_build_urls, is_remote_url
 from pgo.policy.fields import Check, as_list, check_keys, smuggles, unknown
 from pgo.policy.mounts import check_volumes
 from pgo.policy.published import check_ports
@@ -48,8 +49,9 @@ _SERVICE_REFUSED = {
 }
 
 
-def check_service(service: Mapping[str, Any], allowed: Sequence[PortRange]) -> Iterator[str]:
-    """Every key in document order, then the published ports."""
+def check_service(service: Mapping[str, Any], allowed: Sequence[PortRange],
+                  build_urls: Sequence[str] = ()) -> Iterator[str]:
+    """Every key in document order, then the published ports and the build's URLs."""
     for key, value in service.items():
         if key in _SERVICE_REFUSED and (key != "privileged" or value):
             yield _SERVICE_REFUSED[key]
@@ -59,6 +61,8 @@ def check_service(service: Mapping[str, Any], allowed: Sequence[PortRange]) -> I
                 str(key).startswith("x-") and not str(key).startswith("x-podman")):
             yield unknown(str(key))
     yield from check_ports(service.get("ports"), allowed)
+    if "build" in service:
+        yield from check_build_urls(service["build"], build_urls)
 
 
 def _check_network_mode(mode: object) -> Iterator[str]:
@@ -190,7 +194,6 @@ def _check_service_secrets(secrets: object, where: str = "secrets") -> Iterator[
 _BUILD_KEYS = ("context", "dockerfile", "dockerfile_inline", "args", "target", "labels", "tags",
                "additional_contexts", "extra_hosts", "cache_from", "cache_to", "secrets",
                "ulimits")
-_REMOTE = ("https://", "http://", "git://", "ssh://")
 _IMAGES = ("docker-image://", "container-image://", "service:")
 
 
@@ -208,7 +211,7 @@ def _check_build(build: object) -> Iterator[str]:
     elif context.startswith("-"):  # podman-compose passes a remote one last, as written
         yield f"build.context {context!r} starts with '-', which podman build would read " \
               "as an option; use a path in the repository or an https, git or ssh URL"
-    elif is_remote_context(context) and not _is_remote_url(context):
+    elif is_remote_context(context) and not is_remote_url(context):
         yield f"build.context {context!r} is neither a path in the repository nor an " \
               "https, git or ssh URL"
     for tag in as_list(spec.get("tags")):
@@ -230,19 +233,11 @@ def _check_additional_contexts(extra: object) -> Iterator[str]:
                 f"the path {str(value)!r}); quote a path in the repository"
             continue
         context = value if name is not None else value.partition("=")[2]
-        if context.startswith(_IMAGES) or _is_remote_url(context):
+        if context.startswith(_IMAGES) or is_remote_url(context):
             continue
         if "://" in context or is_remote_context(context):
             yield f"{where} {context!r}: use a path in the repository, docker-image://, " \
                   "container-image://, service:NAME or an https/git URL"
-
-
-def _is_remote_url(text: str) -> bool:
-    """An https/http/git/ssh URL with a host, or git's user@host:path."""
-    if text.startswith(_REMOTE):
-        return bool(text.split("://", 1)[1].split("/", 1)[0])
-    return is_remote_context(text) and "@" in text.split(":", 1)[0]
-
 
 
 _SERVICE_CHECKS: dict[str, Check] = {

@@ -42,11 +42,14 @@ def _check_x_podman(x_podman: object) -> Iterator[str]:
 
 
 def _networks(networks: object) -> Iterator[str]:
-    safe = ("name", "external", "driver", "internal", "enable_ipv6", "ipam", "labels",
+    safe = ("name", "driver", "internal", "enable_ipv6", "ipam", "labels",
             "x-podman.disable_dns", "x-podman.dns", "x-podman.routes")
     for name, network in (networks.items() if isinstance(networks, Mapping) else ()):
         yield from check_keys(f"network {name!r}", network, safe, {
-            "driver_opts": "driver options are not checked by pgod; remove them"})
+            "driver_opts": "driver options are not checked by pgod; remove them",
+            "external": "an external network is not this project's (another project's, or "
+                        "one reaching the host); remove external and let podman-compose "
+                        "create the project's own"})
         spec = network if isinstance(network, Mapping) else {}
         driver = spec.get("driver")
         if driver not in (None, "bridge"):
