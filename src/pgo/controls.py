@@ -9,7 +9,7 @@ import os
 
 from pgo import state
 from pgo.composefile import touches
-from pgo.deploy import Kind
+from pgo.deploy import Kind, Result
 from pgo.errors import PgoError, Refusal
 from pgo.reconcile import Action, Plan, plan
 from pgo.service import ServiceRunner
@@ -58,12 +58,12 @@ async def rollback_target(runner: ServiceRunner, given: str | None) -> str:
     commit before the deployed one."""
     record = runner.record
     if given is None:
-        earlier = next((a.commit for a in record.history
-                        if a.outcome in GOOD and a.commit != record.deployed), None)
-        if earlier is None:
-            raise Refusal(406, "rollback: no earlier good commit in this service's history; "
-                               "name one: rollback COMMIT")
-        return earlier
+        for commit in dict.fromkeys(a.commit for a in record.history if a.outcome in GOOD):
+            if commit != record.deployed and record.deployed is not None and \
+                    await runner.checkout.is_ancestor(commit, record.deployed):
+                return commit
+        raise Refusal(406, "rollback: no good commit before the deployed one in this "
+                           "service's history; name one: rollback COMMIT")
     try:
         commit = await runner.checkout.rev_parse(given)
     except PgoError:
@@ -89,18 +89,36 @@ async def rollback(runner: ServiceRunner, given: str | None, by: str) -> str:
                Action.DOWN, Action.UP)
     decided = Plan(actions, f"rollback to {commit[:12]} by operator {by}")
     subject = await runner.checkout.subject(commit)
+    if runner.record.stopped is not None:  # an operator asks for this commit to run
+        runner.event(state.Started())
     runner.event(state.Deploying(commit))
     result = await runner.deployer.deploy(decided, at, runner.record.last_good,
                                           runner.record.failing, [])
     trigger = f"operator {by}"
     if result.kind is Kind.FAILED:
-        await runner.record_failure(result, at, subject, trigger)
+        await _rollback_failed(runner, result, commit, subject, trigger)
         raise Refusal(500, f"rollback to {commit[:12]} failed: {result.reason}")
     runner.adopt(at)
     runner.event(state.Deployed(commit, subject, trigger, decided.reason, Outcome.ROLLED_BACK))
     runner.event(state.Froze(by, f"rollback to {commit[:12]}"))
     return f"rolled back to {commit[:12]} ({subject}); frozen there: unfreeze to follow " \
            f"branch {runner.config.branch} again\n"
+
+
+async def _rollback_failed(runner: ServiceRunner, result: Result, commit: str, subject: str,
+                           trigger: str) -> None:
+    """History says so; what ran before is back (or the service is failing). Upstream's
+    broken commit, if any, stays held: a rollback is no deploy of the branch."""
+    runner.event(state.RollbackFailed(commit, subject, trigger, result.reason))
+    back = runner.record.last_good
+    if result.touched and result.restored and back is not None:
+        await runner.restored(back, f"rollback to {commit[:12]} failed")
+    elif result.touched:
+        runner.event(state.BringBackFailed(back or commit, "", trigger, result.reason,
+                                           state.backoff(runner.record.failures + 1,
+                                                         runner.interval)))
+    else:
+        runner.event(state.Interrupted())
 
 
 async def diff(runner: ServiceRunner) -> str:
@@ -110,8 +128,8 @@ async def diff(runner: ServiceRunner) -> str:
     failed = "" if fetched or record.last_fetch is None else \
         f" (fetch failed: {record.last_fetch.error})"
     lines = [f"upstream:  {target}{failed}", f"deployed:  {record.deployed or '-'}"]
-    if record.stopped is not None:
-        return "\n".join([*lines, f"plan:      nothing: stopped by {record.stopped.by}"]) + "\n"
+    if (stop := record.host_stop or record.stopped) is not None:
+        return "\n".join([*lines, f"plan:      nothing: stopped by {stop.by}"]) + "\n"
     if record.frozen is not None:
         return "\n".join([*lines, f"plan:      nothing: frozen by {record.frozen.by}"
                           f" ({record.frozen.reason or 'no reason given'})"]) + "\n"

@@ -29,8 +29,9 @@ async def remove_unconfigured(state_dir: str, directory: str, configured: Collec
             continue
         try:
             await _remove(state_dir, directory, name, as_root)
-        except PgoError as err:  # logged; the next start tries again (the record stays)
-            log.error("%s: removed from the config, but taking it down failed: %s", name, err)
+        except (PgoError, OSError) as err:  # logged; the next start tries again
+            log.error("%s: removed from the config, but taking it down or moving it aside "
+                      "failed (the next start tries again): %s", name, err)
             continue
         removed.append(name)
     return removed
@@ -52,7 +53,7 @@ async def _remove(state_dir: str, directory: str, name: str, as_root: bool) -> N
         await take_down(name, account)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     aside = os.path.join(state_dir, "removed", f"{name}-{stamp}")
-    os.makedirs(aside, mode=0o700)
+    os.makedirs(aside, mode=0o700, exist_ok=True)
     checkout = os.path.join(directory, name)
     if os.path.isdir(checkout) and not os.path.islink(checkout):
         os.rename(checkout, os.path.join(aside, name))

@@ -30,6 +30,7 @@ from pgo.logformat import without_credentials
 from pgo.proc import Account
 from pgo.project import ProjectAt
 from pgo.reconcile import Action, Observed, Plan, plan
+from pgo.removal import take_down
 from pgo.state import Record, State
 from pgo.status import ContainerRow, ServiceLog
 from pgo.workspace import Workspace
@@ -77,6 +78,7 @@ class ServiceRunner:
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
         self._passes = 0
+        self._cloned = False  # this pass cloned the checkout
 
     # -- the record ---------------------------------------------------------------------
 
@@ -147,7 +149,7 @@ class ServiceRunner:
 
     async def pass_locked(self, trigger: str, retry: bool = False) -> bool:
         """A pass, the lock already held (an operator's command that ends in one)."""
-        if retry and self.record.broken is not None:
+        if retry:  # a broken commit may be tried, a failing one's next try is now
             self.event(state.Unbroken())
         try:
             fetched = await self._pass(trigger)
@@ -172,9 +174,9 @@ class ServiceRunner:
         await self._prepare()
         fetched, target = await self.fetch()
         self._passes += 1
+        await self._adopt_deployed()
         if await self._host_stop() or self.record.stopped is not None:
             return False
-        await self._adopt_deployed()
         try:
             if state.waiting(self.record, time.time()):
                 return False
@@ -190,6 +192,7 @@ class ServiceRunner:
 
     async def _prepare(self) -> None:
         """The checkout, cloned or repaired; the record rebuilt if it was lost."""
+        self._cloned = False
         if not self.checkout.exists():
             await self._clone()
         elif (owner := os.stat(self.path).st_uid) != self.account.uid:
@@ -207,7 +210,11 @@ class ServiceRunner:
         self._rebuild = False
         head = await self.checkout.head()
         running = await self.work.compose("-").containers()
-        if running:
+        if running and self._cloned:  # a new clone's head says nothing of what runs
+            self.log.warning("state rebuilt: %d container(s) of project %s run, from a "
+                             "commit the new clone cannot tell; deploying anew", len(running),
+                             self.config.name)
+        elif running:
             self.log.warning("state rebuilt: %d container(s) of project %s run; taking the "
                              "checkout's %s as deployed", len(running), self.config.name,
                              head[:12])
@@ -239,6 +246,7 @@ class ServiceRunner:
         self.log.info("cloning %s (branch %s) into %s", without_credentials(
             self.config.repository), self.config.branch, self.path)
         await self.checkout.clone()
+        self._cloned = True
         self.log.info("checked out at %s", (await self.checkout.head())[:12])
 
     async def fetch(self) -> tuple[bool, str]:
@@ -260,20 +268,20 @@ class ServiceRunner:
         return True, target
 
     async def _host_stop(self) -> bool:
-        """DIR/NAME.stop: the host's admin keeps the service down while it exists."""
+        """DIR/NAME.stop: the host's admin keeps the service down while it exists (apart
+        from an operator's stop: removing the file does not end that one)."""
         path = self.work.stop_file()
-        stopped = self.record.stopped
-        by_file = stopped is not None and stopped.by.startswith("file ")
         if not os.path.lexists(path):
-            if by_file:
+            if self.record.host_stop is not None:
                 self.log.info("%s is gone: bringing the service back", path)
-                self.event(state.Started())
+                self.event(state.Started(host=True))
             return False
-        if not by_file:
+        if self.record.host_stop is None:
             self.log.warning("%s exists: taking the service down until it is removed", path)
-            if self.project is not None:
-                await to_the_end(self.project.down(), lambda: True, "the down", self.log)
-            self.event(state.Stopped(f"file {path}", "the host's stop file"))
+            down = self.project.down() if self.project is not None else \
+                take_down(self.config.name, self.account)
+            await to_the_end(down, lambda: True, "the down", self.log)
+            self.event(state.Stopped(f"file {path}", "the host's stop file", host=True))
         return True
 
     async def observe(self, target: str) -> tuple[Observed, ProjectAt]:
@@ -345,8 +353,13 @@ class ServiceRunner:
             result = await self.deployer.deploy(decided, at, self.record.last_good,
                                                 self.record.failing, done)
             await self._record(result, decided, at, subject, trigger)
-        await to_the_end(deploy(), lambda: took_down(done),
-                         f"the deploy of {seen.target[:12]}", self.log)
+        try:
+            await to_the_end(deploy(), lambda: took_down(done),
+                             f"the deploy of {seen.target[:12]}", self.log)
+        except asyncio.CancelledError:
+            if not took_down(done):  # cut before it touched what runs: nothing changed
+                self.event(state.Interrupted())
+            raise
         return decided.restarts
 
     async def _record(self, result: Result, decided: Plan, at: ProjectAt, subject: str,
@@ -364,15 +377,16 @@ class ServiceRunner:
                              trigger: str) -> None:
         """A failed deploy: the commit broke; what ran before is back, or it is failing."""
         fallback = self.record.last_good
+        # held while a good commit can run instead: the failing service brings that back
         self.event(state.Broke(
-            at.commit, subject, trigger, result.reason, restored=result.restored,
-            held=result.touched and result.restored and fallback is not None,
+            at.commit, subject, trigger, result.reason,
+            restored=result.restored and fallback is not None, held=fallback is not None,
             backoff=state.backoff(self.record.failures + 1, self.interval),
             config=self.config_id))
         if result.touched and result.restored and fallback is not None:
-            await self._restored(fallback, f"deploy of {at.commit[:12]} failed")
+            await self.restored(fallback, f"deploy of {at.commit[:12]} failed")
 
-    async def _restored(self, commit: str, why: str) -> None:
+    async def restored(self, commit: str, why: str) -> None:
         self.adopt(await self.work.read(commit))
         self.log.warning("%s is back (%s)", commit[:12], why)
         self.event(state.Restored(commit, await self.checkout.subject(commit),
@@ -408,7 +422,7 @@ class ServiceRunner:
             except PgoError as err:
                 self._bring_back_failed(commit, trigger, str(err))
                 return
-            await self._restored(commit, "what should run did not")
+            await self.restored(commit, "what should run did not")
         await to_the_end(back(), lambda: True, f"bringing {commit[:12]} back", self.log)
 
     def _bring_back_failed(self, commit: str, trigger: str, reason: str) -> None:

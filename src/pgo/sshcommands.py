@@ -167,7 +167,10 @@ async def diff(runner: ServiceRunner, request: Request,
     async with runner.lock:
         if runner.stopping:
             raise stopping_refusal()
-        process.stdout.write(await controls.diff(runner))
+        try:
+            process.stdout.write(await controls.diff(runner))
+        except PgoError as err:  # git or the project could not be read: say why
+            raise Refusal(500, f"diff: {err}") from None
     return 0
 
 
@@ -184,7 +187,12 @@ def locked(handler: Handler) -> Handler:
         async with runner.lock:
             if runner.stopping:
                 raise stopping_refusal()
-            return await handler(runner, request, process)
+            try:
+                return await handler(runner, request, process)
+            except Refusal:
+                raise
+            except PgoError as err:  # git or podman failed: say why, no traceback
+                raise Refusal(500, f"{request.command}: {err}") from None
     return run
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
+from pgo.logformat import without_credentials
+
 HISTORY = 100  # deploy attempts kept, newest first
+REASON = 2000  # characters of a reason kept
 
 
 class State(enum.Enum):
@@ -83,7 +86,8 @@ class Record:
     failures: int = 0             # failures in a row (backoff)
     retry_at: float = 0.0         # the next try after a failure, not before
     frozen: Mark | None = None
-    stopped: Mark | None = None
+    stopped: Mark | None = None   # an operator's down or stop
+    host_stop: Mark | None = None  # the host's DIR/NAME.stop
     last_attempt: Attempt | None = None
     last_fetch: Fetch | None = None
     history: tuple[Attempt, ...] = ()
@@ -202,23 +206,44 @@ class Unfroze:
 
 @dataclass(frozen=True)
 class Stopped:
+    """An operator's down or stop (`host`: the host's DIR/NAME.stop appeared)."""
+
     by: str
     reason: str = ""
+    host: bool = False
 
 
 @dataclass(frozen=True)
 class Started:
-    pass
+    """An operator's up or start (`host`: the host's DIR/NAME.stop is gone)."""
+
+    host: bool = False
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A deploy that had not touched the running containers was cut short (pgod stops):
+    nothing changed, the state is what the facts say."""
+
+
+@dataclass(frozen=True)
+class RollbackFailed:
+    """An operator's rollback to `commit` failed; `restored`: what ran runs again."""
+
+    commit: str
+    subject: str
+    trigger: str
+    reason: str
 
 
 Event = (Cloning | Fetched | FetchFailed | Deploying | Refused | Deployed | Broke | Restored
-         | BringBackFailed | Healed | Trouble
-         | Unbroken | Froze | Unfroze | Stopped | Started)
+         | BringBackFailed | Healed | Trouble | Unbroken | Froze | Unfroze | Stopped
+         | Started | Interrupted | RollbackFailed)
 
 
 def settle(record: Record) -> State:  # noqa: PLR0911
     """The state the facts of `record` amount to, once no step is in progress."""
-    if record.stopped is not None:
+    if record.stopped is not None or record.host_stop is not None:
         return State.STOPPED
     if record.failing:
         return State.FAILING
@@ -255,10 +280,10 @@ def _apply(r: Record, event: Event, now: float) -> Record:  # noqa: PLR0911, PLR
         case Deploying():
             return replace(r, state=State.DEPLOYING)
         case Refused(commit=commit, reason=reason) if (
-                r.refused == commit and r.reason == reason):
+                r.refused == commit and r.reason == clip(reason)):
             return r  # the same refusal at every pass: one entry in history
         case Refused(commit=commit, subject=subject, trigger=trigger, reason=reason):
-            return _attempt(replace(r, refused=commit, reason=reason),
+            return _attempt(replace(r, refused=commit, reason=clip(reason)),
                             Attempt(now, commit, subject, trigger, Outcome.REFUSED, reason))
         case Deployed(commit=commit, subject=subject, trigger=trigger, reason=reason,
                       outcome=outcome):
@@ -269,7 +294,7 @@ def _apply(r: Record, event: Event, now: float) -> Record:  # noqa: PLR0911, PLR
             return _attempt(done, Attempt(now, commit, subject, trigger, outcome, reason))
         case Broke(commit=commit, subject=subject, trigger=trigger, reason=reason,
                    restored=restored, held=held, backoff=wait, config=config):
-            broke = replace(r, broken=commit, held=held, broken_config=config, reason=reason,
+            broke = replace(r, broken=commit, held=held, broken_config=config, reason=clip(reason),
                             failing=not restored, refused=None, failures=r.failures + 1,
                             retry_at=now + wait)
             return _attempt(broke, Attempt(now, commit, subject, trigger, Outcome.BROKEN,
@@ -280,7 +305,7 @@ def _apply(r: Record, event: Event, now: float) -> Record:  # noqa: PLR0911, PLR
                                           Outcome.ROLLED_BACK, reason))
         case BringBackFailed(commit=commit, subject=subject, trigger=trigger, reason=reason,
                              backoff=backoff):
-            down = replace(r, failing=True, failures=r.failures + 1, reason=reason,
+            down = replace(r, failing=True, failures=r.failures + 1, reason=clip(reason),
                            retry_at=now + backoff)
             return _attempt(down, Attempt(now, commit, subject, trigger, Outcome.FAILED,
                                           reason))
@@ -290,23 +315,40 @@ def _apply(r: Record, event: Event, now: float) -> Record:  # noqa: PLR0911, PLR
             return _attempt(healed, Attempt(now, commit, subject, "self-heal",
                                             Outcome.DEPLOYED, reason))
         case Trouble(reason=reason):
-            return replace(r, reason=reason)
-        case Unbroken():
+            return replace(r, reason=None if reason is None else clip(reason))
+        case Unbroken():  # (a failing service's next try is due now, too)
             return replace(r, broken=None, held=False, broken_config="", retry_at=0.0)
         case Froze(by=by, reason=reason):
             return replace(r, frozen=Mark(by, now, reason))
         case Unfroze():
             return replace(r, frozen=None)
+        case Stopped(by=by, reason=reason, host=True):
+            return replace(r, host_stop=Mark(by, now, reason))
         case Stopped(by=by, reason=reason):
             return replace(r, stopped=Mark(by, now, reason))
+        case Started(host=True):
+            return replace(r, host_stop=None)
         case Started():
             return replace(r, stopped=None)
+        case Interrupted():
+            return r
+        case RollbackFailed(commit=commit, subject=subject, trigger=trigger, reason=reason):
+            return _attempt(r, Attempt(now, commit, subject, trigger, Outcome.FAILED,
+                                       reason))
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover
 
 
 def _attempt(record: Record, attempt: Attempt) -> Record:
+    attempt = replace(attempt, reason=clip(attempt.reason), subject=attempt.subject[:200])
     return replace(record, last_attempt=attempt,
                    history=(attempt, *record.history)[:HISTORY])
+
+
+def clip(text: str | None) -> str:
+    """A reason as a record keeps it: credentials scrubbed, at most REASON characters (a
+    hundred podman-compose outputs must not make a record too large to read back)."""
+    text = without_credentials(text or "")
+    return text if len(text) <= REASON else text[:REASON - 15] + " ... (cut here)"
 
 
 def backoff(failures: int, interval: float, cap: float = 4.0) -> float:

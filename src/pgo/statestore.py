@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -58,17 +59,25 @@ def load(state_dir: str, name: str) -> Record | None:
 
 
 def _load_legacy(state_dir: str, name: str) -> Record | None:
-    path = legacy_path(state_dir, name)
+    """The old record, DIR/.pgod/NAME holding a commit hash; None if there is none (or the
+    name is that of something else of pgod's there, such as its host key)."""
+    text = _legacy_commit(legacy_path(state_dir, name))
+    if text is None:
+        return None
+    return Record(service=name, state=State.OK, deployed=text, last_good=text)
+
+
+def _legacy_commit(path: str) -> str | None:
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
         with open(path, "rb") as handle:
             text = handle.read(200).decode("ascii").strip()
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as err:
-        raise Unreadable(f"{path}: {err}") from None
-    if not _COMMIT.fullmatch(text):
-        raise Unreadable(f"{path}: not a commit hash")
-    return Record(service=name, state=State.OK, deployed=text, last_good=text)
+    except (OSError, UnicodeDecodeError):
+        return None  # not an old record (pgod wrote those in ASCII)
+    return text if _COMMIT.fullmatch(text) else None
 
 
 def save(state_dir: str, record: Record) -> None:
@@ -93,14 +102,10 @@ def save(state_dir: str, record: Record) -> None:
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
-    with contextlib.suppress(OSError):
-        os.unlink(legacy_path(os.path.dirname(directory), record.service))
-
-
-def remove(state_dir: str, name: str) -> None:
-    for path in (record_path(state_dir, name), legacy_path(state_dir, name)):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    old = legacy_path(os.path.dirname(directory), record.service)
+    if _legacy_commit(old) is not None:  # only an old record: never the host key, say
+        with contextlib.suppress(OSError):
+            os.unlink(old)
 
 
 def names(state_dir: str) -> list[str]:
@@ -145,6 +150,7 @@ def decode(data: bytes) -> Record:
     values["state"] = State(values["state"])
     values["frozen"] = _mark(values.get("frozen"))
     values["stopped"] = _mark(values.get("stopped"))
+    values["host_stop"] = _mark(values.get("host_stop"))
     values["last_fetch"] = Fetch(**values["last_fetch"]) if values.get("last_fetch") else None
     values["last_attempt"] = _attempt(values["last_attempt"]) if values.get(
         "last_attempt") else None
@@ -169,7 +175,7 @@ def _check_types(record: Record) -> None:
     _types(record, _NUMBER, "since", "retry_at")
     _types(record, int, "failures")
     _types(record, bool, "failing", "held")
-    for mark in (record.frozen, record.stopped):
+    for mark in (record.frozen, record.stopped, record.host_stop):
         if mark is not None:
             _types(mark, str, "by", "reason")
             _types(mark, _NUMBER, "at")

@@ -190,7 +190,7 @@ def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Pat
     second = branch.commit("two", COMPOSE + "# changed\n")
     podman.fail["build"] = 1  # before down: not held, the old version never stopped
     assert not asyncio.run(service.run_pass())
-    assert service.record.state is State.BROKEN and not service.record.held
+    assert service.record.state is State.BROKEN and service.record.held  # (not retried)
     git(branch.work, "reset", "-q", "--hard", first)
     (branch.work / "README").write_text("docs\n")
     git(branch.work, "add", "-A")
@@ -373,6 +373,7 @@ def test_a_stop_before_down_stops_at_once(tmp_path: Path, podman: Podman,
     service, first, _, finished = _stop_while(tmp_path, podman, monkeypatch, "build")
     assert "build" not in finished and [c for c, _ in podman.calls] == ["pull", "build"]
     assert service.record.deployed == first
+    assert service.record.state is State.OK  # not left "deploying" (a start would redeploy)
 
 
 def test_a_deploy_that_fails_while_pgod_stops_says_so(
@@ -536,7 +537,8 @@ def test_the_hosts_stop_file_takes_it_down_and_keeps_it_down(
     asyncio.run(service.run_pass())
     asyncio.run(service.run_pass())
     assert downs == ["svc"] and podman.calls == []
-    assert service.record.state is State.STOPPED and "svc.stop" in service.record.stopped.by
+    assert service.record.state is State.STOPPED and service.record.host_stop is not None
+    assert "svc.stop" in service.record.host_stop.by
     stop.unlink()
     asyncio.run(service.run_pass())
     assert service.record.state is State.OK and podman.calls[-2][0] == "up"
@@ -603,3 +605,63 @@ def test_a_good_deploy_prunes_the_images_it_replaced_and_no_other(
     monkeypatch.setattr(compose.Project, "prune", prune)
     assert asyncio.run(service.run_pass())
     assert pruned == [{"0ld"}]
+
+
+def test_failing_brings_the_last_good_back_not_the_broken_commit(tmp_path: Path,
+                                                                 podman: Podman) -> None:
+    _branch, service, first = unsure(tmp_path, podman)  # upstream stays at the broken one
+    assert service.record.state is State.FAILING and service.record.held
+    asyncio.run(service.run_pass())
+    assert podman.calls == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+    assert service.record.state is State.BROKEN and service.record.deployed == first
+    podman.calls.clear()
+    asyncio.run(service.run_pass())
+    assert podman.calls == []
+
+
+def test_an_operators_stop_outlives_the_hosts_stop_file(tmp_path: Path, podman: Podman,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def down(self: compose.Project) -> None:
+        podman.calls.append(("down", podman.head()))
+    monkeypatch.setattr(compose.Project, "down", down)
+    _, service, _ = deployed(tmp_path)
+    service.event(state.Stopped("operator SHA256:k", "down"))
+    stop = tmp_path / "lib" / "svc.stop"
+    stop.write_text("")
+    asyncio.run(service.run_pass())
+    stop.unlink()
+    podman.calls.clear()
+    asyncio.run(service.run_pass())
+    assert service.record.state is State.STOPPED and podman.calls == []  # still the operator's
+    assert service.record.stopped is not None and service.record.host_stop is None
+
+
+def test_after_a_restart_a_stopped_service_has_its_project_for_up(tmp_path: Path,
+                                                                  podman: Podman) -> None:
+    branch, service, _ = deployed(tmp_path)
+    service.event(state.Stopped("operator SHA256:k", "down"))
+    again = runner(tmp_path, branch)
+    asyncio.run(again.run_pass("start"))
+    assert again.record.state is State.STOPPED and again.project is not None
+
+
+def test_a_host_stop_file_seen_at_start_takes_the_project_down(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def down(self: compose.Project) -> None:
+        podman.calls.append(("down", podman.head()))
+    monkeypatch.setattr(compose.Project, "down", down)
+    branch, _service, first = deployed(tmp_path)
+    (tmp_path / "lib" / "svc.stop").write_text("")
+    podman.calls.clear()
+    again = runner(tmp_path, branch)
+    asyncio.run(again.run_pass("start"))
+    assert podman.calls == [("down", first[:7])] and again.record.state is State.STOPPED
+
+
+def test_a_reason_is_scrubbed_and_cut(tmp_path: Path, podman: Podman) -> None:
+    branch, service, _ = deployed(tmp_path)
+    branch.commit("two", USES_ALL)
+    podman.unready = ["https://user:hunter2@example.org/x " + "y" * 5000]
+    asyncio.run(service.run_pass())
+    reason = service.record.history[1].reason
+    assert "hunter2" not in reason and len(reason) <= state.REASON

@@ -64,10 +64,19 @@ def test_a_truncated_record_is_unreadable(tmp_path: Path) -> None:
         statestore.load(str(tmp_path), "svc")
 
 
-def test_non_ascii_in_the_old_record_is_unreadable_not_fatal(tmp_path: Path) -> None:
-    (tmp_path / "svc").write_bytes("caf\u00e9\n".encode())
-    with pytest.raises(statestore.Unreadable):
-        statestore.load(str(tmp_path), "svc")
+def test_non_ascii_in_the_old_record_is_no_record_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "svc").write_bytes("caf\u00e9\n".encode())  # (pgod exited 1 on this)
+    assert statestore.load(str(tmp_path), "svc") is None
+
+
+def test_a_service_named_like_pgods_own_files_touches_none_of_them(tmp_path: Path) -> None:
+    key = tmp_path / "ssh_host_ed25519_key"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    assert statestore.load(str(tmp_path), "ssh_host_ed25519_key") is None
+    statestore.save(str(tmp_path), Record(service="ssh_host_ed25519_key"))
+    assert key.read_text().startswith("-----BEGIN")  # the host key is not an old record
+    statestore.save(str(tmp_path), Record(service="state"))
+    assert statestore.load(str(tmp_path), "state") == Record(service="state")
 
 
 def test_another_services_record_is_refused(tmp_path: Path) -> None:
