@@ -6,6 +6,7 @@ Every error names the file, the service and the key, and says what would be acce
 from __future__ import annotations
 
 import grp
+import os
 import pwd
 import re
 import tomllib
@@ -24,7 +25,7 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls"}
+     "health_timeout", "health_settle", "build_urls", "signers"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -46,6 +47,7 @@ class ServiceConfig:
     health_timeout: float = HEALTH_TIMEOUT
     health_settle: float = HEALTH_SETTLE
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
+    signers: str | None = None  # allowed-signers file: only commits signed by one deploy
 
 
 @dataclass(frozen=True)
@@ -75,16 +77,17 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services"})
+    unknown = sorted(set(data) - {"services", "signers"})
     if unknown:
-        raise ConfigError(path, "unknown top-level key; only [[services]] tables are accepted",
-                          key=unknown[0])
+        raise ConfigError(path, "unknown top-level key; accepted: signers and [[services]] "
+                          "tables", key=unknown[0])
+    default_signers = _check_signers(data.get("signers"), path, None)
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
     services: list[ServiceConfig] = []
     for index, table in enumerate(tables):
-        service = _parse_service(table, path, index)
+        service = _parse_service(table, path, index, default_signers)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
         if check_accounts:
@@ -93,7 +96,8 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
     return Config(path=path, services=tuple(services))
 
 
-def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceConfig:
+def _parse_service(table: Mapping[str, Any], path: str, index: int,
+                   default_signers: str | None = None) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
     if unknown:
@@ -123,7 +127,19 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int) -> ServiceCo
         health_timeout=_duration(table, "health_timeout", HEALTH_TIMEOUT, path, name),
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
+        signers=_check_signers(table.get("signers", default_signers), path, name),
     )
+
+
+def _check_signers(value: Any, path: str, name: str | None) -> str | None:
+    """An allowed-signers file (ssh-keygen -Y / git's gpg.ssh.allowedSignersFile): an
+    absolute path. Whether it can be read is checked when pgod starts."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+        raise ConfigError(path, f"{value!r} must be the absolute path of an allowed-signers "
+                          'file, such as "/etc/pgo/signers"', name, "signers")
+    return value
 
 
 def _duration(table: Mapping[str, Any], key: str, default: float, path: str,
@@ -223,6 +239,9 @@ def _check_compose(value: str | None, path: str, name: str) -> str | None:
 
 
 def _check_accounts(service: ServiceConfig, path: str) -> None:
+    if service.signers is not None and not os.path.isfile(service.signers):
+        raise ConfigError(path, f"allowed-signers file {service.signers!r} does not exist",
+                          service.name, "signers")
     try:
         pwd.getpwnam(service.user)
     except KeyError:

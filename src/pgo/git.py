@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pgo import proc
 from pgo.errors import PgoError
 from pgo.proc import Account
+from pgo.signatures import Signature, judge
 
 GIT_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
@@ -100,6 +101,15 @@ class Checkout:
         except PgoError:
             return ""
         return out.strip()[:200]
+
+    async def verify_commit(self, commit: str, signers: str) -> Signature:
+        """Whether `commit` carries an SSH signature by one of the allowed `signers` (a
+        file in ssh-keygen's allowed-signers format, read by git as the service user)."""
+        result = await proc.run(
+            self._argv("-c", "gpg.format=ssh", "-c", f"gpg.ssh.allowedSignersFile={signers}",
+                       "verify-commit", commit), self.account, self.path,
+            timeout=LOCAL_TIMEOUT, env=self._env(), check=False)
+        return judge(result.returncode, result.output)
 
     async def is_ancestor(self, commit: str, ref: str) -> bool:
         """Whether `commit` is in the history of `ref`."""

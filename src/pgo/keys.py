@@ -1,4 +1,5 @@
-"""The operators' public keys of a service: `ssh/*.pub` as committed, read from git.
+"""The operators' public keys of a service: `ssh/*.pub` (every right) and
+`ssh/readonly/*.pub` (commands that change nothing), as committed, read from git.
 
 Never from the working tree (containers may write into it). Symlinks, files larger than
 MAX_KEY_FILE (judged by git's blob size, before reading) and files that are not a single
@@ -15,6 +16,7 @@ import asyncssh
 from pgo.git import Checkout, TreeEntry
 
 KEY_DIR = "ssh"
+READONLY_DIR = "ssh/readonly"
 MAX_KEY_FILE = 16 * 1024
 MAX_KEYS = 256  # key files read per commit (each is a git call, every time keys change)
 
@@ -26,15 +28,18 @@ class OperatorKey:
     source: str
     public: str
     fingerprint: str
+    readonly: bool = False  # from ssh/readonly/: ping, status, history, ps, logs, diff
 
 
 async def read_keys(checkout: Checkout, commit: str,
                     log: logging.LoggerAdapter) -> tuple[OperatorKey, ...]:  # type: ignore[type-arg]
-    """Every usable `ssh/*.pub` key at `commit`. A file that is no key (a symlink, larger
-    than MAX_KEY_FILE, not one OpenSSH public key) is skipped with a warning; PgoError only
-    when git fails (the commit is gone, say)."""
-    found = []
-    entries = [e for e in await checkout.ls_tree(commit, KEY_DIR + "/", sizes=True)
+    """Every usable `ssh/*.pub` and `ssh/readonly/*.pub` key at `commit` (a key in both
+    has every right). A file that is no key (a symlink, larger than MAX_KEY_FILE, not one
+    OpenSSH public key) is skipped with a warning; PgoError only when git fails (the
+    commit is gone, say)."""
+    found: list[OperatorKey] = []
+    entries = [e for directory in (KEY_DIR, READONLY_DIR)
+               for e in await checkout.ls_tree(commit, directory + "/", sizes=True)
                if e.name.endswith(".pub")]
     if len(entries) > MAX_KEYS:
         log.warning("%d key files in %s/ at %s: reading the first %d by name, ignoring %s "
@@ -48,8 +53,10 @@ async def read_keys(checkout: Checkout, commit: str,
         if key is None:
             log.warning("ignoring %s at %s: not an OpenSSH public key", entry.name, commit[:12])
             continue
-        found.append(OperatorKey(entry.name, *key))
-    return tuple(found)
+        found.append(OperatorKey(entry.name, *key,
+                                 readonly=entry.name.startswith(READONLY_DIR + "/")))
+    full = {k.fingerprint for k in found if not k.readonly}
+    return tuple(k for k in found if not (k.readonly and k.fingerprint in full))
 
 
 def _not_a_key_file(entry: TreeEntry) -> str | None:

@@ -487,6 +487,8 @@ class ServiceRunner:
         if deployed is None or deployed == self._keys_commit or not self.checkout.exists():
             return
         try:
+            if (unsigned := await self.work.unsigned(deployed)) is not None:
+                raise PgoError(unsigned)  # keys only from a commit an allowed signer signed
             keys = await read_keys(self.checkout, deployed, self.log)
         except PgoError as err:
             self.keys, self._keys_commit = (), None

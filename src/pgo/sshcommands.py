@@ -37,6 +37,8 @@ Handler = Callable[[ServiceRunner, Request, asyncssh.SSHServerProcess[str]], Awa
 MAX_RUNNING = 8  # podman-compose commands and syncs at once per service (logs -f included)
 # answered at once, never wait or run anything
 UNCOUNTED = frozenset({"ping", "status", "history"})
+# What a read-only key (ssh/readonly/*.pub) may run: nothing that changes anything.
+READ_ONLY = frozenset({"ping", "status", "history", "ps", "logs", "diff"})
 # Commands that make podman read host paths again (bind mounts are resolved at each start).
 READS_HOST_PATHS = frozenset({"up", "pull", "build", "restart", "start"})
 
@@ -84,9 +86,13 @@ class Sessions:
             raise Refusal(404, f"no service {request.service!r} on this machine")
         if request.service not in granted_services(conn):
             raise Refusal(401, f"this key is not allowed for service {request.service!r}")
-        if signing_key(conn) not in {key.fingerprint for key in runner.keys}:
+        key = next((k for k in runner.keys if k.fingerprint == signing_key(conn)), None)
+        if key is None:
             raise Refusal(401, f"this key was removed from service {request.service!r} "
                                "after this connection was made")
+        if key.readonly and request.command not in READ_ONLY:
+            raise Refusal(401, f"this key is read-only for service {request.service!r} "
+                               f"({key.source}): it may run {', '.join(sorted(READ_ONLY))}")
         log.info("%s: %s %s", request.service, process.command, client)
         if runner.stopping and request.command not in UNCOUNTED:
             raise stopping_refusal()

@@ -5,7 +5,7 @@ them reaches into another's attributes."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pgo import compose
 from pgo.compose import Project
@@ -37,8 +37,20 @@ class Workspace:
         return Project(self.config.name, self.path, file, self.account, self.compose_exe)
 
     async def read(self, commit: str) -> ProjectAt:
-        """The compose project at `commit`, checked (git objects only)."""
-        return await read_project(self.checkout, self.config, commit, self.environment())
+        """The compose project at `commit`, checked (git objects only); with `signers`,
+        refused unless the commit is signed by one of them."""
+        project = await read_project(self.checkout, self.config, commit, self.environment())
+        if (problem := await self.unsigned(commit)) is not None:
+            return replace(project, problems=(problem, *project.problems))
+        return project
+
+    async def unsigned(self, commit: str) -> str | None:
+        """Why `commit` may not run (no signature of an allowed signer); None if it may,
+        or if the service has no `signers`."""
+        if self.config.signers is None:
+            return None
+        signature = await self.checkout.verify_commit(commit, self.config.signers)
+        return None if signature.ok else signature.refusal(commit)
 
     def stop_file(self) -> str:
         """DIR/NAME.stop: while it exists the service is kept down (the host's word)."""

@@ -128,14 +128,17 @@ class Repo:
                     "-c", "user.email=test@pgo.invalid", *args])
 
     def commit(self, files: dict[str, str | bytes], message: str,
-               delete: Iterable[str] = ()) -> str:
-        """Write `files`, remove `delete`, commit, push; return the new commit hash."""
+               delete: Iterable[str] = (), sign: Path | None = None) -> str:
+        """Write `files`, remove `delete`, commit (signed with the SSH key `sign`, if
+        given), push; return the new commit hash."""
         for name, content in files.items():
             write_file(self.work / name, content)
         for name in delete:
             (self.work / name).unlink()
         self._git("add", "-A")
-        self._git("commit", "-q", "--allow-empty", "-m", message)
+        signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign}"] if sign else []
+        self._git(*signing, "commit", "-q", "--allow-empty", *(["-S"] if sign else []),
+                  "-m", message)
         self._git("push", "-q", "origin", "HEAD:main")
         run(["chmod", "-R", "a+rX", str(self.bare)])
         return self._git("rev-parse", "HEAD").strip()

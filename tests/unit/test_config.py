@@ -114,3 +114,19 @@ def test_load_config_names_an_unreadable_file(tmp_path: os.PathLike[str]) -> Non
     missing = os.path.join(os.fspath(tmp_path), "nope.toml")
     with pytest.raises(ConfigError, match=r"nope\.toml: cannot read config"):
         load_config(missing)
+
+
+def test_signers_per_service_and_as_a_default(tmp_path) -> None:
+    signers = tmp_path / "signers"
+    signers.write_text("ops@example.org ssh-ed25519 AAAA\n")
+    text = (f'signers = "{signers}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
+            + 'signers = "/etc/pgo/other"\n')
+    config = parse_config(text, "x.toml")
+    assert [s.signers for s in config.services] == [str(signers), "/etc/pgo/other"]
+    assert parse_config(GOOD, "x.toml").services[0].signers is None
+    with pytest.raises(ConfigError, match="key 'signers': 'signers' must be the absolute"):
+        parse_config(GOOD + 'signers = "signers"\n', "x.toml")
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'signers = "{tmp_path}/missing"\n')
+    with pytest.raises(ConfigError, match="service 'pgo': key 'signers': allowed-signers file"):
+        load_config(str(path))

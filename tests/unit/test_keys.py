@@ -99,3 +99,15 @@ def test_key_files_past_the_cap_are_ignored_with_a_warning(
     assert [key.source for key in found] == ["ssh/a.pub", "ssh/b.pub"]
     assert f"3 key files in ssh/ at {commit[:12]}: " in caplog.text
     assert "ignoring ssh/c.pub and after" in caplog.text
+
+
+def test_readonly_keys_come_from_ssh_readonly_and_a_full_key_wins(repo: Path) -> None:
+    both, viewer = public_key(), public_key()
+    (repo / "ssh" / "readonly").mkdir(parents=True)
+    (repo / "ssh" / "ops.pub").write_text(both)
+    (repo / "ssh" / "readonly" / "ops-too.pub").write_text(both)
+    (repo / "ssh" / "readonly" / "viewer.pub").write_text(viewer)
+    (repo / "ssh" / "readonly" / "notes.txt").write_text("not a key file")
+    _, found = keys_committed(repo)
+    assert sorted((k.source, k.readonly) for k in found) == [
+        ("ssh/ops.pub", False), ("ssh/readonly/viewer.pub", True)]

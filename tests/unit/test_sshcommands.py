@@ -338,3 +338,23 @@ def test_a_bug_in_a_handler_is_a_500_with_no_traceback_for_the_client(
                                   "pgod's log\n"
     assert session.stdout.text == ""
     assert "Traceback" in caplog.text and "RuntimeError: a bug" in caplog.text
+
+
+@pytest.mark.parametrize(("command", "allowed"), [
+    ("svc//status", True), ("svc//history -n 3", True), ("svc//ping", True),
+    ("svc//down", False), ("svc//sync", False), ("svc//freeze now", False),
+    ("svc//rollback", False), ("svc//restart", False)])
+def test_a_read_only_key_runs_only_what_changes_nothing(tmp_path: Path, command: str,
+                                                        allowed: bool) -> None:
+    service = runner(tmp_path)
+    service.keys = (OperatorKey("ssh/readonly/view.pub", "ssh-ed25519 AAAA", "SHA256:view",
+                                readonly=True),)
+    sessions = sshcommands.Sessions({"svc": service})
+    session = Session(command, ["svc"], "SHA256:view")
+    run(sessions.handle(session))  # type: ignore[arg-type]
+    if allowed:
+        assert session.status == 0, session.stderr.text
+    else:
+        assert session.status == 401
+        assert "this key is read-only for service 'svc' (ssh/readonly/view.pub): it may " \
+               "run diff, history, logs, ping, ps, status" in session.stderr.text

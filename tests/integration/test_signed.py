@@ -1,0 +1,83 @@
+"""Trust what runs, with real git signing (SSH keys), a real pgod and OpenSSH's ssh-keygen
+behind git verify-commit: only commits an allowed signer signed deploy; read-only keys."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .helpers import free_port, http_get, wait_for_http
+from .sshclients import fingerprint, keygen, pgoctl
+from .test_trust import Service, files
+
+
+def signed_service(workdir: Path, make_user: Any, make_repo: Any) -> tuple[Service, Path]:
+    """A service whose config names an allowed-signers file with one key, `signer`; its
+    first commit unsigned, its head signed: only the head is judged, so it deploys."""
+    user, port, key, signer = make_user(), free_port(), keygen(workdir, "op"), \
+        keygen(workdir, "signer")
+    signers = workdir / "allowed_signers"
+    signers.write_text(f"release@example.org {signer.with_suffix('.pub').read_text()}")
+    signers.chmod(0o644)
+    repo = make_repo(files(port, "unsigned first", key))
+    repo.commit(files(port, "signed", key), "signed head", sign=signer)
+    svc = Service(workdir, user, repo, port, key, f'signers = "{signers}"\n')
+    svc.pgod.start()
+    wait_for_http(port, "signed")
+    svc.pgod.wait_log("operator key(s)")
+    return svc, signer
+
+
+def test_only_commits_an_allowed_signer_signed_are_deployed(workdir: Path, make_user: Any,
+                                                            make_repo: Any) -> None:
+    svc, signer = signed_service(workdir, make_user, make_repo)
+    try:
+        good = svc.wait_state("ok")["deployed"]
+        unsigned = svc.repo.commit(files(svc.port, "unsigned", svc.key), "no signature")
+        refused = svc.wait_state("refused")
+        assert refused["upstream"] == unsigned and refused["deployed"] == good
+        assert refused["reason"] == (f"commit {unsigned[:12]} refused: commit "
+                                     f"{unsigned[:12]} is not signed by an allowed signer; "
+                                     "signed by: none")
+        assert "signed" in http_get(svc.port)
+
+        stranger = keygen(workdir, "stranger")
+        other = svc.repo.commit(files(svc.port, "stranger", svc.key), "someone else's",
+                                sign=stranger)
+        refused = svc.wait_state("refused")
+        assert refused["upstream"] == other
+        assert f"signed by: {fingerprint(stranger)}, a key not in the allowed signers" in \
+            refused["reason"]
+
+        fixed = svc.repo.commit(files(svc.port, "signed again", svc.key), "signed", sign=signer)
+        wait_for_http(svc.port, "signed again")
+        assert svc.wait_state("ok")["deployed"] == fixed
+    finally:
+        svc.pgod.stop()
+
+
+def test_keys_only_from_a_signed_commit_and_read_only_keys(workdir: Path, make_user: Any,
+                                                           make_repo: Any) -> None:
+    svc, signer = signed_service(workdir, make_user, make_repo)
+    try:
+        viewer = keygen(workdir, "viewer")
+        svc.repo.commit({"ssh/readonly/viewer.pub": viewer.with_suffix(".pub").read_text()},
+                        "a read-only operator", sign=signer)
+        svc.pgod.wait_log("ssh/readonly/viewer.pub")
+        view = pgoctl(workdir, svc.ssh_port, str(viewer), "svc//status")
+        assert view.returncode == 0, view.stderr
+        down = pgoctl(workdir, svc.ssh_port, str(viewer), "svc//down")
+        assert down.returncode == 77, down.stderr  # 401
+        assert "this key is read-only for service 'svc' (ssh/readonly/viewer.pub)" in \
+            down.stderr
+        assert "signed" in http_get(svc.port)
+
+        intruder = keygen(workdir, "intruder")  # push access, no signing key
+        svc.repo.commit({"ssh/intruder.pub": intruder.with_suffix(".pub").read_text()},
+                        "let me in")
+        svc.wait_state("refused")
+        time.sleep(2)
+        assert pgoctl(workdir, svc.ssh_port, str(intruder), "svc//ping").returncode == 255
+    finally:
+        svc.pgod.stop()
