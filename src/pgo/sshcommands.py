@@ -25,6 +25,7 @@ import asyncssh
 from pgo import controls, sshstream
 from pgo.command import Request, parse_request
 from pgo.compose import Project
+from pgo.dryrun import argument_problems
 from pgo.errors import PgoError, Refusal
 from pgo.keys import OperatorKey
 from pgo.service import ServiceRunner
@@ -41,6 +42,7 @@ UNCOUNTED = frozenset({"ping", "status", "history"})
 READ_ONLY = frozenset({"ping", "status", "history", "ps", "logs", "diff"})
 # Commands that make podman read host paths again (bind mounts are resolved at each start).
 READS_HOST_PATHS = frozenset({"up", "pull", "build", "restart", "start"})
+CREATES = frozenset({"up", "pull", "build"})  # what the argument layer checks first
 
 
 class Sessions:
@@ -241,6 +243,7 @@ async def compose(runner: ServiceRunner, request: Request,
             controls.refuse_if_host_stopped(runner, command)
             if problems := runner.worktree_problems():
                 raise Refusal(500, "working tree refused: " + "; ".join(problems))
+            await _check_arguments(runner, request)
         log.info("%s: %s starts (service lock taken)", name, command)
         code = await _stream(runner, request, process)
         if command == "down" and code == 0 and runner.project is not None:
@@ -259,6 +262,17 @@ def _after(runner: ServiceRunner, request: Request, code: int, by: str) -> None:
         controls.stopped_by_operator(runner, f"operator {by}", request.command)
     elif request.command in ("up", "start"):
         controls.started_by_operator(runner)
+
+
+async def _check_arguments(runner: ServiceRunner, request: Request) -> None:
+    """An operator's up, pull or build creates what pgod's deploys create: its podman
+    command lines go through the same argument layer (restart and start only start the
+    containers pgod created)."""
+    if request.command not in CREATES or runner.project is None:
+        return
+    if problems := await argument_problems(runner.project, runner.config,
+                                           request.compose_argv()):
+        raise Refusal(500, "podman arguments refused: " + "; ".join(problems))
 
 
 async def _check_down(project: Project, process: asyncssh.SSHServerProcess[str]) -> int:

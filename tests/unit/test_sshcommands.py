@@ -39,6 +39,15 @@ esac
 """
 
 
+@pytest.fixture(autouse=True)
+def _no_argument_layer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The argument layer runs the real podman-compose, which the stand-in script is not
+    (tests/unit/test_policy_argv_corpus.py and the integration tests run it)."""
+    async def none(*_: Any) -> list[str]:
+        return []
+    monkeypatch.setattr(sshcommands, "argument_problems", none)
+
+
 class Writer:
     """An SSH channel's stdout or stderr: what was written, BrokenPipeError once closed."""
 
@@ -358,3 +367,20 @@ def test_a_read_only_key_runs_only_what_changes_nothing(tmp_path: Path, command:
         assert session.status == 401
         assert "this key is read-only for service 'svc' (ssh/readonly/view.pub): it may " \
                "run diff, history, logs, ping, ps, status" in session.stderr.text
+
+
+def test_an_operators_up_goes_through_the_argument_layer(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[str]] = []
+
+    async def refuse(project: Any, config: Any, args: list[str]) -> list[str]:
+        asked.append(list(args))
+        return ["--privileged is not admitted"]
+    monkeypatch.setattr(sshcommands, "argument_problems", refuse)
+
+    async def main() -> None:
+        await sshcommands.compose(runner(tmp_path), parse_request("svc//up web"),
+                                  Channel())  # type: ignore[arg-type]
+    with pytest.raises(Refusal, match="podman arguments refused: --privileged"):
+        asyncio.run(main())
+    assert asked == [["up", "-d", "web"]] and not (tmp_path / "up.started").exists()
