@@ -22,6 +22,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pgo.policy.extends import bases
+
 SERVICE_LABEL = "io.podman.compose.service"
 DEFAULT_INTERVAL = 30.0  # seconds between health checks when a healthcheck names none
 OUTPUT_LIMIT = 500       # characters of a health check's output kept
@@ -112,7 +114,7 @@ def _active(service: Mapping[str, Any], profiles: Collection[str]) -> bool:
 def _merged(services: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The service with what it extends (within the file) merged in, as podman-compose's
     rec_merge does it: the service's own values win, mappings merge, lists concatenate."""
-    chain = [services[name], *(services[base] for base in _bases(services, name))]
+    chain = [services[name], *(services[base] for base in bases(services, name))]
     result: dict[str, Any] = {}
     for layer in reversed(chain):
         result = _merge(result, layer)
@@ -130,20 +132,6 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
-
-
-def _bases(services: Mapping[str, Any], name: str) -> Iterator[str]:
-    """The active services `name` extends, nearest first, each once."""
-    seen = {name}
-    while True:
-        extends = services[name].get("extends")
-        if isinstance(extends, Mapping) and not extends.get("file"):
-            extends = extends.get("service")
-        if not isinstance(extends, str) or extends in seen or extends not in services:
-            return
-        seen.add(extends)
-        yield extends
-        name = extends
 
 
 def _expectation(name: str, service: Mapping[str, Any]) -> Expectation:

@@ -21,7 +21,7 @@ def check_extends(services: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     for name, service in services.items():
         if not isinstance(service, Mapping) or "build" not in service:
             continue
-        base = next((b for b in _bases(services, name) if "build" in services[b]), None)
+        base = next((b for b in bases(services, name) if "build" in services[b]), None)
         if base is not None:
             yield str(name), f"extends {base!r}, which has a build too: podman-compose " \
                   "would merge the two builds key by key (the context of one with the " \
@@ -29,7 +29,7 @@ def check_extends(services: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
                   "service its whole build and remove extends, or remove one of the builds"
 
 
-def _bases(services: Mapping[str, Any], name: str) -> Iterator[str]:
+def bases(services: Mapping[str, Any], name: str) -> Iterator[str]:
     """The services `name` extends within the file, nearest first, each once."""
     seen = {name}
     while True:
