@@ -82,7 +82,7 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
     """Start `argv` as `account` in a new process group, stdout piped."""
     full_env = account.environment(env)
     log.debug("run as %s (uid %d gid %d groups %s) in %s: %s [env: %s]", account.user,
-              account.uid, account.gid, account.extra_groups, cwd or "-", " ".join(argv),
+              account.uid, account.gid, account.extra_groups, cwd or "-", _shown(argv),
               " ".join(sorted(full_env)))
     drop = account.uid != os.getuid()
     try:
@@ -97,6 +97,13 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
     except OSError as err:  # not found, not executable by the user, cwd gone, ...
         raise CommandFailed(argv, None, f"{err.strerror or err}: {err.filename or argv[0]}",
                             status=f"could not be started as {account.user}") from None
+
+
+def _shown(argv: Sequence[str]) -> str:
+    """A command line for the log: an argument longer than a line (a script given with
+    -c) shown by its start and length."""
+    return " ".join(a if len(a) <= 200 else f"{a[:40]!r}... ({len(a)} characters)"
+                    for a in argv)
 
 
 def kill_group(proc: asyncio.subprocess.Process, signum: int = signal.SIGKILL) -> None:
