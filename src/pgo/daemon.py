@@ -26,7 +26,16 @@ from pgo.proc import Account
 from pgo.removal import remove_unconfigured
 from pgo.service import ServiceRunner
 from pgo.sshcommands import Sessions
-from pgo.sshserver import LOGIN_TIMEOUT, KeyServer, load_host_key
+from pgo.sshserver import (
+    COMPRESSION_ALGS,
+    ENCRYPTION_ALGS,
+    KEX_ALGS,
+    LOGIN_TIMEOUT,
+    MAC_ALGS,
+    SIGNATURE_ALGS,
+    KeyServer,
+    load_host_key,
+)
 
 log = logging.getLogger("pgo.daemon")
 
@@ -112,7 +121,9 @@ class Daemon:
             encoding="utf-8", line_editor=False, allow_pty=False, agent_forwarding=False,
             x11_forwarding=False, password_auth=False, kbdint_auth=False,
             gss_host=None, host_based_auth=False,
-            login_timeout=LOGIN_TIMEOUT, sftp_factory=None, allow_scp=False)
+            login_timeout=LOGIN_TIMEOUT, sftp_factory=None, allow_scp=False,
+            kex_algs=KEX_ALGS, encryption_algs=ENCRYPTION_ALGS, mac_algs=MAC_ALGS,
+            compression_algs=COMPRESSION_ALGS, signature_algs=SIGNATURE_ALGS)
         log.info("SSH listening on %s:%d, host key %s", host or "*",
                  listener.get_port(), host_key.get_fingerprint())
         return listener

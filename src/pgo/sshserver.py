@@ -32,6 +32,23 @@ MAX_LOGGED_USERNAME = 64            # the client chooses it: log no more of it t
 SERVICE_OPTION = "pgo-service"
 KEY_OPTION = "pgo-key"
 
+# What pgod offers in its key exchange, no more (ssh-audit finds nothing to fail or warn
+# about): curve25519, alone or in the ML-KEM post-quantum hybrid; AEAD ciphers only, so the
+# MACs, etm with 128-bit tags or more, are never used but must be offered; no compression;
+# no SHA-1 and no ssh.com names anywhere. OpenSSH 9.2 (Debian 12) negotiates
+# curve25519-sha256 and chacha20-poly1305; asyncssh (pgoctl) mlkem768x25519-sha256.
+KEX_ALGS = ("mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org")
+ENCRYPTION_ALGS = ("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com",
+                   "aes128-gcm@openssh.com")
+MAC_ALGS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+            "umac-128-etm@openssh.com")
+COMPRESSION_ALGS = ("none",)
+# The signatures operators' keys may sign with (server-sig-algs): not ssh-rsa (SHA-1), not
+# ssh-dss, not the ssh.com RSA names. The host key is ed25519 and signs with ssh-ed25519.
+SIGNATURE_ALGS = ("ssh-ed25519", "sk-ssh-ed25519@openssh.com", "rsa-sha2-512", "rsa-sha2-256",
+                  "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                  "sk-ecdsa-sha2-nistp256@openssh.com")
+
 
 def client_network(address: str) -> str:
     """What one client is, for the per-address cap: an IPv4 address (also when mapped into

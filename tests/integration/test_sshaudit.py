@@ -1,0 +1,112 @@
+"""pgod's SSH server as an outsider sees it: ssh-audit (Debian's) finds nothing to fail or
+warn about, OpenSSH 9.2's ssh and pgoctl still get in, and sources that keep failing are
+penalised while everyone else keeps working."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .helpers import free_port, hello_files, make_repo_in, remove_user, run, wait_for_http
+from .pgod_process import FAST_GATE, Pgod
+from .sshclients import keygen, pgoctl, ssh
+
+# Names ssh-audit 2.5.0 (Debian 12) does not know yet, so it says "unknown algorithm":
+# the ML-KEM hybrid key exchange and the strict-kex marker (the Terrapin countermeasure).
+NEWER_THAN_SSH_AUDIT = {"mlkem768x25519-sha256", "kex-strict-s-v00@openssh.com"}
+
+
+@dataclass
+class Server:
+    root: Path
+    pgod: Pgod
+    port: int
+    key: Path       # alpha's operator key
+    stranger: Path  # a key no service allows
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    root = Path(tempfile.mkdtemp(prefix="pgo-sshaudit-", dir="/tmp"))
+    root.chmod(0o755)
+    user, http, port = f"pgoit{secrets.token_hex(3)}", free_port(), free_port()
+    run(["useradd", "-m", "-s", "/usr/sbin/nologin", user])
+    key, stranger = keygen(root, "op"), keygen(root, "stranger")
+    repo = make_repo_in(root, {**hello_files(http, "audited"),
+                               "ssh/op.pub": key.with_suffix(".pub").read_text()})
+    config = root / "pgod.toml"
+    config.write_text(f'[[services]]\nname = "alpha"\nuser = "{user}"\n'
+                      f'repository = "{repo.url}"\nports = ["{http}"]\n{FAST_GATE}')
+    pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{port}", duration="1h").start()
+    try:
+        wait_for_http(http, "audited")
+        pgod.wait_log("operator key(s)")
+        yield Server(root, pgod, port, key, stranger)
+    finally:
+        pgod.stop()
+        remove_user(user)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def audit_findings(output: str) -> list[tuple[str, str, str]]:
+    """(algorithm, level, note) for every [fail], [warn] and [info] ssh-audit printed about
+    an algorithm (continuation lines belong to the algorithm above them)."""
+    findings, algorithm = [], ""
+    for line in output.splitlines():
+        if match := re.match(r"\((?:kex|key|enc|mac)\) (\S+)", line):
+            algorithm = match.group(1)
+        elif not line.strip().startswith("`-"):
+            algorithm = ""
+        for level, note in re.findall(r"\[(fail|warn|info)\] ([^\n]*)", line):
+            if algorithm:
+                findings.append((algorithm, level, note.strip()))
+    return findings
+
+
+def test_ssh_audit_finds_nothing_to_fail_or_warn_about(server: Server) -> None:
+    result = subprocess.run(["ssh-audit", "-n", "-p", str(server.port), "127.0.0.1"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    out = result.stdout
+    assert "(gen) banner: SSH-2.0-AsyncSSH_" in out, out + result.stderr
+    findings = audit_findings(out)
+    assert [f for f in findings if f[1] == "fail"] == [], out
+    warnings = [f for f in findings if f[1] == "warn"]
+    assert {(a, n) for a, _, n in warnings} <= {(a, "unknown algorithm")
+                                               for a in NEWER_THAN_SSH_AUDIT}, out
+    offered = {section: re.findall(rf"^\({section}\) (\S+)", out, re.MULTILINE)
+               for section in ("kex", "key", "enc", "mac")}
+    assert offered["key"] == ["ssh-ed25519"], out
+    assert offered["enc"] == ["chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com",
+                              "aes128-gcm@openssh.com"], out
+    assert all(mac.endswith("-etm@openssh.com") for mac in offered["mac"]), out
+    assert not any("sha1" in name or "nistp" in name or "@ssh.com" in name
+                   for names in offered.values() for name in names), out
+    assert "compression: disabled" in out, out
+
+
+def test_openssh_and_pgoctl_still_connect(server: Server) -> None:
+    version = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=True).stderr
+    assert version.startswith("OpenSSH_9.2"), version  # Debian 12's, the oldest supported
+    result = ssh(server.port, [server.key], "alpha//ping", "-v")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("pong!")
+    assert "kex: algorithm: curve25519-sha256\n" in result.stderr
+    assert "cipher: chacha20-poly1305@openssh.com MAC: <implicit>" in result.stderr
+    for cipher in ("aes256-gcm@openssh.com", "aes128-gcm@openssh.com"):
+        result = ssh(server.port, [server.key], "alpha//ping", "-o", f"Ciphers={cipher}")
+        assert result.returncode == 0, (cipher, result.stderr)
+    for option, refused in (("KexAlgorithms=ecdh-sha2-nistp256", "key exchange method"),
+                            ("Ciphers=aes128-ctr", "cipher")):
+        old = ssh(server.port, [server.key], "alpha//ping", "-o", option, "-o", "LogLevel=INFO")
+        assert old.returncode == 255 and f"no matching {refused} found" in old.stderr
+    ctl = pgoctl(server.root, server.port, str(server.key), "alpha//ping")
+    assert ctl.returncode == 0, ctl.stderr
+    assert ctl.stdout.startswith("pong!")
