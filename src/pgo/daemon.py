@@ -112,7 +112,7 @@ class Daemon:
 
     async def _listen(self) -> asyncssh.SSHAcceptor:
         """Serve SSH on the configured address, on this event loop."""
-        host_key = load_host_key(os.path.join(self.state_dir, HOST_KEY))
+        host_key = open_host_key(self.settings.directory)
         sessions = Sessions(self.runners)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
@@ -162,6 +162,16 @@ class Daemon:
                 log.info("config %s changed, sending SIGHUP to ourselves", path)
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
+
+
+def open_host_key(directory: str) -> asyncssh.SSHKey:
+    """pgod's host key, DIR/.pgod/ssh_host_ed25519_key, generated if missing (DIR and
+    DIR/.pgod made, and DIR checked, as at pgod's start)."""
+    os.makedirs(directory, mode=0o711, exist_ok=True)
+    _check_private(directory)
+    state_dir = os.path.join(directory, ".pgod")
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    return load_host_key(os.path.join(state_dir, HOST_KEY))
 
 
 def _check_private(directory: str) -> int:

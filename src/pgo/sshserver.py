@@ -84,6 +84,16 @@ def load_host_key(path: str) -> asyncssh.SSHKey:
     return key
 
 
+def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:
+    """The known_hosts line for pgod's host `key` at `host`:`port`, as OpenSSH writes it
+    (`[HOST]:PORT` unless the port is 22). No host (pgod listens on every address) is `*`,
+    a pattern that matches any host name: the admin puts the names clients use there."""
+    name = host or "*"
+    pattern = name if port == 22 else f"[{name}]:{port}"
+    algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
+    return f"{pattern} {algorithm} {blob}"
+
+
 def _write_new(path: str, data: bytes) -> None:
     """Write `data` to `path` (mode 0600) all at once: into a temporary file beside it,
     synced, then renamed, so a crash leaves no file or the whole file, never a part."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import free_port, hello_files, make_repo_in, remove_user, run, wait_for_http
-from .pgod_process import FAST_GATE, Pgod
+from .pgod_process import FAST_GATE, Pgod, run_pgod
 from .sshclients import keygen, pgoctl, ssh
 
 # Names ssh-audit 2.5.0 (Debian 12) does not know yet, so it says "unknown algorithm":
@@ -110,3 +111,41 @@ def test_openssh_and_pgoctl_still_connect(server: Server) -> None:
     ctl = pgoctl(server.root, server.port, str(server.key), "alpha//ping")
     assert ctl.returncode == 0, ctl.stderr
     assert ctl.stdout.startswith("pong!")
+
+
+def test_print_host_key_gives_the_line_that_pins_it(server: Server) -> None:
+    """The line pgod --print-host-key prints, for -s 127.0.0.1:PORT and for -s :PORT (any
+    host), is what OpenSSH and pgoctl check the host key against; another key is refused."""
+    lib = str(server.root / "lib")
+    printed = run_pgod("--print-host-key", "--dir", lib, "-s", f"127.0.0.1:{server.port}")
+    assert printed.returncode == 0, printed.stderr
+    line = printed.stdout.strip()
+    assert re.fullmatch(rf"\[127\.0\.0\.1\]:{server.port} ssh-ed25519 AAAA\S+", line), line
+    any_host = run_pgod("--print-host-key", "--dir", lib, "-s", f":{server.port}").stdout
+    assert any_host == line.replace("[127.0.0.1]", "[*]") + "\n"
+    other = run_pgod("--print-host-key", "--dir", str(server.root / "other")).stdout.split()
+    for pinned, works in ((line, True), (any_host.strip(), True),
+                          (f"[*]:{server.port} {other[1]} {other[2]}", False)):
+        known = server.root / "known_hosts"
+        known.write_text(pinned + "\n")
+        result = ssh(server.port, [server.key], "alpha//ping", "-o", "StrictHostKeyChecking=yes",
+                     "-o", f"UserKnownHostsFile={known}", "-o", "LogLevel=INFO")
+        assert (result.returncode == 0) is works, (pinned, result.stderr)
+        home = server.root / f"home-{secrets.token_hex(3)}"
+        (home / ".config" / "pgo").mkdir(parents=True)
+        (home / ".config" / "pgo" / "known_hosts").write_text(pinned + "\n")
+        ctl = pgoctl(home, server.port, str(server.key), "alpha//ping")
+        assert (ctl.returncode == 0) is works, (pinned, ctl.stderr)
+        if not works:
+            assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.stderr + ctl.stderr
+
+
+def test_print_host_key_starts_no_daemon(server: Server) -> None:
+    directory, port = server.root / "fresh", free_port()
+    printed = run_pgod("--print-host-key", "--dir", str(directory), "-s", f"127.0.0.1:{port}")
+    assert printed.returncode == 0, printed.stderr
+    assert "generated SSH host key" in printed.stderr
+    assert (directory / ".pgod" / "ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
+    assert "SSH listening" not in printed.stderr
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()

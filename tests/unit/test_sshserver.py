@@ -14,6 +14,7 @@ from pgo.sshserver import (
     authorized_keys,
     client_network,
     imported_keys,
+    known_hosts_line,
     load_host_key,
     loggable_username,
 )
@@ -128,3 +129,16 @@ def test_a_failed_host_key_write_leaves_no_file(tmp_path: Path,
     with pytest.raises(OSError, match="disk full"):
         load_host_key(str(tmp_path / "host_key"))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("host", "port", "pattern"), [
+    ("", 2222, "[*]:2222"),             # every address: any host name matches
+    ("127.0.0.1", 2222, "[127.0.0.1]:2222"),
+    ("::1", 2222, "[::1]:2222"),
+    ("pgo.example.org", 22, "pgo.example.org"),  # OpenSSH writes port 22 bare
+    ("", 22, "*"),
+])
+def test_known_hosts_line(host: str, port: int, pattern: str) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="root@host")
+    public = key.export_public_key("openssh").decode().split()[1]
+    assert known_hosts_line(key, host, port) == f"{pattern} ssh-ed25519 {public}"
