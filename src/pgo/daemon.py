@@ -21,6 +21,7 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.keys import OperatorKey
+from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.removal import remove_unconfigured
@@ -67,6 +68,7 @@ class Daemon:
         self.compose_exe = ""
         self._stop = asyncio.Event()
         self.exit_code = EXIT_OK
+        self.penalties = Penalties()  # its counters are for a metrics module to read
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -116,7 +118,7 @@ class Daemon:
         sessions = Sessions(self.runners)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
-            lambda: KeyServer(self.keys), host or None, port,
+            lambda: KeyServer(self.keys, self.penalties), host or None, port,
             server_host_keys=[host_key], process_factory=sessions.handle,
             encoding="utf-8", line_editor=False, allow_pty=False, agent_forwarding=False,
             x11_forwarding=False, password_auth=False, kbdint_auth=False,

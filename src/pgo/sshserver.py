@@ -13,6 +13,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
@@ -21,6 +22,7 @@ import asyncssh
 
 from pgo.errors import PgoError
 from pgo.keys import OperatorKey
+from pgo.penalties import Failure, Penalties, Penalty
 
 log = logging.getLogger("pgo.ssh")
 
@@ -151,19 +153,32 @@ class KeyServer(asyncssh.SSHServer):
     unauthenticated = 0
     per_address: ClassVar[dict[str, int]] = {}
 
-    def __init__(self, keys: Callable[[], Mapping[str, Iterable[OperatorKey]]]) -> None:
+    def __init__(self, keys: Callable[[], Mapping[str, Iterable[OperatorKey]]],
+                 penalties: Penalties) -> None:
         self._keys = keys
+        self._penalties = penalties
         self._conn: asyncssh.SSHServerConnection | None = None
         self._peer = "?"
         self._address = "?"
         self._counted = False
         self._refused = 0
+        self._judged = False  # its end was counted, or it was refused as penalised
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername")
         self._address = client_network(str(peer[0])) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if left := self._penalties.refusing(self._address):
+            # Closed before the client's version is read: no key exchange is started.
+            log.debug("refusing connection from %s: penalised for %.0fs more", self._peer,
+                      left)
+            self._judged = True
+            asyncio.get_running_loop().call_soon(
+                conn.disconnect, asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT,
+                f"penalised for connections that did not authenticate: try again in "
+                f"{math.ceil(left)}s")
+            return
         from_here = KeyServer.per_address.get(self._address, 0)
         if KeyServer.unauthenticated >= MAX_UNAUTHENTICATED or \
                 from_here >= MAX_UNAUTHENTICATED_PER_ADDRESS:
@@ -178,6 +193,11 @@ class KeyServer(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._uncount()
+        if not self._judged:
+            self._judged = True
+            failure = Failure.AUTH if self._refused else Failure.NOAUTH
+            if penalty := self._penalties.failed(self._address, failure):
+                log_penalty(penalty, failure)
 
     def begin_auth(self, username: str) -> bool:
         assert self._conn is not None
@@ -186,6 +206,8 @@ class KeyServer(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         self._uncount()
+        self._judged = True
+        self._penalties.succeeded(self._address)
 
     def _uncount(self) -> None:
         if self._counted:
@@ -213,6 +235,15 @@ class KeyServer(asyncssh.SSHServer):
 
     def kbdint_auth_supported(self) -> bool:
         return False
+
+
+def log_penalty(penalty: Penalty, failure: Failure) -> None:
+    """One line per penalty (not per refused connection)."""
+    log.warning("penalising %s for %.0fs (penalty %d%s): its connections keep ending "
+                "without authenticating, the last one with %s; its connections are refused "
+                "until then", penalty.source, penalty.seconds, penalty.nth,
+                ", though it authenticated before" if penalty.trusted else "",
+                failure.value)
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,13 +4,15 @@ penalised while everyone else keeps working."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import re
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 from .helpers import free_port, hello_files, make_repo_in, remove_user, run, wait_for_http
 from .pgod_process import FAST_GATE, Pgod, run_pgod
-from .sshclients import keygen, pgoctl, ssh
+from .sshclients import fingerprint, keygen, pgoctl, ssh
 
 # Names ssh-audit 2.5.0 (Debian 12) does not know yet, so it says "unknown algorithm":
 # the ML-KEM hybrid key exchange and the strict-kex marker (the Terrapin countermeasure).
@@ -149,3 +151,92 @@ def test_print_host_key_starts_no_daemon(server: Server) -> None:
     assert "SSH listening" not in printed.stderr
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def exchange(source: str, port: int) -> tuple[bytes, bytes]:
+    """What pgod sends a raw connection from `source` that greets it with a version and
+    waits: its banner line, and the type of the packet that follows (20: KEXINIT, the start
+    of a key exchange; 1: DISCONNECT)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                  source_address=(source, 0)) as sock:
+        sock.sendall(b"SSH-2.0-probe\r\n")
+        received = b""
+        with contextlib.suppress(TimeoutError):
+            sock.settimeout(3)
+            while (chunk := sock.recv(65536)) and len(received) < 4096:
+                received += chunk
+    banner, _, packet = received.partition(b"\r\n")
+    return banner, packet[5:6]  # uint32 length, byte padding length, byte type
+
+
+def fail_until_penalised(server: Server, source: str, attempt: Callable[[], None],
+                         most: int) -> int:
+    """Run `attempt` until pgod logs a penalty for `source`; how many it took."""
+    for tries in range(1, most + 1):
+        attempt()
+        if f"penalising {source} " in server.pgod.wait_log("", timeout=1):
+            return tries
+    raise AssertionError(f"{source} not penalised after {most} tries:\n{server.pgod.log}")
+
+
+def test_a_flood_of_bad_keys_is_penalised_while_others_get_in(server: Server) -> None:
+    """127.0.0.3 floods pgod with a key no service allows; after 8 or so it is refused for
+    30 s (logged once), even with a good key, and without a key exchange; meanwhile
+    127.0.0.2's operator keeps working."""
+    flood, good = "127.0.0.3", "127.0.0.2"
+
+    def stranger() -> int:
+        return ssh(server.port, [server.stranger], "alpha//ping", "-b", flood).returncode
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        attempts = [pool.submit(stranger) for _ in range(24)]
+        while not all(a.done() for a in attempts):
+            result = ssh(server.port, [server.key], "alpha//ping", "-b", good)
+            assert result.returncode == 0 and result.stdout.startswith("pong!"), result.stderr
+        assert [a.result() for a in attempts] == [255] * 24
+    log = server.pgod.wait_log(f"penalising {flood} for 30s (penalty 1)")
+    assert log.count(f"penalising {flood} ") == 1, log
+    refused = f"refused key {fingerprint(server.stranger)} from {flood}:"
+    assert 8 <= log.count(refused) < 24, log  # the rest were refused before their keys
+    result = ssh(server.port, [server.key], "alpha//ping", "-b", flood, "-o", "LogLevel=INFO")
+    assert result.returncode == 255 and "pong" not in result.stdout
+    assert "penalised for connections that did not authenticate: try again in " \
+        in result.stderr, result.stderr
+    banner, after = exchange(flood, server.port)
+    assert banner.startswith(b"SSH-2.0-AsyncSSH_") and after == b"\x01", (banner, after)
+    assert exchange(good, server.port)[1] == b"\x14"  # KEXINIT: what the flood never gets
+    assert ssh(server.port, [server.key], "alpha//ping", "-b", good).returncode == 0
+
+
+def test_an_operator_is_penalised_for_its_own_mistakes_at_a_quarter_of_the_rate(
+        server: Server) -> None:
+    """After a good login from 127.0.0.4, twice the bad keys that penalise a stranger do not
+    lock it out; about four times as many (counted after its last good login) do."""
+    source = "127.0.0.4"
+    assert ssh(server.port, [server.key], "alpha//ping", "-b", source).returncode == 0
+
+    def bad_key() -> None:
+        assert ssh(server.port, [server.stranger], "alpha//ping", "-b", source).returncode == 255
+
+    for _ in range(16):
+        bad_key()
+    result = ssh(server.port, [server.key], "alpha//ping", "-b", source)
+    assert result.returncode == 0, result.stderr
+    assert 32 <= fail_until_penalised(server, source, bad_key, 40) <= 34
+    assert f"penalising {source} for 30s (penalty 1, though it authenticated before)" \
+        in server.pgod.log
+
+
+def test_connections_that_never_authenticate_are_penalised(server: Server) -> None:
+    """Connections from 127.0.0.5 that take the banner and leave weigh half a point each:
+    about 16 earn a penalty."""
+    source = "127.0.0.5"
+
+    def idle() -> None:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10,
+                                      source_address=(source, 0)) as sock:
+            assert sock.recv(64).startswith(b"SSH-2.0-")
+
+    assert 16 <= fail_until_penalised(server, source, idle, 20) <= 18
+    assert "the last one with no authentication" in server.pgod.log
+    assert ssh(server.port, [server.key], "alpha//ping", "-b", source).returncode == 255
