@@ -159,6 +159,12 @@ class FakeConnection:
     def close(self) -> None:
         self.closed = True
 
+    def disconnect(self, code: int, reason: str) -> None:
+        assert code == asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT
+        assert reason.startswith("penalised for connections that did not authenticate: "
+                                 "try again in 30s")
+        self.closed = True
+
 
 def connect(penalties: Penalties, address: str) -> tuple[KeyServer, FakeConnection]:
     server, conn = KeyServer(dict, penalties), FakeConnection(address)
