@@ -21,12 +21,22 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.keys import OperatorKey
+from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.removal import remove_unconfigured
 from pgo.service import ServiceRunner
 from pgo.sshcommands import Sessions
-from pgo.sshserver import LOGIN_TIMEOUT, KeyServer, load_host_key
+from pgo.sshserver import (
+    COMPRESSION_ALGS,
+    ENCRYPTION_ALGS,
+    KEX_ALGS,
+    LOGIN_TIMEOUT,
+    MAC_ALGS,
+    SIGNATURE_ALGS,
+    KeyServer,
+    load_host_key,
+)
 
 log = logging.getLogger("pgo.daemon")
 
@@ -58,6 +68,7 @@ class Daemon:
         self.compose_exe = ""
         self._stop = asyncio.Event()
         self.exit_code = EXIT_OK
+        self.penalties = Penalties()  # its counters are for a metrics module to read
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -103,16 +114,18 @@ class Daemon:
 
     async def _listen(self) -> asyncssh.SSHAcceptor:
         """Serve SSH on the configured address, on this event loop."""
-        host_key = load_host_key(os.path.join(self.state_dir, HOST_KEY))
+        host_key = open_host_key(self.settings.directory)
         sessions = Sessions(self.runners)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
-            lambda: KeyServer(self.keys), host or None, port,
+            lambda: KeyServer(self.keys, self.penalties), host or None, port,
             server_host_keys=[host_key], process_factory=sessions.handle,
             encoding="utf-8", line_editor=False, allow_pty=False, agent_forwarding=False,
             x11_forwarding=False, password_auth=False, kbdint_auth=False,
             gss_host=None, host_based_auth=False,
-            login_timeout=LOGIN_TIMEOUT, sftp_factory=None, allow_scp=False)
+            login_timeout=LOGIN_TIMEOUT, sftp_factory=None, allow_scp=False,
+            kex_algs=KEX_ALGS, encryption_algs=ENCRYPTION_ALGS, mac_algs=MAC_ALGS,
+            compression_algs=COMPRESSION_ALGS, signature_algs=SIGNATURE_ALGS)
         log.info("SSH listening on %s:%d, host key %s", host or "*",
                  listener.get_port(), host_key.get_fingerprint())
         return listener
@@ -151,6 +164,16 @@ class Daemon:
                 log.info("config %s changed, sending SIGHUP to ourselves", path)
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
+
+
+def open_host_key(directory: str) -> asyncssh.SSHKey:
+    """pgod's host key, DIR/.pgod/ssh_host_ed25519_key, generated if missing (DIR and
+    DIR/.pgod made, and DIR checked, as at pgod's start)."""
+    os.makedirs(directory, mode=0o711, exist_ok=True)
+    _check_private(directory)
+    state_dir = os.path.join(directory, ".pgod")
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    return load_host_key(os.path.join(state_dir, HOST_KEY))
 
 
 def _check_private(directory: str) -> int:

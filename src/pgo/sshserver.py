@@ -13,6 +13,7 @@ import contextlib
 import functools
 import ipaddress
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import ClassVar
@@ -21,6 +22,7 @@ import asyncssh
 
 from pgo.errors import PgoError
 from pgo.keys import OperatorKey
+from pgo.penalties import Failure, Penalties, Penalty
 
 log = logging.getLogger("pgo.ssh")
 
@@ -31,6 +33,23 @@ MAX_AUTH_TRIES = 6                  # refused keys per connection, as OpenSSH's 
 MAX_LOGGED_USERNAME = 64            # the client chooses it: log no more of it than this
 SERVICE_OPTION = "pgo-service"
 KEY_OPTION = "pgo-key"
+
+# What pgod offers in its key exchange, no more (ssh-audit finds nothing to fail or warn
+# about): curve25519, alone or in the ML-KEM post-quantum hybrid; AEAD ciphers only, so the
+# MACs, etm with 128-bit tags or more, are never used but must be offered; no compression;
+# no SHA-1 and no ssh.com names anywhere. OpenSSH 9.2 (Debian 12) negotiates
+# curve25519-sha256 and chacha20-poly1305; asyncssh (pgoctl) mlkem768x25519-sha256.
+KEX_ALGS = ("mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org")
+ENCRYPTION_ALGS = ("chacha20-poly1305@openssh.com", "aes256-gcm@openssh.com",
+                   "aes128-gcm@openssh.com")
+MAC_ALGS = ("hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+            "umac-128-etm@openssh.com")
+COMPRESSION_ALGS = ("none",)
+# The signatures operators' keys may sign with (server-sig-algs): not ssh-rsa (SHA-1), not
+# ssh-dss, not the ssh.com RSA names. The host key is ed25519 and signs with ssh-ed25519.
+SIGNATURE_ALGS = ("ssh-ed25519", "sk-ssh-ed25519@openssh.com", "rsa-sha2-512", "rsa-sha2-256",
+                  "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                  "sk-ecdsa-sha2-nistp256@openssh.com")
 
 
 def client_network(address: str) -> str:
@@ -65,6 +84,16 @@ def load_host_key(path: str) -> asyncssh.SSHKey:
     _write_new(path, key.export_private_key())
     log.info("generated SSH host key %s (%s)", path, key.get_fingerprint())
     return key
+
+
+def known_hosts_line(key: asyncssh.SSHKey, host: str, port: int) -> str:
+    """The known_hosts line for pgod's host `key` at `host`:`port`, as OpenSSH writes it
+    (`[HOST]:PORT` unless the port is 22). No host (pgod listens on every address) is `*`,
+    a pattern that matches any host name: the admin puts the names clients use there."""
+    name = host or "*"
+    pattern = name if port == 22 else f"[{name}]:{port}"
+    algorithm, blob = key.export_public_key("openssh").decode("ascii").split()[:2]
+    return f"{pattern} {algorithm} {blob}"
 
 
 def _write_new(path: str, data: bytes) -> None:
@@ -124,19 +153,32 @@ class KeyServer(asyncssh.SSHServer):
     unauthenticated = 0
     per_address: ClassVar[dict[str, int]] = {}
 
-    def __init__(self, keys: Callable[[], Mapping[str, Iterable[OperatorKey]]]) -> None:
+    def __init__(self, keys: Callable[[], Mapping[str, Iterable[OperatorKey]]],
+                 penalties: Penalties) -> None:
         self._keys = keys
+        self._penalties = penalties
         self._conn: asyncssh.SSHServerConnection | None = None
         self._peer = "?"
         self._address = "?"
         self._counted = False
         self._refused = 0
+        self._judged = False  # its end was counted, or it was refused as penalised
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername")
         self._address = client_network(str(peer[0])) if peer else "?"
         self._peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if left := self._penalties.refusing(self._address):
+            # Closed before the client's version is read: no key exchange is started.
+            log.debug("refusing connection from %s: penalised for %.0fs more", self._peer,
+                      left)
+            self._judged = True
+            asyncio.get_running_loop().call_soon(
+                conn.disconnect, asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT,
+                f"penalised for connections that did not authenticate: try again in "
+                f"{math.ceil(left)}s")
+            return
         from_here = KeyServer.per_address.get(self._address, 0)
         if KeyServer.unauthenticated >= MAX_UNAUTHENTICATED or \
                 from_here >= MAX_UNAUTHENTICATED_PER_ADDRESS:
@@ -151,6 +193,11 @@ class KeyServer(asyncssh.SSHServer):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._uncount()
+        if not self._judged:
+            self._judged = True
+            failure = Failure.AUTH if self._refused else Failure.NOAUTH
+            if penalty := self._penalties.failed(self._address, failure):
+                log_penalty(penalty, failure)
 
     def begin_auth(self, username: str) -> bool:
         assert self._conn is not None
@@ -159,6 +206,8 @@ class KeyServer(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         self._uncount()
+        self._judged = True
+        self._penalties.succeeded(self._address)
 
     def _uncount(self) -> None:
         if self._counted:
@@ -186,6 +235,15 @@ class KeyServer(asyncssh.SSHServer):
 
     def kbdint_auth_supported(self) -> bool:
         return False
+
+
+def log_penalty(penalty: Penalty, failure: Failure) -> None:
+    """One line per penalty (not per refused connection)."""
+    log.warning("penalising %s for %.0fs (penalty %d%s): its connections keep ending "
+                "without authenticating, the last one with %s; its connections are refused "
+                "until then", penalty.source, penalty.seconds, penalty.nth,
+                ", though it authenticated before" if penalty.trusted else "",
+                failure.value)
 
 
 @functools.lru_cache(maxsize=1)

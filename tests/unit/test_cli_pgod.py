@@ -1,6 +1,15 @@
+from pathlib import Path
+
+import asyncssh
 import pytest
 
-from pgo.cli.pgod import build_parser, normalize_go_flags, parse_ssh_address, settings_from
+from pgo.cli.pgod import (
+    build_parser,
+    main,
+    normalize_go_flags,
+    parse_ssh_address,
+    settings_from,
+)
 
 
 @pytest.mark.parametrize(("argv", "expected"), [
@@ -68,3 +77,25 @@ def test_unknown_option_is_exit_1() -> None:
     with pytest.raises(SystemExit) as caught:
         build_parser().parse_args(["--colour"])
     assert caught.value.code == 1
+
+
+def test_print_host_key_generates_it_once_and_starts_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No -c needed; the key is made as pgod makes it, then printed the same each time."""
+    directory = tmp_path / "lib"
+    assert main(["--print-host-key", "--dir", str(directory), "-s", "127.0.0.1:2200"]) == 0
+    first = capsys.readouterr().out
+    key = directory / ".pgod" / "ssh_host_ed25519_key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    public = asyncssh.read_private_key(str(key)).export_public_key().decode().split()[1]
+    assert first == f"[127.0.0.1]:2200 ssh-ed25519 {public}\n"
+    assert main(["--print-host-key", "--dir", str(directory)]) == 0
+    assert capsys.readouterr().out == f"[*]:2222 ssh-ed25519 {public}\n"
+
+
+def test_print_host_key_refuses_a_directory_others_may_write(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path.chmod(0o777)
+    assert main(["--print-host-key", "--dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == ""
+    assert not (tmp_path / ".pgod").exists()

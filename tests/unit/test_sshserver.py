@@ -1,3 +1,4 @@
+import asyncio
 import os
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 
 from pgo.errors import PgoError
 from pgo.keys import OperatorKey, parse_key
+from pgo.penalties import Failure, Penalties
 from pgo.sshserver import (
     KEY_OPTION,
     MAX_AUTH_TRIES,
@@ -14,6 +16,7 @@ from pgo.sshserver import (
     authorized_keys,
     client_network,
     imported_keys,
+    known_hosts_line,
     load_host_key,
     loggable_username,
 )
@@ -67,7 +70,7 @@ def test_client_network_groups_an_ipv6_host_by_its_64(peer: str, client: str) ->
 
 def test_a_connection_is_dropped_after_six_refused_keys(
         caplog: pytest.LogCaptureFixture) -> None:
-    server = KeyServer(dict)
+    server = KeyServer(dict, Penalties())
     key = asyncssh.generate_private_key("ssh-ed25519")
     for _ in range(MAX_AUTH_TRIES - 1):
         assert server.validate_public_key("bob", key) is False
@@ -78,7 +81,7 @@ def test_a_connection_is_dropped_after_six_refused_keys(
 
 
 def test_a_long_user_name_is_logged_cut_and_quoted(caplog: pytest.LogCaptureFixture) -> None:
-    KeyServer(dict).validate_public_key("x" * 5000 + "\n",
+    KeyServer(dict, Penalties()).validate_public_key("x" * 5000 + "\n",
                                         asyncssh.generate_private_key("ssh-ed25519"))
     assert f"(user {'x' * 64!r}... (5001 characters))" in caplog.text
     assert "x" * 65 not in caplog.text
@@ -128,3 +131,77 @@ def test_a_failed_host_key_write_leaves_no_file(tmp_path: Path,
     with pytest.raises(OSError, match="disk full"):
         load_host_key(str(tmp_path / "host_key"))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("host", "port", "pattern"), [
+    ("", 2222, "[*]:2222"),             # every address: any host name matches
+    ("127.0.0.1", 2222, "[127.0.0.1]:2222"),
+    ("::1", 2222, "[::1]:2222"),
+    ("pgo.example.org", 22, "pgo.example.org"),  # OpenSSH writes port 22 bare
+    ("", 22, "*"),
+])
+def test_known_hosts_line(host: str, port: int, pattern: str) -> None:
+    key = asyncssh.generate_private_key("ssh-ed25519", comment="root@host")
+    public = key.export_public_key("openssh").decode().split()[1]
+    assert known_hosts_line(key, host, port) == f"{pattern} ssh-ed25519 {public}"
+
+
+class FakeConnection:
+    """What KeyServer asks of asyncssh's connection: the peer, and close."""
+
+    def __init__(self, address: str) -> None:
+        self.address, self.closed = address, False
+
+    def get_extra_info(self, name: str) -> tuple[str, int]:
+        assert name == "peername"
+        return (self.address, 40000)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def disconnect(self, code: int, reason: str) -> None:
+        assert code == asyncssh.DISC_HOST_NOT_ALLOWED_TO_CONNECT
+        assert reason.startswith("penalised for connections that did not authenticate: "
+                                 "try again in 30s")
+        self.closed = True
+
+
+def connect(penalties: Penalties, address: str) -> tuple[KeyServer, FakeConnection]:
+    server, conn = KeyServer(dict, penalties), FakeConnection(address)
+    server.connection_made(conn)  # type: ignore[arg-type]
+    return server, conn
+
+
+def test_connections_that_end_unauthenticated_are_counted_per_source(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        penalties = Penalties(clock=lambda: 0.0)
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        for _ in range(8):  # refused keys: a point each, the 8th earns a penalty
+            server, conn = connect(penalties, "::ffff:192.0.2.9")
+            assert server.validate_public_key("bob", key) is False
+            server.connection_lost(None)
+        assert penalties.failures_total[Failure.AUTH] == 8
+        assert caplog.text.count("penalising 192.0.2.9 for 30s (penalty 1)") == 1
+        server, conn = connect(penalties, "192.0.2.9")
+        await asyncio.sleep(0)
+        assert conn.closed and penalties.refused_total == 1
+        assert KeyServer.unauthenticated == 0  # a refused connection holds no slot
+        server.connection_lost(None)  # and its end counts for nothing
+        assert penalties.failures_total[Failure.AUTH] == 8
+        other, conn = connect(penalties, "192.0.2.10")
+        await asyncio.sleep(0)
+        assert not conn.closed
+        other.auth_completed()
+        other.connection_lost(None)
+        assert penalties.successes_total == 1
+        assert sum(penalties.failures_total.values()) == 8
+
+    asyncio.run(scenario())
+
+
+def test_a_connection_that_never_tries_counts_as_no_authentication() -> None:
+    penalties = Penalties()
+    server, _ = connect(penalties, "192.0.2.11")
+    server.connection_lost(None)
+    assert penalties.failures_total == {Failure.AUTH: 0, Failure.NOAUTH: 1}

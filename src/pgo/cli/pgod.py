@@ -13,10 +13,11 @@ from typing import NoReturn
 
 from pgo import __version__
 from pgo.config import load_config
-from pgo.daemon import EXIT_ERROR, Daemon, Settings
+from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
+from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "while fetches fail it doubles, up to 4x)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
+    parser.add_argument("--print-host-key", action="store_true",
+                        help="print the known_hosts line of pgod's SSH host key (DIR/.pgod/"
+                             "ssh_host_ed25519_key, generated if missing) for the -s address "
+                             "(* for any host) and exit; the daemon is not started")
     parser.add_argument("--version", action="version", version=f"pgod {__version__}")
     return parser
 
@@ -119,6 +124,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
                     as_root=args.root)
 
 
+def print_host_key(args: argparse.Namespace) -> int:
+    """`--print-host-key`: the known_hosts line on stdout, nothing started. Needs neither
+    -c nor root (reading DIR/.pgod does)."""
+    try:
+        host, port = parse_ssh_address(args.ssh)
+    except ValueError as err:
+        build_parser().error(str(err))
+    try:
+        key = open_host_key(os.path.abspath(args.dir))
+    except (PgoError, OSError) as err:
+        logging.getLogger("pgo.daemon").error("cannot print the host key: %s", err)
+        return EXIT_ERROR
+    print(known_hosts_line(key, host, port))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(normalize_go_flags(sys.argv[1:] if argv is None else argv))
     handler = logging.StreamHandler(sys.stderr)
@@ -126,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    if args.print_host_key:
+        return print_host_key(args)
     settings = settings_from(args)
     logging.getLogger("pgo.daemon").info(
         "pgod %s: %d service(s) from %s, pulling every %s", __version__,
