@@ -71,7 +71,6 @@ class Deployer:
         except PgoError as err:
             return await self._failed(err, at.commit, fallback, done, unsure, saved)
         if restarted:
-            self.log.info("up at %s", at.commit[:12])
             await self._prune(project, saved)
         return Result(Kind.DEPLOYED if restarted else Kind.UNCHANGED)
 

@@ -370,6 +370,8 @@ class ServiceRunner:
             outcome = state.Outcome.DEPLOYED if result.kind is Kind.DEPLOYED \
                 else state.Outcome.NO_CHANGE
             self.event(state.Deployed(at.commit, subject, trigger, decided.reason, outcome))
+            if result.kind is Kind.DEPLOYED:  # (after the record: status says so too)
+                self.log.info("up at %s", at.commit[:12])
             return
         await self.record_failure(result, at, subject, trigger)
 
