@@ -159,9 +159,10 @@ def exchange(source: str, port: int) -> tuple[bytes, bytes]:
     of a key exchange; 1: DISCONNECT)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10,
                                   source_address=(source, 0)) as sock:
-        sock.sendall(b"SSH-2.0-probe\r\n")
         received = b""
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(ConnectionError):  # (pgod may have closed already)
+            sock.sendall(b"SSH-2.0-probe\r\n")
+        with contextlib.suppress(TimeoutError, ConnectionError):
             sock.settimeout(3)
             while (chunk := sock.recv(65536)) and len(received) < 4096:
                 received += chunk
@@ -200,8 +201,11 @@ def test_a_flood_of_bad_keys_is_penalised_while_others_get_in(server: Server) ->
     assert 8 <= log.count(refused) < 24, log  # the rest were refused before their keys
     result = ssh(server.port, [server.key], "alpha//ping", "-b", flood, "-o", "LogLevel=INFO")
     assert result.returncode == 255 and "pong" not in result.stdout
-    assert "penalised for connections that did not authenticate: try again in " \
-        in result.stderr, result.stderr
+    # OpenSSH shows the reason pgod sends, unless its own KEXINIT hit the closed socket
+    # first (EPIPE: seen once in a loaded run); the exchange below reads it for sure.
+    assert any(seen in result.stderr for seen in (
+        "penalised for connections that did not authenticate: try again in ", "Broken pipe",
+        "Connection reset by peer")), result.stderr
     banner, after = exchange(flood, server.port)
     assert banner.startswith(b"SSH-2.0-AsyncSSH_") and after == b"\x01", (banner, after)
     assert exchange(good, server.port)[1] == b"\x14"  # KEXINIT: what the flood never gets
