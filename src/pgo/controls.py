@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 
 from pgo import state
-from pgo.composefile import touches
 from pgo.deploy import Kind, Result
 from pgo.errors import PgoError, Refusal
-from pgo.reconcile import Action, Plan, plan
+from pgo.reconcile import Action, changed_and_used, plan, redeploy
 from pgo.service import ServiceRunner
 from pgo.state import Outcome
 
@@ -84,10 +83,8 @@ async def rollback(runner: ServiceRunner, given: str | None, by: str) -> str:
     if at.problems:
         raise Refusal(406, f"rollback: {commit[:12]} is refused by the policy: "
                            + "; ".join(at.problems))
-    head = await runner.checkout.head()
-    actions = (*((Action.CHECKOUT,) if head != commit else ()), Action.PULL, Action.BUILD,
-               Action.DOWN, Action.UP)
-    decided = Plan(actions, f"rollback to {commit[:12]} by operator {by}")
+    checkout = (Action.CHECKOUT,) if await runner.checkout.head() != commit else ()
+    decided = redeploy(checkout, f"rollback to {commit[:12]} by operator {by}")
     subject = await runner.checkout.subject(commit)
     if runner.record.stopped is not None:  # an operator asks for this commit to run
         runner.event(state.Started())
@@ -135,7 +132,7 @@ async def diff(runner: ServiceRunner) -> str:
                           f" ({record.frozen.reason or 'no reason given'})"]) + "\n"
     seen, _ = await runner.observe(target)
     decided = plan(seen)
-    used = sorted(p for p in seen.changed if touches([p], seen.used))
+    used = sorted(changed_and_used(seen.changed, seen.used))
     lines.append("changed:   " + (", ".join(used[:20]) if used else
                                   "nothing the project uses"))
     steps = ", ".join(a.value for a in decided.actions) or "nothing"

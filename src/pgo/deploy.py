@@ -66,8 +66,8 @@ class Deployer:
         saved = await self._images(project, decided)
         try:
             restarted = await self._execute(project, decided, at, done, unsure)
-            if restarted and (problem := await self.ready(project, at)) is not None:
-                raise PgoError(f"health gate: {problem}")
+            if restarted:
+                await self.gate(project, at)
         except PgoError as err:
             return await self._failed(err, at.commit, fallback, done, unsure, saved)
         if restarted:
@@ -178,6 +178,10 @@ class Deployer:
                              commit[:12], err)
         verify(at, self.work.path)  # after down: the failed deploy's containers cannot race
         await project.run("up", "-d")
+        await self.gate(project, at)
+
+    async def gate(self, project: Project, at: ProjectAt) -> None:
+        """PgoError unless `project`, just brought up, passes the health gate."""
         if (problem := await self.ready(project, at)) is not None:
             raise PgoError(f"health gate: {problem}")
 

@@ -75,14 +75,14 @@ def plan(seen: Observed) -> Plan:
 def _on_change(seen: Observed, checkout: tuple[Action, ...]) -> Plan:
     """A change to something the project uses. Build inputs alone (nothing compose reads
     itself, nothing mounted): build, and restart only if an image changed."""
-    relevant = sorted(_relevant(seen.changed, seen.used))
+    relevant = sorted(changed_and_used(seen.changed, seen.used))
     reason = "project changed: " + ", ".join(relevant[:5]) + (
         f" and {len(relevant) - 5} more" if len(relevant) > 5 else "")
     if seen.runtime is not None and not touches(relevant, seen.runtime) and not seen.exposed:
         return Plan((*checkout, Action.BUILD, Action.DOWN, Action.UP),
                     reason + " (build inputs only: restart if an image changed)",
                     if_image_changed=True)
-    return _redeploy(checkout, reason, seen.exposed)
+    return redeploy(checkout, reason, seen.exposed)
 
 
 def _stop(seen: Observed) -> Plan | None:
@@ -95,7 +95,7 @@ def _stop(seen: Observed) -> Plan | None:
     return None
 
 
-def _redeploy(checkout: tuple[Action, ...], reason: str, exposed: tuple[str, ...]) -> Plan:
+def redeploy(checkout: tuple[Action, ...], reason: str, exposed: tuple[str, ...] = ()) -> Plan:
     """Pull and build while the running version serves, then down and up; down first when
     a path the build reads is in one of its writable mounts (its containers could swap it
     for a symlink while we pull and build)."""
@@ -106,6 +106,7 @@ def _redeploy(checkout: tuple[Action, ...], reason: str, exposed: tuple[str, ...
     return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP), reason)
 
 
-def _relevant(changed: Iterable[str], used: Iterable[str]) -> list[str]:
+def changed_and_used(changed: Iterable[str], used: Iterable[str]) -> list[str]:
+    """The changed paths that the project uses."""
     used = list(used)
     return [path for path in changed if touches([path], used)]

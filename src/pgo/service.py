@@ -323,8 +323,7 @@ class ServiceRunner:
         if deployed is None or deployed == project.commit or project.problems:
             return ()
         try:
-            running = self.deployed_at if self.deployed_at is not None and \
-                self.deployed_at.commit == deployed else await self.work.read(deployed)
+            running = await self._checked(deployed)
         except PgoError:  # gone (a force-push, a new clone): its mounts are not in this tree
             return ()
         return tuple(project.exposed_to(running))
@@ -388,8 +387,14 @@ class ServiceRunner:
         if result.touched and result.restored and fallback is not None:
             await self.restored(fallback, f"deploy of {at.commit[:12]} failed")
 
+    async def _checked(self, commit: str) -> ProjectAt:
+        """`commit`'s project as read and checked: the deployed one's kept, else read."""
+        if self.deployed_at is not None and self.deployed_at.commit == commit:
+            return self.deployed_at
+        return await self.work.read(commit)
+
     async def restored(self, commit: str, why: str) -> None:
-        self.adopt(await self.work.read(commit))
+        self.adopt(await self._checked(commit))
         self.log.warning("%s is back (%s)", commit[:12], why)
         self.event(state.Restored(commit, await self.checkout.subject(commit),
                                   f"{why}; {commit[:12]} is back"))
@@ -449,8 +454,7 @@ class ServiceRunner:
         async def heal() -> None:
             try:
                 await project.run("up", "-d")
-                if (problem := await self.checks.ready(project, at)) is not None:
-                    raise PgoError(f"health gate: {problem}")
+                await self.deployer.gate(project, at)
             except PgoError as err:
                 self._bring_back_failed(commit, "self-heal", f"{what}: {err}")
                 return
