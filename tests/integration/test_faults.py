@@ -50,20 +50,13 @@ def restart(daemon: GitDaemon) -> None:
 
 def until(svc: Service, what: str, ok: Callable[[dict[str, Any]], bool],
           timeout: float = 180.0) -> dict[str, Any]:
-    """Poll `status --json` until `ok(status)`; fail naming `what`, with the last status."""
-    deadline, seen = time.monotonic() + timeout, {}
-    while time.monotonic() < deadline:
-        seen = svc.status()
-        if ok(seen):
-            return seen
-        time.sleep(0.5)
-    raise AssertionError(f"never {what}: {json.dumps(seen, indent=1)}\n{svc.pgod.log[-4000:]}")
+    """Poll `status --json` until `ok(status)` (Service.until, with this file's patience)."""
+    return svc.until(what, ok, timeout)
 
 
 def deployed(svc: Service, commit: str, timeout: float = 240.0) -> dict[str, Any]:
     """Wait until `commit` is deployed and the state is ok."""
-    return until(svc, f"ok at {commit[:12]}",
-                 lambda s: s["state"] == "ok" and s["deployed"] == commit, timeout)
+    return svc.wait_deployed(commit, timeout)
 
 
 def fetch_time(status: dict[str, Any]) -> float:

@@ -4,25 +4,12 @@ behind git verify-commit: only commits an allowed signer signed deploy; read-onl
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .helpers import free_port, http_get, wait_for_http
 from .sshclients import fingerprint, keygen, pgoctl
 from .test_trust import Service, files
-
-
-def until(svc: Service, done: Callable[[dict[str, Any]], bool],
-          timeout: float = 120.0) -> dict[str, Any]:
-    """`status --json` once `done` holds of it."""
-    deadline, seen = time.monotonic() + timeout, {}
-    while time.monotonic() < deadline:
-        seen = svc.status()
-        if done(seen):
-            return seen
-        time.sleep(0.5)
-    raise AssertionError(f"never: {seen}\n{svc.pgod.log[-4000:]}")
 
 
 def signed_service(workdir: Path, make_user: Any, make_repo: Any) -> tuple[Service, Path]:
@@ -58,7 +45,8 @@ def test_only_commits_an_allowed_signer_signed_are_deployed(workdir: Path, make_
         stranger = keygen(workdir, "stranger")
         other = svc.repo.commit(files(svc.port, "stranger", svc.key), "someone else's",
                                 sign=stranger)
-        refused = until(svc, lambda status: status["upstream"] == other)
+        refused = svc.until("the stranger's commit upstream",
+                            lambda status: status["upstream"] == other)
         assert refused["state"] == "refused"
         assert f"signed by: {fingerprint(stranger)}, a key not in the allowed signers" in \
             refused["reason"]
@@ -89,7 +77,7 @@ def test_keys_only_from_a_signed_commit_and_read_only_keys(workdir: Path, make_u
         intruder = keygen(workdir, "intruder")  # push access, no signing key
         svc.repo.commit({"ssh/intruder.pub": intruder.with_suffix(".pub").read_text()},
                         "let me in")
-        until(svc, lambda status: status["state"] == "refused")
+        svc.wait_state("refused")
         time.sleep(2)
         assert pgoctl(workdir, svc.ssh_port, str(intruder), "svc//ping").returncode == 255
     finally:

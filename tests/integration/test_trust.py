@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +45,26 @@ class Service:
         assert result.returncode == 0, result.stderr
         return dict(json.loads(result.stdout))
 
-    def wait_state(self, state: str, timeout: float = 120.0) -> dict[str, Any]:
+    def until(self, what: str, ok: Callable[[dict[str, Any]], bool],
+              timeout: float = 120.0) -> dict[str, Any]:
+        """Poll `status --json` until `ok(status)`; fail naming `what`, with the last
+        status and the log's tail."""
         deadline, seen = time.monotonic() + timeout, {}
         while time.monotonic() < deadline:
             seen = self.status()
-            if seen["state"] == state:
+            if ok(seen):
                 return seen
             time.sleep(0.5)
-        raise AssertionError(f"state never {state!r}: {seen}\n{self.pgod.log[-4000:]}")
+        raise AssertionError(f"never {what}: {json.dumps(seen, indent=1)}\n"
+                             f"{self.pgod.log[-4000:]}")
+
+    def wait_state(self, state: str, timeout: float = 120.0) -> dict[str, Any]:
+        return self.until(f"state {state!r}", lambda s: s["state"] == state, timeout)
 
     def wait_deployed(self, commit: str, timeout: float = 120.0) -> dict[str, Any]:
         """Until `commit` is deployed and the state ok."""
-        deadline, seen = time.monotonic() + timeout, {}
-        while time.monotonic() < deadline:
-            seen = self.status()
-            if (seen["deployed"], seen["state"]) == (commit, "ok"):
-                return seen
-            time.sleep(0.5)
-        raise AssertionError(f"{commit} never ok: {seen}\n{self.pgod.log[-4000:]}")
+        return self.until(f"ok at {commit[:12]}",
+                          lambda s: (s["deployed"], s["state"]) == (commit, "ok"), timeout)
 
 
 def files(port: int, text: str, key: Path, command: str = "") -> dict[str, str | bytes]:

@@ -62,3 +62,33 @@ def test_any_input_parses_or_is_refused(line: str) -> None:
     assert request.command in COMMANDS
     for word in request.args:  # every word is one the command's allowlist produced
         assert not any(c in word for c in ";|&$`\n\\\"'<> ")
+
+
+@pytest.mark.parametrize(("line", "request_"), [
+    ("pgo//status --json", Request("pgo", "status", ("--json",))),
+    ("pgo//history -n 5 --json", Request("pgo", "history", ("-n", "5", "--json"))),
+    ("pgo//freeze release week", Request("pgo", "freeze", ("release", "week"))),
+    ("pgo//rollback 0123abcd", Request("pgo", "rollback", ("0123abcd",))),
+    ("pgo//rollback", Request("pgo", "rollback")),
+    ("pgo//diff", Request("pgo", "diff")),
+])
+def test_the_state_commands_parse(line: str, request_: Request) -> None:
+    assert parse_request(line) == request_
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ("pgo//status --yaml", "argument '--yaml' is not accepted (accepted: --json)"),
+    ("pgo//history -n 0", "-n '0' is not accepted"),
+    ("pgo//history -n 101", "-n '101' is not accepted"),
+    ("pgo//history -n many", "-n 'many' is not accepted"),
+    ("pgo//rollback HEAD~1", "argument 'HEAD~1' is not accepted (accepted: a commit hash"),
+    ("pgo//rollback abc", "argument 'abc' is not accepted"),
+    ("pgo//rollback 0123abcd 4567abcd", "argument '4567abcd' is not accepted"),
+    ("pgo//freeze 'a\tb'", "argument 'a\\tb' is not accepted (accepted: words of a reason)"),
+    ("pgo//unfreeze now", "argument 'now' is not accepted (takes none)"),
+    ("pgo//diff --all", "argument '--all' is not accepted (takes none)"),
+])
+def test_the_state_commands_refuse_what_they_do_not_take(line: str, says: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        parse_request(line)
+    assert refused.value.status == 406 and says in str(refused.value)

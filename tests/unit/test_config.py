@@ -1,5 +1,6 @@
 import os
 import pwd
+import re
 
 import pytest
 
@@ -130,3 +131,21 @@ def test_signers_per_service_and_as_a_default(tmp_path) -> None:
     path.write_text(GOOD + f'signers = "{tmp_path}/missing"\n')
     with pytest.raises(ConfigError, match="service 'pgo': key 'signers': allowed-signers file"):
         load_config(str(path))
+
+
+def test_the_health_gate_keys_default_and_parse() -> None:
+    service = parse_config(GOOD, "x.toml").services[0]
+    assert (service.health_timeout, service.health_settle) == (120.0, 10.0)
+    tuned = parse_config(GOOD + 'health_timeout = "5m"\nhealth_settle = "1s"\n', "x.toml")
+    assert (tuned.services[0].health_timeout, tuned.services[0].health_settle) == (300.0, 1.0)
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ('health_timeout = "2x"', "key 'health_timeout': invalid duration '2x'"),
+    ("health_timeout = 120", "key 'health_timeout': 120 is not a string"),
+    ('health_settle = "48h"', "key 'health_settle': '48h' must be between 0s and 24h"),
+    ('health_settle = "-1s"', "key 'health_settle': '-1s' must be between 0s and 24h"),
+])
+def test_bad_health_gate_keys_name_file_service_and_key(line: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="x.toml: service 'pgo': " + re.escape(says)):
+        parse_config(GOOD + line + "\n", "x.toml")
