@@ -25,7 +25,7 @@ from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.removal import remove_unconfigured
-from pgo.service import ServiceRunner
+from pgo.service import ServiceRunner, Watch
 from pgo.sshcommands import Sessions
 from pgo.sshserver import (
     COMPRESSION_ALGS,
@@ -69,6 +69,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self.exit_code = EXIT_OK
         self.penalties = Penalties()  # its counters are for a metrics module to read
+        # each told of every record change of every service (see service.Watch)
+        self.watchers: list[Watch] = []
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -153,7 +155,7 @@ class Daemon:
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks_for, git_config)
+                self.settings.interval, checks_for, git_config, watchers=self.watchers)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path

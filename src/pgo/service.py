@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from pgo import checkoutdir, proc, state, statestore
@@ -38,6 +38,10 @@ from pgo.workspace import Workspace
 # The deployed project's containers that are gone or exited (and must be brought back).
 Dead = Callable[[Project, ProjectAt], Awaitable[list[str]]]
 Rows = Callable[[Project], Awaitable[list[ContainerRow]]]
+# Told of every event applied to a record: (before, event, after). Metrics, notifications,
+# routes and the systemd status read the state from here; a watcher must not block (it
+# runs on the event loop) and what it raises is logged, never the runner's concern.
+Watch = Callable[[Record, state.Event, Record], None]
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class ServiceRunner:
     def __init__(self, config: ServiceConfig, account: Account, root: str, state_dir: str,
                  compose_exe: str, interval: float,
                  checks: Callable[[ServiceConfig, ServiceLog], Checks],
-                 git_config: str | None = None) -> None:
+                 git_config: str | None = None, watchers: Sequence[Watch] = ()) -> None:
         path = os.path.join(root, config.name)
         log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self.work = Workspace(config, account, path,
@@ -67,6 +71,7 @@ class ServiceRunner:
         self.state_dir, self.interval = state_dir, interval
         self.checks = checks(config, log)
         self.lock = asyncio.Lock()
+        self.watchers = tuple(watchers)
         self.wake = asyncio.Event()  # an SSH command asks for a pass now
         self.deployer = Deployer(self.work, self.checks.ready, lambda: self.stopping)
         self.config_id = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
@@ -111,6 +116,11 @@ class ServiceRunner:
             except OSError as err:
                 self.log.error("cannot save the state record (the previous one stays): %s",
                                err)
+        for watch in self.watchers:
+            try:
+                watch(before, event, self.record)
+            except Exception:  # a watcher's bug must not stop a deploy
+                self.log.exception("internal error in a watcher of %s", type(event).__name__)
         return self.record
 
     # -- the loop -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ from pgo.errors import CommandFailed
 from pgo.ports import PortRange
 from pgo.proc import Account
 from pgo.project import ProjectAt
-from pgo.service import Checks, ServiceRunner
-from pgo.state import Outcome, State
+from pgo.service import Checks, ServiceRunner, Watch
+from pgo.state import Outcome, Record, State
 from pgo.status import ContainerRow, ServiceLog
 
 COMPOSE = "services:\n  web:\n    image: localhost/web\n    ports: ['5006:8080']\n"
@@ -107,13 +108,13 @@ class Branch:
 PODMAN: list[Podman] = []  # the test's recorder (set by the fixture)
 
 
-def runner(root: Path, branch: Branch) -> ServiceRunner:
+def runner(root: Path, branch: Branch, watchers: Sequence[Watch] = ()) -> ServiceRunner:
     (root / "lib").mkdir(exist_ok=True)
     (root / "state").mkdir(exist_ok=True)
     config = ServiceConfig(name="svc", user="root", repository=f"file://{branch.bare}",
                            ports=(PortRange(5006, 5006),))
     return ServiceRunner(config, Account.current(), str(root / "lib"), str(root / "state"),
-                         "podman-compose", 60, PODMAN[-1].checks)
+                         "podman-compose", 60, PODMAN[-1].checks, watchers=watchers)
 
 
 # index.html is mounted into the container: a change to it restarts the project
@@ -665,3 +666,21 @@ def test_a_reason_is_scrubbed_and_cut(tmp_path: Path, podman: Podman) -> None:
     asyncio.run(service.run_pass())
     reason = service.record.history[1].reason
     assert "hunter2" not in reason and len(reason) <= state.REASON
+
+
+def test_watchers_see_every_event_and_a_failing_one_changes_nothing(tmp_path: Path,
+                                                                   podman: Podman) -> None:
+    seen: list[tuple[State, str, State]] = []
+
+    def watch(before: Record, event: state.Event, after: Record) -> None:
+        seen.append((before.state, type(event).__name__, after.state))
+
+    def broken(before: Record, event: state.Event, after: Record) -> None:
+        raise RuntimeError("a watcher's bug")
+    branch = Branch(tmp_path)
+    branch.commit("one", USES_ALL)
+    service = runner(tmp_path, branch, (broken, watch))
+    assert asyncio.run(service.run_pass())
+    assert ("deploying", "Deployed", "ok") in [(b.value, e, a.value) for b, e, a in seen]
+    assert [e for _, e, _ in seen][:2] == ["Cloning", "Fetched"]
+    assert service.record.state is State.OK
