@@ -20,6 +20,7 @@ from pgo.compose import check_podman_compose, find_podman_compose
 from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
+from pgo.http import server as http
 from pgo.keys import OperatorKey
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
@@ -58,6 +59,7 @@ class Settings:
     ssh_port: int
     watch_config: bool = False
     as_root: bool = True  # False (--root=false): every service runs as the invoking user
+    http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
 
 
 class Daemon:
@@ -71,6 +73,8 @@ class Daemon:
         self.penalties = Penalties()  # its counters are for a metrics module to read
         # each told of every record change of every service (see service.Watch)
         self.watchers: list[Watch] = []
+        self.routes = http.Routes()  # what the -m listener serves; parts add theirs at startup
+        self.http: http.Listener | None = None
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -87,12 +91,16 @@ class Daemon:
         await remove_unconfigured(self.state_dir, self.settings.directory, self.runners,
                                   self.settings.as_root)
         listener = await self._listen()
+        if self.settings.http is not None:
+            self.http = await http.start(self.routes, *self.settings.http)
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
         if self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
         listener.close()  # (open connections stay: their new commands are refused)
+        if self.http is not None:
+            await self.http.close()
         for runner in self.runners.values():
             runner.stopping = True
         deadline = asyncio.get_running_loop().time() + STOP_GRACE

@@ -26,8 +26,10 @@ class Pgod:
         self.log_path = config.with_suffix(".log")
         # Never the default :2222, which anything else on the machine may hold.
         ssh = [] if "-s" in extra else ["-s", f"127.0.0.1:{free_port()}"]
+        # nor the default metrics port 9112: no listener unless the test asks for one
+        http = [] if "-m" in extra else ["-m", ""]
         self.argv = [PGOD, "-c", str(config), "--dir", str(directory), "-t", duration, "-d",
-                     *ssh, *extra]
+                     *ssh, *http, *extra]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 

@@ -7,6 +7,7 @@ from pgo.cli.pgod import (
     build_parser,
     main,
     normalize_go_flags,
+    parse_http_address,
     parse_ssh_address,
     settings_from,
 )
@@ -55,6 +56,16 @@ def test_ssh_address(text: str, host: str, port: int) -> None:
 def test_bad_ssh_address(text: str) -> None:
     with pytest.raises(ValueError, match="HOST"):
         parse_ssh_address(text)
+
+
+def test_metrics_address_defaults_to_9112_on_loopback_and_empty_is_off() -> None:
+    args = build_parser().parse_args(["-c", "x.toml"])
+    assert parse_http_address(args.metrics) == ("127.0.0.1", 9112)
+    off = build_parser().parse_args(normalize_go_flags(["-c", "x.toml", "-metrics", ""]))
+    assert parse_http_address(off.metrics) is None
+    assert parse_http_address("[::1]:9") == ("::1", 9)
+    with pytest.raises(ValueError, match='"" for none'):
+        parse_http_address("9112")
 
 
 def test_missing_config_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

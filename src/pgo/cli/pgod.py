@@ -21,7 +21,9 @@ from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
-_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "version", "help")
+_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "version",
+         "help")
+DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
 
@@ -44,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", metavar="FILE", help="config file to read (required)")
     parser.add_argument("-s", "--ssh", metavar="ADDR", default=":2222",
                         help='SSH address to listen on (default ":2222")')
+    parser.add_argument("-m", "--metrics", metavar="ADDR", default=DEFAULT_METRICS,
+                        help="HTTP address for Prometheus metrics at /metrics (default "
+                             f'"{DEFAULT_METRICS}"; "" turns the listener off)')
     parser.add_argument("-d", "--debug", action=argparse.BooleanOptionalAction, default=False,
                         help="debug logging: every command run, as which user, where")
     parser.add_argument("-r", "--restart", action=argparse.BooleanOptionalAction,
@@ -100,6 +105,17 @@ def parse_ssh_address(text: str) -> tuple[str, int]:
     return match.group("host").strip("[]"), int(match.group("port"))
 
 
+def parse_http_address(text: str) -> tuple[str, int] | None:
+    """-m: '' -> None (off); otherwise [HOST]:PORT as for -s."""
+    if text == "":
+        return None
+    try:
+        return parse_ssh_address(text)
+    except ValueError:
+        raise ValueError(f"invalid metrics address {text!r}: use [HOST]:PORT such as "
+                         f'{DEFAULT_METRICS}, or "" for none') from None
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Validate the parsed options; raise SystemExit(1) with one clear line on bad input."""
     parser = build_parser()
@@ -111,6 +127,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     try:
         interval = parse_duration(args.duration)
         host, port = parse_ssh_address(args.ssh)
+        http = parse_http_address(args.metrics)
     except ValueError as err:
         parser.error(str(err))
     if interval <= 0:
@@ -121,7 +138,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root)
+                    as_root=args.root, http=http)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
