@@ -20,15 +20,19 @@ def checks_for(config: ServiceConfig, log: ServiceLog) -> Checks:
                                        profiles=frozenset())
         return None if result.ok else result.reason
 
-    async def dead(project: Project, at: ProjectAt) -> list[str]:
+    async def dead(project: Project, at: ProjectAt) -> tuple[list[str], list[ContainerRow]]:
+        seen = await gate.observe(project)
         if at.model is None:
-            return []
-        found = health.heal_needed(await gate.observe(project), health.expectations(
-            at.model, frozenset()))
-        return [f.describe().splitlines()[0] for f in found]
+            return [], _rows(seen)
+        found = health.heal_needed(seen, health.expectations(at.model, frozenset()))
+        return [f.describe().splitlines()[0] for f in found], _rows(seen)
 
     async def rows(project: Project) -> list[ContainerRow]:
-        return [ContainerRow(c.name, c.service or "", c.status, c.health or "", c.exit_code)
-                for c in await gate.observe(project)]
+        return _rows(await gate.observe(project))
 
     return Checks(ready, dead, rows)
+
+
+def _rows(seen: list[health.ContainerState]) -> list[ContainerRow]:
+    return [ContainerRow(c.name, c.service or "", c.status, c.health or "", c.exit_code)
+            for c in seen]

@@ -35,13 +35,23 @@ from pgo.state import Record, State
 from pgo.status import ContainerRow, ServiceLog
 from pgo.workspace import Workspace
 
-# The deployed project's containers that are gone or exited (and must be brought back).
-Dead = Callable[[Project, ProjectAt], Awaitable[list[str]]]
+# The deployed project's containers that are gone or exited (and must be brought back),
+# and every container's row as the same look saw it.
+Dead = Callable[[Project, ProjectAt], Awaitable[tuple[list[str], list[ContainerRow]]]]
 Rows = Callable[[Project], Awaitable[list[ContainerRow]]]
 # Told of every event applied to a record: (before, event, after). Metrics, notifications,
 # routes and the systemd status read the state from here; a watcher must not block (it
 # runs on the event loop) and what it raises is logged, never the runner's concern.
 Watch = Callable[[Record, state.Event, Record], None]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The deployed project's containers as pgod last looked at them (each pass's self-heal
+    check, each `status`): what metrics and the status page show without asking podman."""
+
+    at: float
+    rows: tuple[ContainerRow, ...]
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class ServiceRunner:
         self.project: Project | None = None    # the deployed commit's, for SSH commands
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
         self.keys: tuple[OperatorKey, ...] = ()
+        self.seen: Seen | None = None  # the containers at the last look; None: not looked yet
         self.stopping = False  # set when pgod stops: no pass or SSH command starts after it
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
@@ -453,7 +464,8 @@ class ServiceRunner:
         """Containers of what runs that are gone or exited: `up -d` (through the gate)."""
         if self.project is None or self.deployed_at is None or self.record.deployed is None:
             return
-        dead = await self.checks.dead(self.project, self.deployed_at)
+        dead, rows = await self.checks.dead(self.project, self.deployed_at)
+        self.seen = Seen(time.time(), tuple(rows))
         if not dead:
             return
         commit, project, at = self.record.deployed, self.project, self.deployed_at
@@ -485,10 +497,12 @@ class ServiceRunner:
         if self.project is None:
             return []
         try:
-            return await self.checks.rows(self.project)
+            rows = await self.checks.rows(self.project)
         except PgoError as err:
             self.log.warning("cannot list the containers: %s", err)
             return None
+        self.seen = Seen(time.time(), tuple(rows))
+        return rows
 
     def worktree_problems(self) -> list[str]:
         """How the working tree differs from the deployed commit as it was checked."""

@@ -47,9 +47,10 @@ class Podman:
             self.calls.append(("gate", self.head()))
             return self.unready.pop(0) if self.unready else None
 
-        async def dead(project: Project, at: ProjectAt) -> list[str]:
+        async def dead(project: Project, at: ProjectAt) -> tuple[list[str],
+                                                                 list[ContainerRow]]:
             found, self.dead = self.dead, []
-            return found
+            return found, [ContainerRow("svc_web_1", "web", "exited" if found else "running")]
 
         async def rows(project: Project) -> list[ContainerRow]:
             return []
@@ -684,3 +685,7 @@ def test_watchers_see_every_event_and_a_failing_one_changes_nothing(tmp_path: Pa
     assert ("deploying", "Deployed", "ok") in [(b.value, e, a.value) for b, e, a in seen]
     assert [e for _, e, _ in seen][:2] == ["Cloning", "Fetched"]
     assert service.record.state is State.OK
+    assert service.seen is None  # (a pass that deployed does not look again)
+    assert asyncio.run(service.run_pass())
+    assert service.seen is not None  # the self-heal check's look is kept
+    assert [r.state for r in service.seen.rows] == ["running"]
