@@ -25,7 +25,8 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls", "signers"}
+     "health_timeout", "health_settle", "build_urls", "signers",
+     "signers_gpg"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -48,6 +49,7 @@ class ServiceConfig:
     health_settle: float = HEALTH_SETTLE
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
+    signers_gpg: str | None = None  # a GPG keyring: commits signed by its keys deploy too
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,13 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services", "signers"})
+    unknown = sorted(set(data) - {"services", "signers", "signers_gpg"})
     if unknown:
-        raise ConfigError(path, "unknown top-level key; accepted: signers and [[services]] "
+        raise ConfigError(path, "unknown top-level key; accepted: signers, signers_gpg and "
+                          "[[services]] "
                           "tables", key=unknown[0])
-    default_signers = _check_signers(data.get("signers"), path, None)
+    default_signers = (_check_signers(data.get("signers"), path, None),
+                       _check_signers(data.get("signers_gpg"), path, None, "signers_gpg"))
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
@@ -97,7 +101,8 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
 
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,
-                   default_signers: str | None = None) -> ServiceConfig:
+                   default_signers: tuple[str | None, str | None] = (None, None),
+                   ) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
     if unknown:
@@ -127,18 +132,22 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         health_timeout=_duration(table, "health_timeout", HEALTH_TIMEOUT, path, name),
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
-        signers=_check_signers(table.get("signers", default_signers), path, name),
+        signers=_check_signers(table.get("signers", default_signers[0]), path, name),
+        signers_gpg=_check_signers(table.get("signers_gpg", default_signers[1]), path, name,
+                                   "signers_gpg"),
     )
 
 
-def _check_signers(value: Any, path: str, name: str | None) -> str | None:
-    """An allowed-signers file (ssh-keygen -Y / git's gpg.ssh.allowedSignersFile): an
-    absolute path. Whether it can be read is checked when pgod starts."""
+def _check_signers(value: Any, path: str, name: str | None,
+                   key: str = "signers") -> str | None:
+    """An allowed-signers file (ssh-keygen -Y / git's gpg.ssh.allowedSignersFile) or, for
+    signers_gpg, a GPG keyring: an absolute path. Whether it exists is checked at start."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
-        raise ConfigError(path, f"{value!r} must be the absolute path of an allowed-signers "
-                          'file, such as "/etc/pgo/signers"', name, "signers")
+        what = ('an allowed-signers file, such as "/etc/pgo/signers"' if key == "signers"
+                else 'a GPG keyring (gpg --export), such as "/etc/pgo/signers.gpg"')
+        raise ConfigError(path, f"{value!r} must be the absolute path of {what}", name, key)
     return value
 
 
@@ -242,6 +251,9 @@ def _check_accounts(service: ServiceConfig, path: str) -> None:
     if service.signers is not None and not os.path.isfile(service.signers):
         raise ConfigError(path, f"allowed-signers file {service.signers!r} does not exist",
                           service.name, "signers")
+    if service.signers_gpg is not None and not os.path.isfile(service.signers_gpg):
+        raise ConfigError(path, f"GPG keyring {service.signers_gpg!r} does not exist",
+                          service.name, "signers_gpg")
     try:
         pwd.getpwnam(service.user)
     except KeyError:

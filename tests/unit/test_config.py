@@ -133,6 +133,23 @@ def test_signers_per_service_and_as_a_default(tmp_path) -> None:
         load_config(str(path))
 
 
+def test_signers_gpg_per_service_and_as_a_default(tmp_path) -> None:
+    keyring = tmp_path / "signers.gpg"
+    keyring.write_bytes(b"\x99")
+    text = (f'signers_gpg = "{keyring}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
+            + 'signers_gpg = "/etc/pgo/other.gpg"\n')
+    config = parse_config(text, "x.toml")
+    assert [s.signers_gpg for s in config.services] == [str(keyring), "/etc/pgo/other.gpg"]
+    assert [s.signers for s in config.services] == [None, None]
+    with pytest.raises(ConfigError, match=r"key 'signers_gpg': 'k\.gpg' must be the "
+                                          "absolute path of a GPG keyring"):
+        parse_config(GOOD + 'signers_gpg = "k.gpg"\n', "x.toml")
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'signers_gpg = "{tmp_path}/missing.gpg"\n')
+    with pytest.raises(ConfigError, match="service 'pgo': key 'signers_gpg': GPG keyring"):
+        load_config(str(path))
+
+
 def test_the_health_gate_keys_default_and_parse() -> None:
     service = parse_config(GOOD, "x.toml").services[0]
     assert (service.health_timeout, service.health_settle) == (120.0, 10.0)
