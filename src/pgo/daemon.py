@@ -21,6 +21,7 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
+from pgo.http import statuspage
 from pgo.keys import OperatorKey
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
@@ -164,6 +165,7 @@ class Daemon:
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
                 self.settings.interval, checks_for, git_config, watchers=self.watchers)
+        statuspage.register(self.routes, self.runners)  # / and /status.json
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path
