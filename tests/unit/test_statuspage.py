@@ -193,3 +193,16 @@ def _status(port: int, path: str) -> int:
         return fetch(port, path)[0]
     except urllib.error.HTTPError as err:
         return err.code
+
+
+def test_a_failed_fetch_a_stop_and_an_exited_container() -> None:
+    record = replace(refused_record(), state=State.STOPPED,
+                     stopped=Mark("operator SHA256:k3y", NOW - 30, "down"),
+                     last_fetch=Fetch(NOW - 2, "fatal: unable to access <repo>", 3))
+    text = Text(render(view(record))).text
+    assert "failed at" in text and "(3 in a row)" in text
+    assert "fatal: unable to access <repo>" in text
+    assert "by operator SHA256:k3y at" in text and ": down" in text
+    html = render(view(record))
+    assert "<td>exited</td><td>-</td><td>3</td>" in html  # its exit code
+    assert '<td class="health-healthy">healthy</td><td></td>' in html  # none when running

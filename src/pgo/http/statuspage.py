@@ -5,10 +5,11 @@ git, and never changes anything.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -46,10 +47,20 @@ def register(routes: Routes, runners: Mapping[str, ServiceRunner]) -> None:
     routes.get("/status.json", _json(runners))
 
 
+def page_text(snapshot: Sequence[ServiceView], host: str, now: float) -> str:
+    return page.render(status_document(snapshot), host, now)
+
+
+def json_text(snapshot: Sequence[ServiceView]) -> str:
+    return json.dumps(status_document(snapshot), indent=1) + "\n"
+
+
 def _page(runners: Mapping[str, ServiceRunner]) -> Handler:
     async def handle(request: web.Request) -> web.Response:
-        text = page.render(status_document(views(runners)), socket.gethostname(),
-                           time.time())
+        # the records are values: taken here, formatted in a thread (a page of many
+        # services with long reasons takes tens of milliseconds)
+        text = await asyncio.to_thread(page_text, views(runners), socket.gethostname(),
+                                       time.time())
         return web.Response(text=text, content_type="text/html", charset="utf-8",
                             headers=HEADERS)
     return handle
@@ -57,7 +68,7 @@ def _page(runners: Mapping[str, ServiceRunner]) -> Handler:
 
 def _json(runners: Mapping[str, ServiceRunner]) -> Handler:
     async def handle(request: web.Request) -> web.Response:
-        text = json.dumps(status_document(views(runners)), indent=1) + "\n"
+        text = await asyncio.to_thread(json_text, views(runners))
         return web.Response(text=text, content_type="application/json", charset="utf-8",
                             headers=HEADERS)
     return handle
