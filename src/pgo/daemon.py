@@ -149,6 +149,7 @@ class Daemon:
         self.stop(code)
 
     def _startup(self) -> None:
+        statuspage.register(self.routes, self.runners)  # / and /status.json, read per request
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
         mode = _check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)
@@ -165,7 +166,6 @@ class Daemon:
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
                 self.settings.interval, checks_for, git_config, watchers=self.watchers)
-        statuspage.register(self.routes, self.runners)  # / and /status.json
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path
