@@ -21,6 +21,7 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
+from pgo.http import statuspage
 from pgo.keys import OperatorKey
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
@@ -148,6 +149,7 @@ class Daemon:
         self.stop(code)
 
     def _startup(self) -> None:
+        statuspage.register(self.routes, self.runners)  # / and /status.json, read per request
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
         mode = _check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)

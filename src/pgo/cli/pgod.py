@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-s", "--ssh", metavar="ADDR", default=":2222",
                         help='SSH address to listen on (default ":2222")')
     parser.add_argument("-m", "--metrics", metavar="ADDR", default=DEFAULT_METRICS,
-                        help="HTTP address for Prometheus metrics at /metrics (default "
+                        help="HTTP address for Prometheus metrics at /metrics, the status page at "
+                             "/ and /status.json (default "
                              f'"{DEFAULT_METRICS}"; "" turns the listener off)')
     parser.add_argument("-d", "--debug", action=argparse.BooleanOptionalAction, default=False,
                         help="debug logging: every command run, as which user, where")
