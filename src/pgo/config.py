@@ -11,7 +11,7 @@ import pwd
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,6 +19,7 @@ from pgo.duration import parse_duration
 from pgo.errors import ConfigError
 from pgo.names import NAME_RE
 from pgo.ports import PortRange, parse_port_range
+from pgo.privatefile import Unsafe, read_private
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
                       r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -26,7 +27,7 @@ _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
      "health_timeout", "health_settle", "build_urls", "signers",
-     "signers_gpg"}
+     "signers_gpg", "webhook_secret"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -50,6 +51,8 @@ class ServiceConfig:
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
     signers_gpg: str | None = None  # a GPG keyring: commits signed by its keys deploy too
+    # what signs (or is) a push event's webhook request; never shown (repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,25 @@ def load_config(path: str, *, check_accounts: bool = True) -> Config:
             text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(path, f"cannot read config: {err}") from err
-    return parse_config(text, path, check_accounts=check_accounts)
+    config = parse_config(text, path, check_accounts=check_accounts)
+    return Config(path=path, services=tuple(_read_secret_files(s, path)
+                                            for s in config.services))
+
+
+def _read_secret_files(service: ServiceConfig, path: str) -> ServiceConfig:
+    """`webhook_secret = "file:/etc/pgo/NAME.hook"`: the secret, from a root-only file."""
+    secret = service.webhook_secret
+    if secret is None or not secret.startswith("file:"):
+        return service
+    try:
+        text = read_private(secret.removeprefix("file:")).strip()
+    except Unsafe as err:
+        raise ConfigError(path, str(err), service.name,
+                          "webhook_secret") from None
+    if not text:
+        raise ConfigError(path, f"{secret.removeprefix('file:')} is empty",
+                          service.name, "webhook_secret")
+    return replace(service, webhook_secret=text)
 
 
 def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Config:
@@ -135,6 +156,7 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         signers=_check_signers(table.get("signers", default_signers[0]), path, name),
         signers_gpg=_check_signers(table.get("signers_gpg", default_signers[1]), path, name,
                                    "signers_gpg"),
+        webhook_secret=_check_webhook_secret(table.get("webhook_secret"), path, name),
     )
 
 
@@ -148,6 +170,26 @@ def _check_signers(value: Any, path: str, name: str | None,
         what = ('an allowed-signers file, such as "/etc/pgo/signers"' if key == "signers"
                 else 'a GPG keyring (gpg --export), such as "/etc/pgo/signers.gpg"')
         raise ConfigError(path, f"{value!r} must be the absolute path of {what}", name, key)
+    return value
+
+
+def _check_webhook_secret(value: Any, path: str, name: str) -> str | None:
+    """A secret of 16 characters or more, or "file:/PATH" of a root-only file holding it.
+    Errors never quote the value."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(path, "must be a string: the secret, or \"file:/PATH\"", name,
+                          "webhook_secret")
+    if value.startswith("file:"):
+        if not value.startswith("file:/"):
+            raise ConfigError(path, "a secret file must be an absolute path, such as "
+                              '"file:/etc/pgo/hook.secret"', name, "webhook_secret")
+        return value
+    if len(value) < 16 or value != value.strip():
+        raise ConfigError(path, "must be at least 16 characters, without surrounding "
+                          "spaces (or \"file:/PATH\" of a root-only file)", name,
+                          "webhook_secret")
     return value
 
 

@@ -21,7 +21,7 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
-from pgo.http import statuspage
+from pgo.http import statuspage, webhook
 from pgo.keys import OperatorKey
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
@@ -61,6 +61,7 @@ class Settings:
     watch_config: bool = False
     as_root: bool = True  # False (--root=false): every service runs as the invoking user
     http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
+    webhook: tuple[str, int] | None = None  # -w: /hook's (the -m listener's, if the same)
 
 
 class Daemon:
@@ -76,6 +77,8 @@ class Daemon:
         self.watchers: list[Watch] = []
         self.routes = http.Routes()  # what the -m listener serves; parts add theirs at startup
         self.http: http.Listener | None = None
+        self.hooks = http.Routes()  # -w's, when it is a listener of its own
+        self.webhook: http.Listener | None = None
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -94,14 +97,17 @@ class Daemon:
         listener = await self._listen()
         if self.settings.http is not None:
             self.http = await http.start(self.routes, *self.settings.http)
+        if self.settings.webhook not in (None, self.settings.http):
+            self.webhook = await http.start(self.hooks, *self.settings.webhook)
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
         if self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
         listener.close()  # (open connections stay: their new commands are refused)
-        if self.http is not None:
-            await self.http.close()
+        for listening in (self.http, self.webhook):
+            if listening is not None:
+                await listening.close()
         for runner in self.runners.values():
             runner.stopping = True
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
@@ -150,6 +156,9 @@ class Daemon:
 
     def _startup(self) -> None:
         statuspage.register(self.routes, self.runners)  # / and /status.json, read per request
+        if self.settings.webhook is not None:
+            webhook.register(self.routes if self.settings.webhook == self.settings.http
+                             else self.hooks, self.runners)
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
         mode = _check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)

@@ -150,6 +150,27 @@ def test_signers_gpg_per_service_and_as_a_default(tmp_path) -> None:
         load_config(str(path))
 
 
+def test_webhook_secret_inline_or_from_a_root_only_file(tmp_path) -> None:
+    secret = "0123456789abcdef-secret"  # noqa: S105 (a test's)
+    inline = parse_config(GOOD + f'webhook_secret = "{secret}"\n', "x.toml").services[0]
+    assert inline.webhook_secret == secret and secret not in repr(inline)
+    with pytest.raises(ConfigError, match="key 'webhook_secret': must be at least 16") as err:
+        parse_config(GOOD + 'webhook_secret = "short"\n', "x.toml")
+    assert "short" not in str(err.value)
+    holder = tmp_path / "hook.secret"
+    holder.write_text(secret + "\n")
+    holder.chmod(0o600)
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'webhook_secret = "file:{holder}"\n')
+    assert load_config(str(path), check_accounts=False).services[0].webhook_secret == secret
+    holder.chmod(0o640)
+    with pytest.raises(ConfigError, match=r"key 'webhook_secret': .* has mode 0640"):
+        load_config(str(path), check_accounts=False)
+    path.write_text(GOOD + 'webhook_secret = "file:relative"\n')
+    with pytest.raises(ConfigError, match="absolute path"):
+        load_config(str(path), check_accounts=False)
+
+
 def test_the_health_gate_keys_default_and_parse() -> None:
     service = parse_config(GOOD, "x.toml").services[0]
     assert (service.health_timeout, service.health_settle) == (120.0, 10.0)

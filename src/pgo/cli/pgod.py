@@ -21,8 +21,8 @@ from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
-_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "version",
-         "help")
+_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "webhook",
+         "version", "help")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="HTTP address for Prometheus metrics at /metrics, the status page at "
                              "/ and /status.json (default "
                              f'"{DEFAULT_METRICS}"; "" turns the listener off)')
+    parser.add_argument("-w", "--webhook", metavar="ADDR", default="",
+                        help="HTTP address for forges' push events at /hook (default off; "
+                             "the -m address shares its listener)")
     parser.add_argument("-d", "--debug", action=argparse.BooleanOptionalAction, default=False,
                         help="debug logging: every command run, as which user, where")
     parser.add_argument("-r", "--restart", action=argparse.BooleanOptionalAction,
@@ -106,14 +109,14 @@ def parse_ssh_address(text: str) -> tuple[str, int]:
     return match.group("host").strip("[]"), int(match.group("port"))
 
 
-def parse_http_address(text: str) -> tuple[str, int] | None:
-    """-m: '' -> None (off); otherwise [HOST]:PORT as for -s."""
+def parse_http_address(text: str, what: str = "metrics") -> tuple[str, int] | None:
+    """-m, -w: '' -> None (off); otherwise [HOST]:PORT as for -s."""
     if text == "":
         return None
     try:
         return parse_ssh_address(text)
     except ValueError:
-        raise ValueError(f"invalid metrics address {text!r}: use [HOST]:PORT such as "
+        raise ValueError(f"invalid {what} address {text!r}: use [HOST]:PORT such as "
                          f'{DEFAULT_METRICS}, or "" for none') from None
 
 
@@ -129,6 +132,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         interval = parse_duration(args.duration)
         host, port = parse_ssh_address(args.ssh)
         http = parse_http_address(args.metrics)
+        webhook = parse_http_address(args.webhook, "webhook")
     except ValueError as err:
         parser.error(str(err))
     if interval <= 0:
@@ -139,7 +143,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root, http=http)
+                    as_root=args.root, http=http, webhook=webhook)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
