@@ -27,7 +27,7 @@ _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
      "health_timeout", "health_settle", "build_urls", "signers",
-     "signers_gpg", "webhook_secret"}
+     "signers_gpg", "webhook_secret", "machines"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -53,6 +53,11 @@ class ServiceConfig:
     signers_gpg: str | None = None  # a GPG keyring: commits signed by its keys deploy too
     # what signs (or is) a push event's webhook request; never shown (repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
+    machines: tuple[str, ...] = ()  # the host names that run it; () is every machine
+
+    def runs_on(self, hosts: frozenset[str] | None) -> bool:
+        """Whether a pgod on a machine called any of `hosts` runs it (None: any machine)."""
+        return hosts is None or not self.machines or any(m in hosts for m in self.machines)
 
 
 @dataclass(frozen=True)
@@ -66,16 +71,18 @@ class Config:
         return next((s for s in self.services if s.name == name), None)
 
 
-def load_config(path: str, *, check_accounts: bool = True) -> Config:
-    """Read and validate the config file at `path`."""
+def load_config(path: str, *, check_accounts: bool = True,
+                hosts: frozenset[str] | None = None) -> Config:
+    """Read and validate the config file at `path`; users and groups are checked for the
+    services that run on `hosts` (None: every service)."""
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(path, f"cannot read config: {err}") from err
-    config = parse_config(text, path, check_accounts=check_accounts)
-    return Config(path=path, services=tuple(_read_secret_files(s, path)
-                                            for s in config.services))
+    config = parse_config(text, path, check_accounts=check_accounts, hosts=hosts)
+    return Config(path=path, services=tuple(
+        _read_secret_files(s, path) if s.runs_on(hosts) else s for s in config.services))
 
 
 def _read_secret_files(service: ServiceConfig, path: str) -> ServiceConfig:
@@ -94,8 +101,10 @@ def _read_secret_files(service: ServiceConfig, path: str) -> ServiceConfig:
     return replace(service, webhook_secret=text)
 
 
-def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Config:
-    """Parse config text; `check_accounts` also requires users and groups to exist."""
+def parse_config(text: str, path: str, *, check_accounts: bool = False,
+                 hosts: frozenset[str] | None = None) -> Config:
+    """Parse config text; `check_accounts` also requires users and groups to exist (for
+    the services that run on `hosts`: another machine's users need not exist here)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -115,7 +124,7 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
         service = _parse_service(table, path, index, default_signers)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
-        if check_accounts:
+        if check_accounts and service.runs_on(hosts):
             _check_accounts(service, path)
         services.append(service)
     return Config(path=path, services=tuple(services))
@@ -157,6 +166,7 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         signers_gpg=_check_signers(table.get("signers_gpg", default_signers[1]), path, name,
                                    "signers_gpg"),
         webhook_secret=_check_webhook_secret(table.get("webhook_secret"), path, name),
+        machines=_parse_machines(table.get("machines", []), path, name),
     )
 
 
@@ -171,6 +181,17 @@ def _check_signers(value: Any, path: str, name: str | None,
                 else 'a GPG keyring (gpg --export), such as "/etc/pgo/signers.gpg"')
         raise ConfigError(path, f"{value!r} must be the absolute path of {what}", name, key)
     return value
+
+
+def _parse_machines(value: Any, path: str, name: str) -> tuple[str, ...]:
+    """Host names (as `hostname -s` or `hostname -f` print them), lowercased."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, 'must be a list of host names, such as ["web1", "db1"]',
+                          name, "machines")
+    for machine in value:
+        if not _HOST_RE.fullmatch(machine.lower()) or machine.startswith("*"):
+            raise ConfigError(path, f"{machine!r} is not a host name", name, "machines")
+    return tuple(v.lower() for v in value)
 
 
 def _check_webhook_secret(value: Any, path: str, name: str) -> str | None:

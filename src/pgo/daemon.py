@@ -62,6 +62,7 @@ class Settings:
     as_root: bool = True  # False (--root=false): every service runs as the invoking user
     http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
     webhook: tuple[str, int] | None = None  # -w: /hook's (the -m listener's, if the same)
+    hosts: frozenset[str] | None = None  # --hosts: this machine's names; None: any machine
 
 
 class Daemon:
@@ -72,6 +73,7 @@ class Daemon:
         self.compose_exe = ""
         self._stop = asyncio.Event()
         self.exit_code = EXIT_OK
+        self.elsewhere: dict[str, tuple[str, ...]] = {}  # configured for other machines
         self.penalties = Penalties()  # its counters are for a metrics module to read
         # each told of every record change of every service (see service.Watch)
         self.watchers: list[Watch] = []
@@ -132,7 +134,7 @@ class Daemon:
     async def _listen(self) -> asyncssh.SSHAcceptor:
         """Serve SSH on the configured address, on this event loop."""
         host_key = open_host_key(self.settings.directory)
-        sessions = Sessions(self.runners)
+        sessions = Sessions(self.runners, self.elsewhere)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
             lambda: KeyServer(self.keys, self.penalties), host or None, port,
@@ -169,7 +171,13 @@ class Daemon:
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
-        for service in self.settings.config.services:
+        here = [s for s in self.settings.config.services if s.runs_on(self.settings.hosts)]
+        self.elsewhere = {s.name: s.machines for s in self.settings.config.services
+                          if not s.runs_on(self.settings.hosts)}
+        if self.elsewhere:
+            log.info("%d service(s) run on other machines, not on %s: %s", len(self.elsewhere),
+                     ", ".join(sorted(self.settings.hosts or ())), ", ".join(self.elsewhere))
+        for service in here:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
             self.runners[service.name] = ServiceRunner(

@@ -171,6 +171,25 @@ def test_webhook_secret_inline_or_from_a_root_only_file(tmp_path) -> None:
         load_config(str(path), check_accounts=False)
 
 
+def test_machines_pick_the_services_a_host_runs_and_only_theirs_need_users() -> None:
+    text = (GOOD + 'machines = ["Web1", "web1.example.org"]\n'
+            + GOOD.replace('"pgo"', '"two"', 1).replace('user = "root"', 'user = "nosuch"')
+            + 'machines = ["db1"]\n')
+    assert 'user = "nosuch"' in text
+    config = parse_config(text, "x.toml", check_accounts=True, hosts=frozenset({"web1"}))
+    one, two = config.services
+    assert one.machines == ("web1", "web1.example.org")
+    assert one.runs_on(frozenset({"web1"})) and not two.runs_on(frozenset({"web1"}))
+    assert two.runs_on(None) and parse_config(GOOD, "x.toml").services[0].runs_on(
+        frozenset({"anything"}))
+    with pytest.raises(ConfigError, match="service 'two': key 'user': no such user"):
+        parse_config(text, "x.toml", check_accounts=True, hosts=frozenset({"db1"}))
+    with pytest.raises(ConfigError, match="key 'machines': 'a b' is not a host name"):
+        parse_config(GOOD + 'machines = ["a b"]\n', "x.toml")
+    with pytest.raises(ConfigError, match="key 'machines': must be a list"):
+        parse_config(GOOD + 'machines = "web1"\n', "x.toml")
+
+
 def test_the_health_gate_keys_default_and_parse() -> None:
     service = parse_config(GOOD, "x.toml").services[0]
     assert (service.health_timeout, service.health_settle) == (120.0, 10.0)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -22,7 +23,7 @@ from pgo.sshserver import known_hosts_line
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
 _LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "webhook",
-         "version", "help")
+         "hosts", "version", "help")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "while fetches fail it doubles, up to 4x)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
+    parser.add_argument("--hosts", metavar="NAMES",
+                        help="this machine's names for the services' `machines` key, comma-"
+                             "separated (default: the host name, short and fully qualified)")
     parser.add_argument("--print-host-key", action="store_true",
                         help="print the known_hosts line of pgod's SSH host key (DIR/.pgod/"
                              "ssh_host_ed25519_key, generated if missing) for the -s address "
@@ -120,6 +124,17 @@ def parse_http_address(text: str, what: str = "metrics") -> tuple[str, int] | No
                          f'{DEFAULT_METRICS}, or "" for none') from None
 
 
+def parse_hosts(text: str | None) -> frozenset[str]:
+    """--hosts a,b -> {a, b}; none given: `hostname -s` and `hostname -f`."""
+    if text is None:
+        fqdn = socket.getfqdn()
+        return frozenset({socket.gethostname().split(".")[0].lower(), fqdn.lower()})
+    names = frozenset(n.strip().lower() for n in text.split(",") if n.strip())
+    if not names:
+        build_parser().error(f"--hosts {text!r}: name at least one host")
+    return names
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Validate the parsed options; raise SystemExit(1) with one clear line on bad input."""
     parser = build_parser()
@@ -137,13 +152,14 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.error(str(err))
     if interval <= 0:
         parser.error(f"--duration {args.duration}: must be positive")
+    hosts = parse_hosts(args.hosts)
     try:
-        config = load_config(args.config, check_accounts=args.root)
+        config = load_config(args.config, check_accounts=args.root, hosts=hosts)
     except ConfigError as err:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root, http=http, webhook=webhook)
+                    as_root=args.root, http=http, webhook=webhook, hosts=hosts)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
