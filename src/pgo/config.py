@@ -66,6 +66,7 @@ class Config:
 
     path: str
     services: tuple[ServiceConfig, ...] = field(default=())
+    signers: str | None = None  # the top-level default (it also judges config commits)
 
     def service(self, name: str) -> ServiceConfig | None:
         return next((s for s in self.services if s.name == name), None)
@@ -80,8 +81,15 @@ def load_config(path: str, *, check_accounts: bool = True,
             text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(path, f"cannot read config: {err}") from err
+    return config_from_text(text, path, check_accounts=check_accounts, hosts=hosts)
+
+
+def config_from_text(text: str, path: str, *, check_accounts: bool = True,
+                     hosts: frozenset[str] | None = None) -> Config:
+    """A config file's text (from a file or a git commit, `path` naming it), validated as
+    load_config does, secret files read."""
     config = parse_config(text, path, check_accounts=check_accounts, hosts=hosts)
-    return Config(path=path, services=tuple(
+    return replace(config, services=tuple(
         _read_secret_files(s, path) if s.runs_on(hosts) else s for s in config.services))
 
 
@@ -127,7 +135,7 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False,
         if check_accounts and service.runs_on(hosts):
             _check_accounts(service, path)
         services.append(service)
-    return Config(path=path, services=tuple(services))
+    return Config(path=path, services=tuple(services), signers=default_signers[0])
 
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,

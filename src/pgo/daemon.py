@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import asyncssh
 
 from pgo.compose import check_podman_compose, find_podman_compose
-from pgo.config import Config
+from pgo.config import Config, config_from_text
+from pgo.configrepo import ConfigRepo
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
@@ -63,6 +64,7 @@ class Settings:
     http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
     webhook: tuple[str, int] | None = None  # -w: /hook's (the -m listener's, if the same)
     hosts: frozenset[str] | None = None  # --hosts: this machine's names; None: any machine
+    config_repo: ConfigRepo | None = None  # -c git+URL#PATH: followed every interval
 
 
 class Daemon:
@@ -103,7 +105,10 @@ class Daemon:
             self.webhook = await http.start(self.hooks, *self.settings.webhook)
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
-        if self.settings.watch_config:
+        if self.settings.config_repo is not None:
+            tasks.append(asyncio.create_task(self._follow_config(self.settings.config_repo),
+                                             name="config repository"))
+        elif self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
         listener.close()  # (open connections stay: their new commands are refused)
@@ -134,7 +139,9 @@ class Daemon:
     async def _listen(self) -> asyncssh.SSHAcceptor:
         """Serve SSH on the configured address, on this event loop."""
         host_key = open_host_key(self.settings.directory)
-        sessions = Sessions(self.runners, self.elsewhere)
+        repo = self.settings.config_repo
+        sessions = Sessions(self.runners, self.elsewhere,
+                            notes=lambda: repo.problem if repo is not None else None)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
             lambda: KeyServer(self.keys, self.penalties), host or None, port,
@@ -184,6 +191,14 @@ class Daemon:
                 service, account, self.settings.directory, self.state_dir, compose_exe,
                 self.settings.interval, checks_for, git_config, watchers=self.watchers)
 
+    async def _follow_config(self, repo: ConfigRepo) -> None:
+        """A new valid config commit: exit 2, so systemd restarts pgod on it."""
+        def load(text: str, path: str) -> Config:
+            return config_from_text(text, path, check_accounts=self.settings.as_root,
+                                    hosts=self.settings.hosts)
+        await repo.follow(self.settings.interval, self.settings.config, load,
+                          lambda: self.stop(EXIT_HUP))
+
     async def _watch_config(self) -> None:
         path = self.settings.config.path
         first = _digest(path)
@@ -198,11 +213,16 @@ class Daemon:
 def open_host_key(directory: str) -> asyncssh.SSHKey:
     """pgod's host key, DIR/.pgod/ssh_host_ed25519_key, generated if missing (DIR and
     DIR/.pgod made, and DIR checked, as at pgod's start)."""
+    return load_host_key(os.path.join(prepare_state_dir(directory), HOST_KEY))
+
+
+def prepare_state_dir(directory: str) -> str:
+    """DIR/.pgod, made if missing (DIR too), after checking DIR is pgod's own."""
     os.makedirs(directory, mode=0o711, exist_ok=True)
     _check_private(directory)
     state_dir = os.path.join(directory, ".pgod")
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    return load_host_key(os.path.join(state_dir, HOST_KEY))
+    return state_dir
 
 
 def _check_private(directory: str) -> int:

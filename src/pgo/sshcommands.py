@@ -15,6 +15,7 @@ and one that was still waiting for the service lock does not start.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import socket
@@ -49,11 +50,13 @@ class Sessions:
     """The process factory for the SSH server: one `handle` per session."""
 
     def __init__(self, runners: Mapping[str, ServiceRunner],
-                 elsewhere: Mapping[str, tuple[str, ...]] | None = None) -> None:
+                 elsewhere: Mapping[str, tuple[str, ...]] | None = None,
+                 notes: Callable[[], str | None] = lambda: None) -> None:
         self.runners = runners
         self.elsewhere = elsewhere or {}  # services the config puts on other machines
         self.routes: dict[str, Handler] = {
-            "ping": ping, "status": status, "history": history, "sync": sync, "diff": diff,
+            "ping": ping, "status": functools.partial(status, notes=notes),
+            "history": history, "sync": sync, "diff": diff,
             "freeze": locked(freeze), "unfreeze": locked(unfreeze),
             "rollback": locked(rollback)}
         self.running: dict[str, int] = {}
@@ -144,13 +147,18 @@ async def ping(runner: ServiceRunner, request: Request,
 
 
 async def status(runner: ServiceRunner, request: Request,
-                 process: asyncssh.SSHServerProcess[str]) -> int:
+                 process: asyncssh.SSHServerProcess[str],
+                 notes: Callable[[], str | None] = lambda: None) -> int:
+    """The service's status; `notes()`: what is wrong with pgod's own config, if anything
+    (a config commit refused)."""
     rows = await runner.containers()
     args = (runner.record, runner.config.repository, runner.config.branch, rows)
+    note = notes()
     if "--json" in request.args:
-        process.stdout.write(json.dumps(status_json(*args), indent=1) + "\n")
+        process.stdout.write(json.dumps({**status_json(*args), "config_problem": note},
+                                        indent=1) + "\n")
     else:
-        process.stdout.write(status_text(*args))
+        process.stdout.write(status_text(*args) + (f"pgod config: {note}\n" if note else ""))
     return 0
 
 

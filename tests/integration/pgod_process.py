@@ -21,15 +21,18 @@ FAST_GATE = 'health_settle = "1s"\n'
 class Pgod:
     """pgod -c CONFIG --dir DIR ... as a child; `wait_log` polls its log with a deadline."""
 
-    def __init__(self, config: Path, directory: Path, *extra: str, duration: str = "1s") -> None:
+    def __init__(self, config: Path, directory: Path, *extra: str, duration: str = "1s",
+                 source: str | None = None) -> None:
+        """`config` names the log (CONFIG.log); `source`, if given, is -c's value instead
+        (a git+URL#PATH config)."""
         self.config, self.directory = config, directory
         self.log_path = config.with_suffix(".log")
         # Never the default :2222, which anything else on the machine may hold.
         ssh = [] if "-s" in extra else ["-s", f"127.0.0.1:{free_port()}"]
         # nor the default metrics port 9112: no listener unless the test asks for one
         http = [] if "-m" in extra else ["-m", ""]
-        self.argv = [PGOD, "-c", str(config), "--dir", str(directory), "-t", duration, "-d",
-                     *ssh, *http, *extra]
+        self.argv = [PGOD, "-c", source or str(config), "--dir", str(directory), "-t",
+                     duration, "-d", *ssh, *http, *extra]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 

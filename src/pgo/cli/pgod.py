@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -12,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pgo import __version__
-from pgo.config import load_config
-from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key
+from pgo import __version__, configrepo
+from pgo.config import config_from_text, load_config
+from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key, prepare_state_dir
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
@@ -22,8 +23,8 @@ from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
-_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "webhook",
-         "hosts", "version", "help")
+_LONG = ("config", "config-branch", "ssh", "debug", "restart", "root", "duration", "dir",
+         "metrics", "webhook", "hosts", "version", "help")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -44,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 after SIGINT/SIGTERM (containers keep running), 1 on an error, "
                "2 after SIGHUP (so systemd restarts pgod). Bool options also take Go syntax: "
                "--root=false.")
-    parser.add_argument("-c", "--config", metavar="FILE", help="config file to read (required)")
+    parser.add_argument("-c", "--config", metavar="FILE",
+                        help="config file to read (required), or git+URL#PATH: a file in a "
+                             "git repository, followed every duration")
+    parser.add_argument("--config-branch", metavar="BRANCH", default="main",
+                        help="the branch of a git+URL#PATH config (default main)")
     parser.add_argument("-s", "--ssh", metavar="ADDR", default=":2222",
                         help='SSH address to listen on (default ":2222")')
     parser.add_argument("-m", "--metrics", metavar="ADDR", default=DEFAULT_METRICS,
@@ -154,12 +159,25 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.error(f"--duration {args.duration}: must be positive")
     hosts = parse_hosts(args.hosts)
     try:
-        config = load_config(args.config, check_accounts=args.root, hosts=hosts)
+        source = configrepo.parse_source(args.config, args.config_branch)
+    except ValueError as err:
+        parser.error(str(err))
+    repo = None
+    try:
+        if source is None:
+            config = load_config(args.config, check_accounts=args.root, hosts=hosts)
+        else:
+            repo = configrepo.ConfigRepo(source, prepare_state_dir(os.path.abspath(args.dir)))
+            config, _ = asyncio.run(repo.current(functools.partial(
+                config_from_text, check_accounts=args.root, hosts=hosts)))
     except ConfigError as err:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
+    except (PgoError, OSError) as err:
+        parser.exit(EXIT_ERROR, f"pgod: cannot read the config {args.config}: {err}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root, http=http, webhook=webhook, hosts=hosts)
+                    as_root=args.root, http=http, webhook=webhook, hosts=hosts,
+                    config_repo=repo)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
