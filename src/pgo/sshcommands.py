@@ -18,7 +18,7 @@ import contextlib
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import asyncssh
 
@@ -49,9 +49,11 @@ class Sessions:
     """The process factory for the SSH server: one `handle` per session."""
 
     def __init__(self, runners: Mapping[str, ServiceRunner],
-                 elsewhere: Mapping[str, tuple[str, ...]] | None = None) -> None:
+                 elsewhere: Mapping[str, tuple[str, ...]] | None = None,
+                 ended: Sequence[Callable[[str, int], None]] = ()) -> None:
         self.runners = runners
         self.elsewhere = elsewhere or {}  # services the config puts on other machines
+        self.ended = ended  # each told of every session's command line and exit status
         self.routes: dict[str, Handler] = {
             "ping": ping, "status": status, "history": history, "sync": sync, "diff": diff,
             "freeze": locked(freeze), "unfreeze": locked(unfreeze),
@@ -75,6 +77,11 @@ class Sessions:
                           client)
             _say(process.stderr, Refusal(500, "internal error, see pgod's log").line())
             code = 500
+        for told in self.ended:
+            try:
+                told(process.command or "", code)
+            except Exception:  # (metrics): the client still gets its exit status
+                log.exception("internal error telling of a session's end")
         with contextlib.suppress(OSError, asyncssh.Error):
             process.exit(code)
 
