@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -295,3 +296,12 @@ def test_before_the_first_look_no_container_samples() -> None:
     runners["web"] = replace(runners["web"], seen=None)
     found = samples(scrape(runners)[0])
     assert not [n for n, _, _ in found if n.startswith("pgo_container")]
+
+
+def test_every_family_is_in_the_man_page_and_every_one_there_is_served() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "pgod.8.md").read_text()
+    section = page.split("# METRICS\n", 1)[1].split("\n# ", 1)[0]
+    documented = set(re.findall(r"^\*\*(pgo_[a-z_]+)\*\* \(", section, re.MULTILINE))
+    families = {f.name for f in text_string_to_metric_families(scrape(two_services())[0])}
+    served = {name + "_total" if name + "_total" in documented else name for name in families}
+    assert served == documented
