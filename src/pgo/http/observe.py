@@ -9,7 +9,7 @@ one of pgo's commands; no commit, fingerprint or address is ever a label here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from pgo import state
 from pgo.command import COMMANDS
@@ -33,12 +33,12 @@ def new_attempt(before: Record, after: Record) -> state.Attempt | None:
     return attempt if attempt is not None and attempt != before.last_attempt else None
 
 
-def command_labels(line: str, services: Iterable[str]) -> tuple[str, str] | None:
+def command_labels(line: str, services: Collection[str]) -> tuple[str, str] | None:
     """(service, command) of an SSH command line `SERVICE//COMMAND ...`, if both are known
     (else the session is counted only as a session: a client chooses what it sends)."""
     words = line.split(None, 1)
     service, sep, command = (words[0] if words else "").partition("//")
-    if not sep or command not in COMMANDS or service not in set(services):
+    if not sep or command not in COMMANDS or service not in services:
         return None
     return service, command
 
@@ -56,6 +56,7 @@ class Observer:
     def __init__(self, services: Iterable[str], fetch_took: Callable[[str], float],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.services = tuple(services)
+        self._known = frozenset(self.services)
         self._fetch_took, self._clock = fetch_took, clock
         self.deploys = Counter()             # (service, outcome)
         self.deploy_seconds = Histogram(DEPLOY_BUCKETS)  # (service,)
@@ -95,7 +96,7 @@ class Observer:
     def session_ended(self, line: str, code: int) -> None:
         """An SSH session ran `line` and exited `code`."""
         self.sessions.inc((exit_label(code),))
-        labels = command_labels(line, self.services)
+        labels = command_labels(line, self._known)
         if labels is None:
             return
         self.commands.inc(labels)
