@@ -18,7 +18,7 @@ import pytest
 
 from .helpers import free_port, wait_for_http
 from .pgod_process import Pgod
-from .sshclients import keygen
+from .sshclients import keygen, ssh
 from .test_trust import Service, files
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -137,13 +137,35 @@ def test_prometheus_sees_a_deploy_and_a_refused_commit(
         prometheus.stop()
 
 
-def test_metrics_is_all_the_listener_serves(service: tuple[Service, int]) -> None:
+def scraped_until(port: int, line: str, timeout: float = 30.0) -> str:
+    """Scrape until a sample line is `line` (an SSH connection's end is counted when
+    pgod sees it close)."""
+    deadline, text = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        text = scrape(port)[2]
+        if line in text.splitlines():
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{line!r} never scraped:\n{text}")
+
+
+def test_metrics_is_all_the_listener_serves_and_counts_ssh(
+        service: tuple[Service, int], workdir: Path) -> None:
     svc, metrics_port = service
     svc.pgod.start()
-    svc.pgod.wait_log("HTTP listening on 127.0.0.1")
+    svc.pgod.wait_log("operator key(s)")
     status, content_type, text = scrape(metrics_port)
     assert status == 200 and content_type.startswith("text/plain")
     assert "# TYPE pgo_command_count counter" in text
     assert 'pgo_service_state{service="svc",' in text
     assert scrape(metrics_port, "/")[0] == 404
     assert scrape(metrics_port, "/metrics/x")[0] == 404
+
+    stranger = keygen(workdir, "stranger")
+    assert ssh(svc.ssh_port, [stranger], "svc//ps").returncode != 0
+    scraped_until(metrics_port, 'pgo_ssh_auth_failures_total{reason="auth"} 1.0')
+    assert svc.ctl("svc//ps").returncode == 0
+    assert svc.ctl("svc//nosuch").returncode != 0  # 406: counted as a session only
+    text = scraped_until(metrics_port, 'pgo_ssh_sessions_total{exit="406"} 1.0')
+    assert 'pgo_command_count{command="ps",service="svc"} 1.0' in text.splitlines()
+    assert "nosuch" not in text and "127.0.0.1" not in text and "SHA256" not in text
