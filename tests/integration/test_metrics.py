@@ -158,7 +158,7 @@ def test_metrics_is_all_the_listener_serves_and_counts_ssh(
     assert status == 200 and content_type.startswith("text/plain")
     assert "# TYPE pgo_command_count counter" in text
     assert 'pgo_service_state{service="svc",' in text
-    assert scrape(metrics_port, "/")[0] == 404
+    assert scrape(metrics_port, "/nothing")[0] == 404
     assert scrape(metrics_port, "/metrics/x")[0] == 404
 
     stranger = keygen(workdir, "stranger")

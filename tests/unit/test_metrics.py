@@ -212,8 +212,8 @@ def scrape(runners: dict[str, FakeRunner], penalties: Penalties | None = None,
 
 def two_services() -> dict[str, FakeRunner]:
     web = deployed("web", A)
-    web = state.transition(web, state.Refused(B, "", "poll", "port 80 outside ports"), 600.0)
-    web = state.transition(web, state.Fetched(B), 601.0)
+    web = state.transition(web, state.Fetched(B), 600.0)
+    web = state.transition(web, state.Refused(B, "", "poll", "port 80 outside ports"), 601.0)
     rows = (ContainerRow("web_app_1", "app", "running", "healthy"),)
     return {"web": FakeRunner(web, FakeSeen(700.0, rows)),
             "db": FakeRunner(deployed("db", C))}

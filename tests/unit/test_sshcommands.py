@@ -356,8 +356,8 @@ def test_each_sessions_end_is_told_with_its_command_and_status(tmp_path: Path) -
 
     def broken(line: str, code: int) -> None:
         raise RuntimeError("a bug in a metrics watcher")
-    sessions = sshcommands.Sessions({"svc": service},
-                                    [broken, lambda line, code: told.append((line, code))])
+    sessions = sshcommands.Sessions(
+        {"svc": service}, ended=[broken, lambda line, code: told.append((line, code))])
     for command in ("svc//ping", "nope//ps", "svc//down"):
         session = Session(command, ["svc"] if command != "svc//down" else [], "SHA256:op")
         run(sessions.handle(session))  # type: ignore[arg-type]
