@@ -12,6 +12,7 @@ import hashlib
 import logging
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncssh
@@ -23,6 +24,7 @@ from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
 from pgo.http import statuspage, webhook
+from pgo.http.metrics import Metrics
 from pgo.keys import OperatorKey
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
@@ -83,6 +85,8 @@ class Daemon:
         self.http: http.Listener | None = None
         self.hooks = http.Routes()  # -w's, when it is a listener of its own
         self.webhook: http.Listener | None = None
+        # each told of every SSH session's command line and exit status
+        self.sessions_ended: list[Callable[[str, int], None]] = []
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -140,7 +144,7 @@ class Daemon:
         """Serve SSH on the configured address, on this event loop."""
         host_key = open_host_key(self.settings.directory)
         repo = self.settings.config_repo
-        sessions = Sessions(self.runners, self.elsewhere,
+        sessions = Sessions(self.runners, self.elsewhere, self.sessions_ended,
                             notes=lambda: repo.problem if repo is not None else None)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
@@ -184,6 +188,7 @@ class Daemon:
         if self.elsewhere:
             log.info("%d service(s) run on other machines, not on %s: %s", len(self.elsewhere),
                      ", ".join(sorted(self.settings.hosts or ())), ", ".join(self.elsewhere))
+        self._add_metrics([s.name for s in here])
         for service in here:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
@@ -198,6 +203,15 @@ class Daemon:
                                     hosts=self.settings.hosts)
         await repo.follow(self.settings.interval, self.settings.config, load,
                           lambda: self.stop(EXIT_HUP))
+
+    def _add_metrics(self, services: list[str]) -> None:
+        """GET /metrics, and what it counts told of every record change and SSH session of
+        `services` (those this machine runs)."""
+        metrics = Metrics(services, self.runners, self.penalties,
+                          lambda: KeyServer.unauthenticated)
+        self.watchers.append(metrics.observer.watch)
+        self.sessions_ended.append(metrics.observer.session_ended)
+        self.routes.get("/metrics", metrics.handle)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path

@@ -91,6 +91,7 @@ class ServiceRunner:
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
         self.keys: tuple[OperatorKey, ...] = ()
         self.seen: Seen | None = None  # the containers at the last look; None: not looked yet
+        self.fetch_took = 0.0  # seconds the last fetch took (metrics read it at Fetched)
         self.stopping = False  # set when pgod stops: no pass or SSH command starts after it
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
@@ -283,7 +284,7 @@ class ServiceRunner:
         """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
         the head last fetched is used (the checkout and its keys stay)."""
         try:
-            target = await self.checkout.fetch()
+            target = await self._timed_fetch()
         except PgoError as err:
             error = without_credentials(str(err))
             self.log.warning("fetch failed, will retry next pass: %s", error)
@@ -296,6 +297,13 @@ class ServiceRunner:
             self.log.info("fetch works again")
         self.event(state.Fetched(target))
         return True, target
+
+    async def _timed_fetch(self) -> str:
+        started = time.monotonic()
+        try:
+            return await self.checkout.fetch()
+        finally:
+            self.fetch_took = time.monotonic() - started
 
     async def _host_stop(self) -> bool:
         """DIR/NAME.stop: the host's admin keeps the service down while it exists (apart

@@ -19,7 +19,7 @@ import functools
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import asyncssh
 
@@ -51,9 +51,11 @@ class Sessions:
 
     def __init__(self, runners: Mapping[str, ServiceRunner],
                  elsewhere: Mapping[str, tuple[str, ...]] | None = None,
+                 ended: Sequence[Callable[[str, int], None]] = (),
                  notes: Callable[[], str | None] = lambda: None) -> None:
         self.runners = runners
         self.elsewhere = elsewhere or {}  # services the config puts on other machines
+        self.ended = ended  # each told of every session's command line and exit status
         self.routes: dict[str, Handler] = {
             "ping": ping, "status": functools.partial(status, notes=notes),
             "history": history, "sync": sync, "diff": diff,
@@ -78,6 +80,11 @@ class Sessions:
                           client)
             _say(process.stderr, Refusal(500, "internal error, see pgod's log").line())
             code = 500
+        for told in self.ended:
+            try:
+                told(process.command or "", code)
+            except Exception:  # (metrics): the client still gets its exit status
+                log.exception("internal error telling of a session's end")
         with contextlib.suppress(OSError, asyncssh.Error):
             process.exit(code)
 

@@ -349,6 +349,22 @@ def test_a_bug_in_a_handler_is_a_500_with_no_traceback_for_the_client(
     assert "Traceback" in caplog.text and "RuntimeError: a bug" in caplog.text
 
 
+def test_each_sessions_end_is_told_with_its_command_and_status(tmp_path: Path) -> None:
+    service = runner(tmp_path)
+    service.keys = (OperatorKey("ssh/op.pub", "ssh-ed25519 AAAA", "SHA256:op"),)
+    told: list[tuple[str, int]] = []
+
+    def broken(line: str, code: int) -> None:
+        raise RuntimeError("a bug in a metrics watcher")
+    sessions = sshcommands.Sessions(
+        {"svc": service}, ended=[broken, lambda line, code: told.append((line, code))])
+    for command in ("svc//ping", "nope//ps", "svc//down"):
+        session = Session(command, ["svc"] if command != "svc//down" else [], "SHA256:op")
+        run(sessions.handle(session))  # type: ignore[arg-type]
+        assert session.status == told[-1][1]  # (the client got its status all the same)
+    assert told == [("svc//ping", 0), ("nope//ps", 404), ("svc//down", 401)]
+
+
 @pytest.mark.parametrize(("command", "allowed"), [
     ("svc//status", True), ("svc//history -n 3", True), ("svc//ping", True),
     ("svc//down", False), ("svc//sync", False), ("svc//freeze now", False),
