@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from pgo import systemd
 from pgo.compose import check_podman_compose, find_podman_compose
 from pgo.config import Config
 from pgo.errors import PgoError
@@ -75,6 +76,7 @@ class Daemon:
         self.watchers: list[Watch] = []
         self.routes = http.Routes()  # what the -m listener serves; parts add theirs at startup
         self.http: http.Listener | None = None
+        self.systemd = systemd.StatusLine(systemd.Notifier.from_env())  # sd_notify(3)
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -93,11 +95,13 @@ class Daemon:
         listener = await self._listen()
         if self.settings.http is not None:
             self.http = await http.start(self.routes, *self.settings.http)
+        watchdog = self._ready()
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
         if self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
+        self.systemd.stopping()
         listener.close()  # (open connections stay: their new commands are refused)
         if self.http is not None:
             await self.http.close()
@@ -106,8 +110,21 @@ class Daemon:
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
         await _cancel_all(tasks)
         await self._let_commands_finish(deadline)
+        if watchdog is not None:  # (pinging through the stop: it may take STOP_GRACE)
+            await _cancel_all([watchdog])
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
+
+    def _ready(self) -> asyncio.Task[None] | None:
+        """Tell systemd we are ready (config loaded, listeners up); start the watchdog's
+        pings if the unit asks for them."""
+        self.systemd.ready({name: runner.record for name, runner in self.runners.items()})
+        interval = systemd.watchdog_interval(os.environ, os.getpid())
+        if interval is None or not self.systemd.notifier.active:
+            return None
+        log.info("systemd watchdog: pinging every %.1fs", interval)
+        return asyncio.create_task(systemd.watchdog(self.systemd.notifier, interval),
+                                   name="systemd watchdog")
 
     async def _let_commands_finish(self, deadline: float) -> None:
         """Wait (until `deadline`) for SSH commands holding a service's lock, such as an
@@ -158,6 +175,7 @@ class Daemon:
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
+        self.watchers.append(self.systemd.watch)
         for service in self.settings.config.services:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
