@@ -18,6 +18,7 @@ from typing import Any
 from pgo.duration import parse_duration
 from pgo.errors import ConfigError
 from pgo.names import NAME_RE
+from pgo.notify import urls as notify_urls
 from pgo.ports import PortRange, parse_port_range
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
@@ -25,7 +26,7 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls", "signers"}
+     "health_timeout", "health_settle", "build_urls", "signers", "notify"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -48,6 +49,7 @@ class ServiceConfig:
     health_settle: float = HEALTH_SETTLE
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
+    notify: tuple[str, ...] = ()  # Apprise URLs told of deploys and failures (pgo.notify)
 
 
 @dataclass(frozen=True)
@@ -77,17 +79,18 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services", "signers"})
+    unknown = sorted(set(data) - {"services", "signers", "notify"})
     if unknown:
-        raise ConfigError(path, "unknown top-level key; accepted: signers and [[services]] "
-                          "tables", key=unknown[0])
+        raise ConfigError(path, "unknown top-level key; accepted: signers, notify and "
+                          "[[services]] tables", key=unknown[0])
     default_signers = _check_signers(data.get("signers"), path, None)
+    default_notify = _check_notify(data.get("notify", []), path, None)
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
     services: list[ServiceConfig] = []
     for index, table in enumerate(tables):
-        service = _parse_service(table, path, index, default_signers)
+        service = _parse_service(table, path, index, default_signers, default_notify)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
         if check_accounts:
@@ -97,7 +100,8 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
 
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,
-                   default_signers: str | None = None) -> ServiceConfig:
+                   default_signers: str | None = None,
+                   default_notify: tuple[str, ...] = ()) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
     if unknown:
@@ -128,7 +132,22 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
         signers=_check_signers(table.get("signers", default_signers), path, name),
+        notify=tuple(dict.fromkeys(  # the service's own add to the global ones
+            (*default_notify, *_check_notify(table.get("notify", []), path, name)))),
     )
+
+
+def _check_notify(value: Any, path: str, name: str | None) -> tuple[str, ...]:
+    """Apprise URLs (ntfy://, slack://, json://, mailto://, ...), each one Apprise parses."""
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list of Apprise URLs such as ["ntfy://ntfy.sh/'
+                          'TOPIC"]', name, "notify")
+    for index, url in enumerate(value):
+        if not isinstance(url, str):
+            raise ConfigError(path, f"item {index + 1} is not a string", name, "notify")
+        if (problem := notify_urls.problem(url)) is not None:
+            raise ConfigError(path, f"item {index + 1}: {problem}", name, "notify")
+    return tuple(value)
 
 
 def _check_signers(value: Any, path: str, name: str | None) -> str | None:

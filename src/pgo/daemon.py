@@ -23,6 +23,7 @@ from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
 from pgo.keys import OperatorKey
+from pgo.notify.sender import Notifications
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
@@ -45,6 +46,7 @@ log = logging.getLogger("pgo.daemon")
 EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
 CONFIG_POLL = 1.0
 STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
+NOTIFY_GRACE = 10.0  # seconds a stop waits for queued notifications to go out
 HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
 
@@ -77,6 +79,7 @@ class Daemon:
         self.routes = http.Routes()  # what the -m listener serves; parts add theirs at startup
         self.http: http.Listener | None = None
         self.systemd = systemd.StatusLine(systemd.Notifier.from_env())  # sd_notify(3)
+        self.notifications: Notifications | None = None  # the config's notify URLs
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -112,6 +115,8 @@ class Daemon:
         await self._let_commands_finish(deadline)
         if watchdog is not None:  # (pinging through the stop: it may take STOP_GRACE)
             await _cancel_all([watchdog])
+        if self.notifications is not None:  # what is queued, briefly
+            await asyncio.to_thread(self.notifications.close, NOTIFY_GRACE)
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
 
@@ -176,6 +181,10 @@ class Daemon:
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
         self.watchers.append(self.systemd.watch)
+        targets = {s.name: s.notify for s in self.settings.config.services}
+        if any(targets.values()):
+            self.notifications = Notifications(targets)
+            self.watchers.append(self.notifications.watch)
         for service in self.settings.config.services:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
