@@ -89,7 +89,8 @@ COMMANDS: dict[str, CommandSpec] = {
     "restart": CommandSpec(("restart",), "restart containers", services=True, mutates=True),
     "start": CommandSpec(("start",), "start stopped containers", services=True, mutates=True),
     "stop": CommandSpec(("stop",), "stop containers", services=True, mutates=True),
-    "logs": CommandSpec(("logs",), "show container output; -f follows", _LOGS_FLAGS,
+    # --no-color: podman's own colours off (pgod strips podman-compose's, see pgo.ansi)
+    "logs": CommandSpec(("logs", "--no-color"), "show container output; -f follows", _LOGS_FLAGS,
                         _LOGS_OPTIONS, services=True),
 }
 

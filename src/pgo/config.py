@@ -18,6 +18,7 @@ from typing import Any
 from pgo.duration import parse_duration
 from pgo.errors import ConfigError
 from pgo.names import NAME_RE
+from pgo.notify import urls as notify_urls
 from pgo.ports import PortRange, parse_port_range
 from pgo.privatefile import Unsafe, read_private
 
@@ -27,7 +28,7 @@ _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
      "health_timeout", "health_settle", "build_urls", "signers",
-     "signers_gpg", "webhook_secret", "machines"}
+     "signers_gpg", "webhook_secret", "machines", "notify"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -54,6 +55,7 @@ class ServiceConfig:
     # what signs (or is) a push event's webhook request; never shown (repr=False)
     webhook_secret: str | None = field(default=None, repr=False)
     machines: tuple[str, ...] = ()  # the host names that run it; () is every machine
+    notify: tuple[str, ...] = ()  # Apprise URLs told of deploys and failures (pgo.notify)
 
     def runs_on(self, hosts: frozenset[str] | None) -> bool:
         """Whether a pgod on a machine called any of `hosts` runs it (None: any machine)."""
@@ -117,19 +119,19 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services", "signers", "signers_gpg"})
+    unknown = sorted(set(data) - {"services", "signers", "signers_gpg", "notify"})
     if unknown:
-        raise ConfigError(path, "unknown top-level key; accepted: signers, signers_gpg and "
-                          "[[services]] "
-                          "tables", key=unknown[0])
+        raise ConfigError(path, "unknown top-level key; accepted: signers, signers_gpg, "
+                          "notify and [[services]] tables", key=unknown[0])
     default_signers = (_check_signers(data.get("signers"), path, None),
                        _check_signers(data.get("signers_gpg"), path, None, "signers_gpg"))
+    default_notify = _check_notify(data.get("notify", []), path, None)
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
     services: list[ServiceConfig] = []
     for index, table in enumerate(tables):
-        service = _parse_service(table, path, index, default_signers)
+        service = _parse_service(table, path, index, default_signers, default_notify)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
         if check_accounts and service.runs_on(hosts):
@@ -140,7 +142,7 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False,
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,
                    default_signers: tuple[str | None, str | None] = (None, None),
-                   ) -> ServiceConfig:
+                   default_notify: tuple[str, ...] = ()) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
     if unknown:
@@ -175,7 +177,22 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
                                    "signers_gpg"),
         webhook_secret=_check_webhook_secret(table.get("webhook_secret"), path, name),
         machines=_parse_machines(table.get("machines", []), path, name),
+        notify=tuple(dict.fromkeys(  # the service's own add to the global ones
+            (*default_notify, *_check_notify(table.get("notify", []), path, name)))),
     )
+
+
+def _check_notify(value: Any, path: str, name: str | None) -> tuple[str, ...]:
+    """Apprise URLs (ntfy://, slack://, json://, mailto://, ...), each one Apprise parses."""
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list of Apprise URLs such as ["ntfy://ntfy.sh/'
+                          'TOPIC"]', name, "notify")
+    for index, url in enumerate(value):
+        if not isinstance(url, str):
+            raise ConfigError(path, f"item {index + 1} is not a string", name, "notify")
+        if (problem := notify_urls.problem(url)) is not None:
+            raise ConfigError(path, f"item {index + 1}: {problem}", name, "notify")
+    return tuple(value)
 
 
 def _check_signers(value: Any, path: str, name: str | None,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from pgo import systemd
 from pgo.compose import check_podman_compose, find_podman_compose
 from pgo.config import Config, config_from_text
 from pgo.configrepo import ConfigRepo
@@ -26,6 +27,7 @@ from pgo.http import server as http
 from pgo.http import statuspage, webhook
 from pgo.http.metrics import Metrics
 from pgo.keys import OperatorKey
+from pgo.notify.sender import Notifications
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
@@ -48,6 +50,7 @@ log = logging.getLogger("pgo.daemon")
 EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
 CONFIG_POLL = 1.0
 STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
+NOTIFY_GRACE = 10.0  # seconds a stop waits for queued notifications to go out
 HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
 
@@ -87,6 +90,8 @@ class Daemon:
         self.webhook: http.Listener | None = None
         # each told of every SSH session's command line and exit status
         self.sessions_ended: list[Callable[[str, int], None]] = []
+        self.systemd = systemd.StatusLine(systemd.Notifier.from_env())  # sd_notify(3)
+        self.notifications: Notifications | None = None  # the config's notify URLs
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -107,6 +112,7 @@ class Daemon:
             self.http = await http.start(self.routes, *self.settings.http)
         if self.settings.webhook not in (None, self.settings.http):
             self.webhook = await http.start(self.hooks, *self.settings.webhook)
+        watchdog = self._ready()
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
         if self.settings.config_repo is not None:
@@ -115,6 +121,7 @@ class Daemon:
         elif self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
+        self.systemd.stopping()
         listener.close()  # (open connections stay: their new commands are refused)
         for listening in (self.http, self.webhook):
             if listening is not None:
@@ -124,8 +131,23 @@ class Daemon:
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
         await _cancel_all(tasks)
         await self._let_commands_finish(deadline)
+        if watchdog is not None:  # (pinging through the stop: it may take STOP_GRACE)
+            await _cancel_all([watchdog])
+        if self.notifications is not None:  # what is queued, briefly
+            await asyncio.to_thread(self.notifications.close, NOTIFY_GRACE)
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
+
+    def _ready(self) -> asyncio.Task[None] | None:
+        """Tell systemd we are ready (config loaded, listeners up); start the watchdog's
+        pings if the unit asks for them."""
+        self.systemd.ready({name: runner.record for name, runner in self.runners.items()})
+        interval = systemd.watchdog_interval(os.environ, os.getpid())
+        if interval is None or not self.systemd.notifier.active:
+            return None
+        log.info("systemd watchdog: pinging every %.1fs", interval)
+        return asyncio.create_task(systemd.watchdog(self.systemd.notifier, interval),
+                                   name="systemd watchdog")
 
     async def _let_commands_finish(self, deadline: float) -> None:
         """Wait (until `deadline`) for SSH commands holding a service's lock, such as an
@@ -182,6 +204,7 @@ class Daemon:
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
+        self.watchers.append(self.systemd.watch)
         here = [s for s in self.settings.config.services if s.runs_on(self.settings.hosts)]
         self.elsewhere = {s.name: s.machines for s in self.settings.config.services
                           if not s.runs_on(self.settings.hosts)}
@@ -189,6 +212,10 @@ class Daemon:
             log.info("%d service(s) run on other machines, not on %s: %s", len(self.elsewhere),
                      ", ".join(sorted(self.settings.hosts or ())), ", ".join(self.elsewhere))
         self._add_metrics([s.name for s in here])
+        targets = {s.name: s.notify for s in here}
+        if any(targets.values()):
+            self.notifications = Notifications(targets)
+            self.watchers.append(self.notifications.watch)
         for service in here:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncssh
 
-from pgo import proc
+from pgo import ansi, proc
 from pgo.command import Request
 from pgo.compose import DEFAULT_TIMEOUT, TIMEOUTS, Project
 from pgo.errors import Refusal
@@ -89,18 +89,20 @@ async def _pump(child: asyncio.subprocess.Process,
 
 async def _copy(source: asyncio.StreamReader | None, sink: asyncssh.SSHWriter[str]) -> None:
     """Copy `source` to the client while it is there, then read on and drop the rest: a
-    child blocked on a full pipe would never finish."""
+    child blocked on a full pipe would never finish. Without terminal escapes: the client
+    has no terminal here (pgod serves no pty), and podman-compose colours `logs` always."""
     if source is None:
         return
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    plain = ansi.Stripper()
     connected = True
     while chunk := await source.read(65536):
         if connected:
             try:
-                sink.write(decoder.decode(chunk))
+                sink.write(plain.feed(decoder.decode(chunk)))
                 await sink.drain()
             except (OSError, asyncssh.Error):
                 connected = False
     if connected:
         with contextlib.suppress(OSError, asyncssh.Error):
-            sink.write(decoder.decode(b"", final=True))
+            sink.write(plain.feed(decoder.decode(b"", final=True)) + plain.end())

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from .helpers import free_port
@@ -22,10 +23,11 @@ class Pgod:
     """pgod -c CONFIG --dir DIR ... as a child; `wait_log` polls its log with a deadline."""
 
     def __init__(self, config: Path, directory: Path, *extra: str, duration: str = "1s",
-                 source: str | None = None) -> None:
+                 source: str | None = None, env: Mapping[str, str] | None = None) -> None:
         """`config` names the log (CONFIG.log); `source`, if given, is -c's value instead
         (a git+URL#PATH config)."""
         self.config, self.directory = config, directory
+        self.env = dict(env or {})  # added to the test's own environment
         self.log_path = config.with_suffix(".log")
         # Never the default :2222, which anything else on the machine may hold.
         ssh = [] if "-s" in extra else ["-s", f"127.0.0.1:{free_port()}"]
@@ -40,7 +42,7 @@ class Pgod:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         return self
 
     @property

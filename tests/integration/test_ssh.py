@@ -106,6 +106,10 @@ def test_ping_ps_logs_status_with_pgoctl_and_openssh(fleet: Fleet) -> None:
     logs = ctl(fleet, "a", "alpha//logs", "--tail", "50")
     assert logs.returncode == 0, logs.stderr
     assert probe in logs.stdout + logs.stderr
+    # podman-compose colours its [service] prefix always; the client has no terminal
+    plain = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//logs --tail 50")
+    for output in (logs.stdout + logs.stderr, plain.stdout + plain.stderr):
+        assert "[web]" in output and probe in output and "\x1b" not in output
     status = ctl(fleet, "a", "alpha//status")
     assert status.returncode == 0
     assert "state:        ok" in status.stdout

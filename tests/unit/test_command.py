@@ -24,7 +24,8 @@ def test_parse_request(line: str, request_: Request) -> None:
 
 def test_compose_argv_is_a_list_of_words() -> None:
     assert parse_request("pgo//up web").compose_argv() == ["up", "-d", "web"]
-    assert parse_request("pgo//logs -f --tail 5").compose_argv() == ["logs", "-f", "--tail", "5"]
+    assert parse_request("pgo//logs -f --tail 5").compose_argv() == [
+        "logs", "--no-color", "-f", "--tail", "5"]
     assert parse_request("pgo//logs -f").follow
     # as pgod's own down: a container of a compose service the commit dropped goes too
     assert parse_request("pgo//down").compose_argv() == ["down", "--remove-orphans"]
