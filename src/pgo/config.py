@@ -19,13 +19,14 @@ from pgo.duration import parse_duration
 from pgo.errors import ConfigError
 from pgo.names import NAME_RE
 from pgo.ports import PortRange, parse_port_range
+from pgo.registries import Registry, parse_registry, token_file_problem
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
                       r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls", "signers"}
+     "health_timeout", "health_settle", "build_urls", "signers", "registries"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -48,6 +49,7 @@ class ServiceConfig:
     health_settle: float = HEALTH_SETTLE
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
+    registries: tuple[Registry, ...] = ()  # logins before a pull (tokens never shown)
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,25 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
         signers=_check_signers(table.get("signers", default_signers), path, name),
+        registries=_parse_registries(table.get("registries", []), path, name),
     )
+
+
+def _parse_registries(value: Any, path: str, name: str) -> tuple[Registry, ...]:
+    """`["USER:TOKEN@REGISTRY", "USER:@file:/PATH@REGISTRY"]`: one login per registry."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, 'must be a list such as ["deploy:TOKEN@registry.example.org"]',
+                          name, "registries")
+    found: list[Registry] = []
+    for item in value:
+        try:
+            registry = parse_registry(item)
+        except ValueError as err:
+            raise ConfigError(path, str(err), name, "registries") from None
+        if any(r.host == registry.host for r in found):
+            raise ConfigError(path, f"{registry.host} is given twice", name, "registries")
+        found.append(registry)
+    return tuple(found)
 
 
 def _check_signers(value: Any, path: str, name: str | None) -> str | None:
@@ -242,6 +262,9 @@ def _check_accounts(service: ServiceConfig, path: str) -> None:
     if service.signers is not None and not os.path.isfile(service.signers):
         raise ConfigError(path, f"allowed-signers file {service.signers!r} does not exist",
                           service.name, "signers")
+    for registry in service.registries:
+        if registry.token_file and (problem := token_file_problem(registry.token_file)):
+            raise ConfigError(path, problem, service.name, "registries")
     try:
         pwd.getpwnam(service.user)
     except KeyError:

@@ -149,3 +149,41 @@ def test_the_health_gate_keys_default_and_parse() -> None:
 def test_bad_health_gate_keys_name_file_service_and_key(line: str, says: str) -> None:
     with pytest.raises(ConfigError, match="x.toml: service 'pgo': " + re.escape(says)):
         parse_config(GOOD + line + "\n", "x.toml")
+
+
+def test_registries_parse_and_never_show_a_token(tmp_path) -> None:
+    text = GOOD + ('registries = ["deploy:s3cr:et@x@registry.example.org", '
+                   '"ci:@file:/etc/pgo/tokens/ci@127.0.0.1:5000"]\n')
+    (inline, from_file) = parse_config(text, "x.toml").services[0].registries
+    assert (inline.user, inline.host, inline.token) == ("deploy", "registry.example.org",
+                                                        "s3cr:et@x")
+    assert (from_file.user, from_file.host, from_file.token, from_file.token_file) == (
+        "ci", "127.0.0.1:5000", "", "/etc/pgo/tokens/ci")
+    config = parse_config(text, "x.toml")
+    assert "s3cr" not in repr(config) and "s3cr" not in inline.shown()
+    assert parse_config(GOOD, "x.toml").services[0].registries == ()
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    token.chmod(0o644)
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'registries = ["u:@file:{token}@r.example.org"]\n')
+    with pytest.raises(ConfigError, match=r"service 'pgo': key 'registries': token file .* "
+                                          r"readable by root only"):
+        load_config(str(path))
+    token.chmod(0o600)
+    assert load_config(str(path)).services[0].registries[0].token_file == str(token)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ('"deploy:zq7@r.example.org"', "must be a list"),
+    ('["deploy@r.example.org"]', "is not \"USER:TOKEN@REGISTRY\""),
+    ('["deploy:@r.example.org"]', "the token is empty"),
+    ('["deploy:zq7@https://r.example.org"]', "is not \"USER:TOKEN@REGISTRY\""),
+    ('["deploy:@file:tokens/x@r.example.org"]', "must be an absolute path"),
+    ('["a:b@r.example.org", "c:d@r.example.org"]', "r.example.org is given twice"),
+])
+def test_bad_registries_name_file_service_and_key_but_no_token(value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="x.toml: service 'pgo': key 'registries': .*"
+                                          + re.escape(says)) as caught:
+        parse_config(GOOD + f"registries = {value}\n", "x.toml")
+    assert "zq7" not in str(caught.value)

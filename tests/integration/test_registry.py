@@ -1,0 +1,157 @@
+"""Private registries and image updates, against a real registry on loopback (Debian's
+docker-registry with htpasswd auth, marked insecure in a registries.conf given to pgod's
+children by CONTAINERS_REGISTRIES_CONF): real podman, podman-compose, pgod and pgoctl."""
+
+from __future__ import annotations
+
+import json
+import pwd
+import secrets
+import socket
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import BUSYBOX, free_port, http_get, run, wait_for_http, write_file
+from .sshclients import keygen
+from .test_trust import Service
+
+REGISTRY = "/usr/bin/docker-registry"
+USER = "deployer"
+
+
+class LoopbackRegistry:
+    """docker-registry on 127.0.0.1:PORT, htpasswd auth for USER with a random token."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.port = root / "registry", free_port()
+        self.root.mkdir()
+        self.token = "tok-" + secrets.token_hex(12)
+        (self.root / "htpasswd").write_text(run(["htpasswd", "-Bbn", USER, self.token]))
+        (self.root / "config.yml").write_text(
+            f"version: 0.1\nhttp: {{addr: 127.0.0.1:{self.port}}}\n"
+            f"storage: {{filesystem: {{rootdirectory: {self.root}/data}}}}\n"
+            f"auth: {{htpasswd: {{realm: x, path: {self.root}/htpasswd}}}}\n")
+        self.conf = root / "registries.conf"
+        self.conf.write_text(f'[[registry]]\nlocation = "127.0.0.1:{self.port}"\n'
+                             "insecure = true\n")
+        self.conf.chmod(0o644)
+        self.log = open(self.root / "registry.log", "wb")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen([REGISTRY, "serve", str(self.root / "config.yml")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(f"docker-registry did not listen on {self.port}")
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def push(self, tag: str, text: str, broken: bool = False) -> str:
+        """Build a busybox httpd image serving `text` (one that exits at once if `broken`)
+        as root and push it as HOST/app:TAG; the digest pushed."""
+        context = self.root / f"build-{secrets.token_hex(3)}"
+        write_file(context / "busybox", BUSYBOX.read_bytes())
+        write_file(context / "www" / "index.html", f"<p>{text}</p>\n")
+        command = '["/bin/busybox", "false"]' if broken else \
+            '["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]'
+        write_file(context / "Containerfile",
+                   "FROM scratch\nCOPY busybox /bin/busybox\n"
+                   'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+                   f"COPY www /www\nCMD {command}\n")
+        local = f"localhost/pgo-registry-test:{context.name}"
+        run(["podman", "build", "-q", "-t", local, str(context)])
+        digest = context / "digest"
+        run(["podman", "push", "-q", "--tls-verify=false", "--creds", f"{USER}:{self.token}",
+             "--digestfile", str(digest), local, f"{self.host}/app:{tag}"])
+        run(["podman", "rmi", "-f", local])
+        return digest.read_text().strip()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.log.close()
+
+
+@pytest.fixture
+def registry(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackRegistry]:
+    reg = LoopbackRegistry(workdir)
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(reg.conf))  # pgod passes it on
+    yield reg
+    reg.stop()
+
+
+def compose_files(registry: LoopbackRegistry, port: int, key: Path,
+                  tag: str) -> dict[str, str | bytes]:
+    return {"compose.yaml": f"services:\n  web:\n    image: {registry.host}/app:{tag}\n"
+                            f'    ports: ["{port}:8080"]\n    init: true\n'
+                            "    stop_grace_period: 1s\n",
+            "ssh/op.pub": key.with_suffix(".pub").read_text()}
+
+
+def private_service(workdir: Path, make_user: Any, make_repo: Any, registry: LoopbackRegistry,
+                    login: str, tag: str, extra: str = "") -> Service:
+    user, port, key = make_user(), free_port(), keygen(workdir, "op")
+    repo = make_repo(compose_files(registry, port, key, tag))
+    return Service(workdir, user, repo, port, key, f"registries = [{login}]\n{extra}")
+
+
+def config_with(svc: Service, login: str) -> None:
+    text = svc.config.read_text().splitlines()
+    svc.config.write_text("\n".join(f"registries = [{login}]" if line.startswith(
+        "registries") else line for line in text) + "\n")
+
+
+def test_a_private_image_deploys_and_a_wrong_token_keeps_the_old_version(
+        workdir: Path, make_user: Any, make_repo: Any, registry: LoopbackRegistry) -> None:
+    registry.push("v1", "version one")
+    token_file = workdir / "token"
+    token_file.write_text(registry.token + "\n")
+    token_file.chmod(0o600)
+    svc = private_service(workdir, make_user, make_repo, registry,
+                          f'"{USER}:@file:{token_file}@{registry.host}"', "v1")
+    svc.pgod.start()
+    try:
+        wait_for_http(svc.port, "version one")
+        svc.pgod.wait_log("operator key(s)")
+        first = svc.wait_state("ok")["deployed"]
+        auth = workdir / "lib" / ".registry-auth" / "svc" / "auth.json"
+        info = auth.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o600
+        assert info.st_uid == pwd.getpwnam(svc.user).pw_uid
+        assert registry.host in json.loads(auth.read_text())["auths"]
+        home = Path(pwd.getpwnam(svc.user).pw_dir)
+        assert not (home / ".config" / "containers" / "auth.json").exists()
+        svc.pgod.stop()
+
+        wrong = "tok-" + secrets.token_hex(12)
+        config_with(svc, f'"{USER}:{wrong}@{registry.host}"')
+        registry.push("v2", "version two")
+        second = svc.repo.commit(compose_files(registry, svc.port, svc.key, "v2"), "v2")
+        svc.pgod.start()
+        svc.pgod.wait_log("operator key(s)")
+        broken = svc.until("broken at v2", lambda s: (s["state"], s["upstream"]) == (
+            "broken", second))
+        assert broken["deployed"] == first
+        assert "podman login" in broken["reason"] and "invalid username/password" in \
+            broken["reason"]
+        assert "version one" in http_get(svc.port)
+        status = svc.ctl("svc//status").stdout
+        log = svc.pgod.log_path.read_text()
+        for secret in (registry.token, wrong):
+            assert secret not in log and secret not in status
+            assert secret not in json.dumps(svc.status())
+            assert secret not in svc.ctl("svc//history", "--json").stdout
+        assert "REGISTRY_AUTH_FILE" in log  # (-d: the variable's name is logged, never more)
+    finally:
+        svc.pgod.stop()
