@@ -26,7 +26,8 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls", "signers", "registries"}
+     "health_timeout", "health_settle", "build_urls", "signers", "registries",
+     "image_updates"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -50,6 +51,7 @@ class ServiceConfig:
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
     registries: tuple[Registry, ...] = ()  # logins before a pull (tokens never shown)
+    image_updates: float = 0.0  # seconds between image update checks; 0: none
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,18 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services", "signers"})
+    unknown = sorted(set(data) - {"services", "signers", "image_updates"})
     if unknown:
-        raise ConfigError(path, "unknown top-level key; accepted: signers and [[services]] "
-                          "tables", key=unknown[0])
+        raise ConfigError(path, "unknown top-level key; accepted: signers, image_updates and "
+                          "[[services]] tables", key=unknown[0])
     default_signers = _check_signers(data.get("signers"), path, None)
+    default_updates = _image_updates(data, 0.0, path, None)
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
     services: list[ServiceConfig] = []
     for index, table in enumerate(tables):
-        service = _parse_service(table, path, index, default_signers)
+        service = _parse_service(table, path, index, default_signers, default_updates)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
         if check_accounts:
@@ -99,7 +102,8 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
 
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,
-                   default_signers: str | None = None) -> ServiceConfig:
+                   default_signers: str | None = None,
+                   default_updates: float = 0.0) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
     if unknown:
@@ -131,7 +135,27 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
         signers=_check_signers(table.get("signers", default_signers), path, name),
         registries=_parse_registries(table.get("registries", []), path, name),
+        image_updates=_image_updates(table, default_updates, path, name),
     )
+
+
+def _image_updates(table: Mapping[str, Any], default: float, path: str,
+                   name: str | None) -> float:
+    """A Go duration between image update checks: "0s" (off, the default) or 1s to 720h
+    (a registry is asked at each)."""
+    value = table.get("image_updates")
+    if value is None:
+        return default
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a string such as \"6h\"")
+        seconds = parse_duration(value)
+    except ValueError as err:
+        raise ConfigError(path, str(err), name, "image_updates") from None
+    if seconds != 0 and not 1 <= seconds <= 30 * 86400:
+        raise ConfigError(path, f"{value!r} must be 0s (off) or between 1s and 720h", name,
+                          "image_updates")
+    return seconds
 
 
 def _parse_registries(value: Any, path: str, name: str) -> tuple[Registry, ...]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pgo import checkoutdir, proc, state, statestore
+from pgo import checkoutdir, images, proc, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
@@ -144,13 +144,21 @@ class ServiceRunner:
                 await self._refresh_keys()
         except Exception:  # a bug: the deploy loop must run anyway
             self.log.exception("internal error reading operator keys")
-        trigger = "start"
-        while True:
-            await self.run_pass(trigger)
-            trigger = "poll"
-            self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.next_wait())
+        updates = asyncio.ensure_future(images.every(self)) \
+            if self.config.image_updates else None  # (at an interval of their own)
+        try:
+            trigger = "start"
+            while True:
+                await self.run_pass(trigger)
+                trigger = "poll"
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.next_wait())
+        finally:
+            if updates is not None:
+                updates.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await updates
 
     def next_wait(self) -> float:
         """The interval plus jitter; while fetches fail, doubled each time, up to 4x."""

@@ -17,7 +17,15 @@ from typing import Any
 
 import pytest
 
-from .helpers import BUSYBOX, free_port, http_get, run, wait_for_http, write_file
+from .helpers import (
+    BUSYBOX,
+    free_port,
+    http_get,
+    podman_as,
+    run,
+    wait_for_http,
+    write_file,
+)
 from .sshclients import keygen
 from .test_trust import Service
 
@@ -91,18 +99,28 @@ def registry(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loopbac
     reg.stop()
 
 
-def compose_files(registry: LoopbackRegistry, port: int, key: Path,
-                  tag: str) -> dict[str, str | bytes]:
+def compose_files(registry: LoopbackRegistry, port: int, key: Path, tag: str,
+                  steady: bool = False) -> dict[str, str | bytes]:
+    """web from HOST/app:TAG on `port`; with `steady`, a second service from HOST/app:steady
+    (a tag nobody moves)."""
+    other = f"  other:\n    image: {registry.host}/app:steady\n    init: true\n" \
+            "    stop_grace_period: 1s\n" if steady else ""
     return {"compose.yaml": f"services:\n  web:\n    image: {registry.host}/app:{tag}\n"
                             f'    ports: ["{port}:8080"]\n    init: true\n'
-                            "    stop_grace_period: 1s\n",
+                            f"    stop_grace_period: 1s\n{other}",
             "ssh/op.pub": key.with_suffix(".pub").read_text()}
 
 
+def service_container(user: str, service: str) -> str:
+    (found,) = podman_as(user, "ps", "-q", "--no-trunc", "--filter",
+                         f"label=com.docker.compose.service={service}").split()
+    return found
+
+
 def private_service(workdir: Path, make_user: Any, make_repo: Any, registry: LoopbackRegistry,
-                    login: str, tag: str, extra: str = "") -> Service:
+                    login: str, tag: str, extra: str = "", steady: bool = False) -> Service:
     user, port, key = make_user(), free_port(), keygen(workdir, "op")
-    repo = make_repo(compose_files(registry, port, key, tag))
+    repo = make_repo(compose_files(registry, port, key, tag, steady))
     return Service(workdir, user, repo, port, key, f"registries = [{login}]\n{extra}")
 
 
@@ -153,5 +171,55 @@ def test_a_private_image_deploys_and_a_wrong_token_keeps_the_old_version(
             assert secret not in json.dumps(svc.status())
             assert secret not in svc.ctl("svc//history", "--json").stdout
         assert "REGISTRY_AUTH_FILE" in log  # (-d: the variable's name is logged, never more)
+        svc.pgod.stop()
+
+        svc.config.write_text("")  # the service removed: its logins go with it
+        svc.pgod.start()
+        svc.pgod.wait_log("svc: removed from the config")
+        assert not auth.parent.exists() and auth.parent.parent.exists()
+    finally:
+        svc.pgod.stop()
+
+
+def test_a_new_image_behind_the_tag_is_served_and_a_broken_one_is_put_back(
+        workdir: Path, make_user: Any, make_repo: Any, registry: LoopbackRegistry) -> None:
+    first = registry.push("latest", "version one")
+    registry.push("steady", "the other one")
+    svc = private_service(workdir, make_user, make_repo, registry,
+                          f'"{USER}:{registry.token}@{registry.host}"', "latest",
+                          'image_updates = "2s"\n', steady=True)
+    svc.pgod.start()
+    try:
+        wait_for_http(svc.port, "version one")
+        svc.pgod.wait_log("operator key(s)")
+        commit = svc.wait_state("ok")["deployed"]
+        other, web = service_container(svc.user, "other"), service_container(svc.user, "web")
+        second = registry.push("latest", "version two")
+        wait_for_http(svc.port, "version two")
+        updated = svc.until("an image update in history", lambda s: (
+            s["last_attempt"]["trigger"], s["last_attempt"]["outcome"]) == ("image",
+                                                                            "deployed"))
+        assert (updated["state"], updated["deployed"]) == ("ok", commit)
+        assert f"{first} -> {second}" in updated["last_attempt"]["reason"]
+        assert service_container(svc.user, "other") == other  # only what changed is new
+        assert service_container(svc.user, "web") != web
+
+        broken = registry.push("latest", "never serves", broken=True)
+        seen = svc.until("the broken image recorded",
+                         lambda s: broken in s["images"]["broken"])
+        assert (seen["state"], seen["deployed"]) == ("ok", commit)
+        assert "health gate" in seen["images"]["reason"]
+        wait_for_http(svc.port, "version two")
+        text = svc.ctl("svc//status").stdout
+        assert broken in text and "the previous image runs" in text
+        history = json.loads(svc.ctl("svc//history", "--json").stdout)
+        assert [(h["trigger"], h["outcome"]) for h in history[:2]] == [
+            ("image", "broken"), ("image", "deployed")]
+        assert f"{second} -> {broken}" in history[0]["reason"]
+        time.sleep(6)  # intervals go by: the broken digest is not tried again
+        assert svc.pgod.log.count("image update failed; putting the previous image back") == 1
+        assert "version two" in http_get(svc.port)
+        assert svc.status()["images"]["broken"] == [broken]
+        assert registry.token not in svc.pgod.log_path.read_text()
     finally:
         svc.pgod.stop()

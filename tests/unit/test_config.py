@@ -187,3 +187,25 @@ def test_bad_registries_name_file_service_and_key_but_no_token(value: str, says:
                                           + re.escape(says)) as caught:
         parse_config(GOOD + f"registries = {value}\n", "x.toml")
     assert "zq7" not in str(caught.value)
+
+
+def test_image_updates_per_service_with_a_global_default() -> None:
+    assert parse_config(GOOD, "x.toml").services[0].image_updates == 0.0
+    text = ('image_updates = "6h"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
+            + 'image_updates = "90s"\n' + GOOD.replace('"pgo"', '"off"', 1)
+            + 'image_updates = "0s"\n')
+    assert [s.image_updates for s in parse_config(text, "x.toml").services] == [
+        21600.0, 90.0, 0.0]
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ('image_updates = "6x"', "key 'image_updates': invalid duration '6x'"),
+    ("image_updates = 6", "key 'image_updates': 6 is not a string"),
+    ('image_updates = "0.5s"', "key 'image_updates': '0.5s' must be 0s (off) or between"),
+    ('image_updates = "1000h"', "key 'image_updates': '1000h' must be 0s (off) or between"),
+])
+def test_bad_image_updates_name_file_service_and_key(line: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="x.toml: service 'pgo': " + re.escape(says)):
+        parse_config(GOOD + line + "\n", "x.toml")
+    with pytest.raises(ConfigError, match=r"x\.toml: key 'image_updates'"):
+        parse_config(line + "\n" + GOOD, "x.toml")
