@@ -11,6 +11,7 @@ podman says when a login fails is shown with every token taken out.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -109,11 +110,15 @@ def _token(registry: Registry) -> str:
 async def login(directory: str, name: str, account: Account,
                 registries: Sequence[Registry]) -> None:
     """Log `account` in to each registry, into the service's auth file; PgoError naming the
-    registry and the user (what podman said, tokens taken out) if one fails."""
+    registry and the user (what podman said, tokens taken out) if one fails. The file is
+    made anew each time: it holds the logins the config has now, no stale or removed one."""
     if not registries:
+        remove(directory, name)  # (registries removed from the config: their logins too)
         return
     path = auth_file(directory, name)
     _prepare(path, account)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
     env = environment(directory, name, registries)
     for registry in registries:
         token = _token(registry)

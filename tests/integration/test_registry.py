@@ -150,6 +150,8 @@ def test_a_private_image_deploys_and_a_wrong_token_keeps_the_old_version(
         assert registry.host in json.loads(auth.read_text())["auths"]
         home = Path(pwd.getpwnam(svc.user).pw_dir)
         assert not (home / ".config" / "containers" / "auth.json").exists()
+        pulled = svc.ctl("svc//pull")  # an operator's pull logs in as pgod's does
+        assert pulled.returncode == 0, pulled.stderr
         svc.pgod.stop()
 
         wrong = "tok-" + secrets.token_hex(12)
@@ -164,6 +166,9 @@ def test_a_private_image_deploys_and_a_wrong_token_keeps_the_old_version(
         assert "podman login" in broken["reason"] and "invalid username/password" in \
             broken["reason"]
         assert "version one" in http_get(svc.port)
+        refused = svc.ctl("svc//pull")
+        assert refused.returncode != 0 and "podman login" in refused.stderr
+        assert wrong not in refused.stderr + refused.stdout
         status = svc.ctl("svc//status").stdout
         log = svc.pgod.log_path.read_text()
         for secret in (registry.token, wrong):
