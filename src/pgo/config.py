@@ -11,7 +11,7 @@ import pwd
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,6 +19,7 @@ from pgo.duration import parse_duration
 from pgo.errors import ConfigError
 from pgo.names import NAME_RE
 from pgo.ports import PortRange, parse_port_range
+from pgo.privatefile import Unsafe, read_private
 from pgo.registries import Registry, parse_registry, token_file_problem
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
@@ -26,8 +27,8 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls", "signers", "registries",
-     "image_updates"}
+     "health_timeout", "health_settle", "build_urls", "signers",
+     "signers_gpg", "webhook_secret", "machines", "registries", "image_updates"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -50,8 +51,16 @@ class ServiceConfig:
     health_settle: float = HEALTH_SETTLE
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
+    signers_gpg: str | None = None  # a GPG keyring: commits signed by its keys deploy too
+    # what signs (or is) a push event's webhook request; never shown (repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    machines: tuple[str, ...] = ()  # the host names that run it; () is every machine
     registries: tuple[Registry, ...] = ()  # logins before a pull (tokens never shown)
     image_updates: float = 0.0  # seconds between image update checks; 0: none
+
+    def runs_on(self, hosts: frozenset[str] | None) -> bool:
+        """Whether a pgod on a machine called any of `hosts` runs it (None: any machine)."""
+        return hosts is None or not self.machines or any(m in hosts for m in self.machines)
 
 
 @dataclass(frozen=True)
@@ -65,27 +74,50 @@ class Config:
         return next((s for s in self.services if s.name == name), None)
 
 
-def load_config(path: str, *, check_accounts: bool = True) -> Config:
-    """Read and validate the config file at `path`."""
+def load_config(path: str, *, check_accounts: bool = True,
+                hosts: frozenset[str] | None = None) -> Config:
+    """Read and validate the config file at `path`; users and groups are checked for the
+    services that run on `hosts` (None: every service)."""
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(path, f"cannot read config: {err}") from err
-    return parse_config(text, path, check_accounts=check_accounts)
+    config = parse_config(text, path, check_accounts=check_accounts, hosts=hosts)
+    return Config(path=path, services=tuple(
+        _read_secret_files(s, path) if s.runs_on(hosts) else s for s in config.services))
 
 
-def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Config:
-    """Parse config text; `check_accounts` also requires users and groups to exist."""
+def _read_secret_files(service: ServiceConfig, path: str) -> ServiceConfig:
+    """`webhook_secret = "file:/etc/pgo/NAME.hook"`: the secret, from a root-only file."""
+    secret = service.webhook_secret
+    if secret is None or not secret.startswith("file:"):
+        return service
+    try:
+        text = read_private(secret.removeprefix("file:")).strip()
+    except Unsafe as err:
+        raise ConfigError(path, str(err), service.name,
+                          "webhook_secret") from None
+    if not text:
+        raise ConfigError(path, f"{secret.removeprefix('file:')} is empty",
+                          service.name, "webhook_secret")
+    return replace(service, webhook_secret=text)
+
+
+def parse_config(text: str, path: str, *, check_accounts: bool = False,
+                 hosts: frozenset[str] | None = None) -> Config:
+    """Parse config text; `check_accounts` also requires users and groups to exist (for
+    the services that run on `hosts`: another machine's users need not exist here)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services", "signers", "image_updates"})
+    unknown = sorted(set(data) - {"services", "signers", "signers_gpg", "image_updates"})
     if unknown:
-        raise ConfigError(path, "unknown top-level key; accepted: signers, image_updates and "
-                          "[[services]] tables", key=unknown[0])
-    default_signers = _check_signers(data.get("signers"), path, None)
+        raise ConfigError(path, "unknown top-level key; accepted: signers, signers_gpg, "
+                          "image_updates and [[services]] tables", key=unknown[0])
+    default_signers = (_check_signers(data.get("signers"), path, None),
+                       _check_signers(data.get("signers_gpg"), path, None, "signers_gpg"))
     default_updates = _image_updates(data, 0.0, path, None)
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -95,14 +127,14 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False) -> Confi
         service = _parse_service(table, path, index, default_signers, default_updates)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
-        if check_accounts:
+        if check_accounts and service.runs_on(hosts):
             _check_accounts(service, path)
         services.append(service)
     return Config(path=path, services=tuple(services))
 
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,
-                   default_signers: str | None = None,
+                   default_signers: tuple[str | None, str | None] = (None, None),
                    default_updates: float = 0.0) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
@@ -133,7 +165,11 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         health_timeout=_duration(table, "health_timeout", HEALTH_TIMEOUT, path, name),
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
-        signers=_check_signers(table.get("signers", default_signers), path, name),
+        signers=_check_signers(table.get("signers", default_signers[0]), path, name),
+        signers_gpg=_check_signers(table.get("signers_gpg", default_signers[1]), path, name,
+                                   "signers_gpg"),
+        webhook_secret=_check_webhook_secret(table.get("webhook_secret"), path, name),
+        machines=_parse_machines(table.get("machines", []), path, name),
         registries=_parse_registries(table.get("registries", []), path, name),
         image_updates=_image_updates(table, default_updates, path, name),
     )
@@ -175,14 +211,47 @@ def _parse_registries(value: Any, path: str, name: str) -> tuple[Registry, ...]:
     return tuple(found)
 
 
-def _check_signers(value: Any, path: str, name: str | None) -> str | None:
-    """An allowed-signers file (ssh-keygen -Y / git's gpg.ssh.allowedSignersFile): an
-    absolute path. Whether it can be read is checked when pgod starts."""
+def _check_signers(value: Any, path: str, name: str | None,
+                   key: str = "signers") -> str | None:
+    """An allowed-signers file (ssh-keygen -Y / git's gpg.ssh.allowedSignersFile) or, for
+    signers_gpg, a GPG keyring: an absolute path. Whether it exists is checked at start."""
     if value is None:
         return None
     if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
-        raise ConfigError(path, f"{value!r} must be the absolute path of an allowed-signers "
-                          'file, such as "/etc/pgo/signers"', name, "signers")
+        what = ('an allowed-signers file, such as "/etc/pgo/signers"' if key == "signers"
+                else 'a GPG keyring (gpg --export), such as "/etc/pgo/signers.gpg"')
+        raise ConfigError(path, f"{value!r} must be the absolute path of {what}", name, key)
+    return value
+
+
+def _parse_machines(value: Any, path: str, name: str) -> tuple[str, ...]:
+    """Host names (as `hostname -s` or `hostname -f` print them), lowercased."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, 'must be a list of host names, such as ["web1", "db1"]',
+                          name, "machines")
+    for machine in value:
+        if not _HOST_RE.fullmatch(machine.lower()) or machine.startswith("*"):
+            raise ConfigError(path, f"{machine!r} is not a host name", name, "machines")
+    return tuple(v.lower() for v in value)
+
+
+def _check_webhook_secret(value: Any, path: str, name: str) -> str | None:
+    """A secret of 16 characters or more, or "file:/PATH" of a root-only file holding it.
+    Errors never quote the value."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(path, "must be a string: the secret, or \"file:/PATH\"", name,
+                          "webhook_secret")
+    if value.startswith("file:"):
+        if not value.startswith("file:/"):
+            raise ConfigError(path, "a secret file must be an absolute path, such as "
+                              '"file:/etc/pgo/hook.secret"', name, "webhook_secret")
+        return value
+    if len(value) < 16 or value != value.strip():
+        raise ConfigError(path, "must be at least 16 characters, without surrounding "
+                          "spaces (or \"file:/PATH\" of a root-only file)", name,
+                          "webhook_secret")
     return value
 
 
@@ -286,6 +355,9 @@ def _check_accounts(service: ServiceConfig, path: str) -> None:
     if service.signers is not None and not os.path.isfile(service.signers):
         raise ConfigError(path, f"allowed-signers file {service.signers!r} does not exist",
                           service.name, "signers")
+    if service.signers_gpg is not None and not os.path.isfile(service.signers_gpg):
+        raise ConfigError(path, f"GPG keyring {service.signers_gpg!r} does not exist",
+                          service.name, "signers_gpg")
     for registry in service.registries:
         if registry.token_file and (problem := token_file_problem(registry.token_file)):
             raise ConfigError(path, problem, service.name, "registries")

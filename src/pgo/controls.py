@@ -35,7 +35,7 @@ def unfreeze(runner: ServiceRunner) -> str:
     if runner.record.frozen is None:
         return "not frozen\n"
     runner.event(state.Unfroze())
-    runner.wake.set()
+    runner.poke("poll")
     return f"unfrozen: following branch {runner.config.branch} again from the next pass\n"
 
 
@@ -49,7 +49,7 @@ def started_by_operator(runner: ServiceRunner) -> None:
         runner.event(state.Started())
     if runner.record.broken is not None:
         runner.event(state.Unbroken())
-    runner.wake.set()
+    runner.poke("poll")
 
 
 async def rollback_target(runner: ServiceRunner, given: str | None) -> str:

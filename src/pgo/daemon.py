@@ -21,6 +21,7 @@ from pgo.config import Config
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
+from pgo.http import statuspage, webhook
 from pgo.keys import OperatorKey
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
@@ -60,6 +61,8 @@ class Settings:
     watch_config: bool = False
     as_root: bool = True  # False (--root=false): every service runs as the invoking user
     http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
+    webhook: tuple[str, int] | None = None  # -w: /hook's (the -m listener's, if the same)
+    hosts: frozenset[str] | None = None  # --hosts: this machine's names; None: any machine
 
 
 class Daemon:
@@ -70,11 +73,14 @@ class Daemon:
         self.compose_exe = ""
         self._stop = asyncio.Event()
         self.exit_code = EXIT_OK
+        self.elsewhere: dict[str, tuple[str, ...]] = {}  # configured for other machines
         self.penalties = Penalties()  # its counters are for a metrics module to read
         # each told of every record change of every service (see service.Watch)
         self.watchers: list[Watch] = []
         self.routes = http.Routes()  # what the -m listener serves; parts add theirs at startup
         self.http: http.Listener | None = None
+        self.hooks = http.Routes()  # -w's, when it is a listener of its own
+        self.webhook: http.Listener | None = None
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -93,14 +99,17 @@ class Daemon:
         listener = await self._listen()
         if self.settings.http is not None:
             self.http = await http.start(self.routes, *self.settings.http)
+        if self.settings.webhook not in (None, self.settings.http):
+            self.webhook = await http.start(self.hooks, *self.settings.webhook)
         tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
                  for n, r in self.runners.items()]
         if self.settings.watch_config:
             tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
         await self._stop.wait()
         listener.close()  # (open connections stay: their new commands are refused)
-        if self.http is not None:
-            await self.http.close()
+        for listening in (self.http, self.webhook):
+            if listening is not None:
+                await listening.close()
         for runner in self.runners.values():
             runner.stopping = True
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
@@ -125,7 +134,7 @@ class Daemon:
     async def _listen(self) -> asyncssh.SSHAcceptor:
         """Serve SSH on the configured address, on this event loop."""
         host_key = open_host_key(self.settings.directory)
-        sessions = Sessions(self.runners)
+        sessions = Sessions(self.runners, self.elsewhere)
         host, port = self.settings.ssh_host, self.settings.ssh_port
         listener = await asyncssh.create_server(
             lambda: KeyServer(self.keys, self.penalties), host or None, port,
@@ -148,6 +157,10 @@ class Daemon:
         self.stop(code)
 
     def _startup(self) -> None:
+        statuspage.register(self.routes, self.runners)  # / and /status.json, read per request
+        if self.settings.webhook is not None:
+            webhook.register(self.routes if self.settings.webhook == self.settings.http
+                             else self.hooks, self.runners)
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
         mode = _check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)
@@ -158,7 +171,13 @@ class Daemon:
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
-        for service in self.settings.config.services:
+        here = [s for s in self.settings.config.services if s.runs_on(self.settings.hosts)]
+        self.elsewhere = {s.name: s.machines for s in self.settings.config.services
+                          if not s.runs_on(self.settings.hosts)}
+        if self.elsewhere:
+            log.info("%d service(s) run on other machines, not on %s: %s", len(self.elsewhere),
+                     ", ".join(sorted(self.settings.hosts or ())), ", ".join(self.elsewhere))
+        for service in here:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
             self.runners[service.name] = ServiceRunner(

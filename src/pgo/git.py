@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pgo import proc
 from pgo.errors import PgoError
 from pgo.proc import Account
-from pgo.signatures import Signature, judge
+from pgo.signatures import Signature, judge, judge_gpg
 
 GIT_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
@@ -110,6 +110,27 @@ class Checkout:
                        "verify-commit", commit), self.account, self.path,
             timeout=LOCAL_TIMEOUT, env=self._env(), check=False)
         return judge(result.returncode, result.output)
+
+    async def verify_commit_gpg(self, commit: str, keyring: str) -> Signature:
+        """Whether `commit` carries an OpenPGP signature by a key of `keyring` (public keys,
+        as `gpg --export` writes them). The keyring is imported into a GNUPGHOME made for
+        this one check, as the service user, and removed after: a key taken out of the
+        keyring stops verifying at once, and no gpg state is kept between checks."""
+        made = await proc.run(["mktemp", "-d", "-t", "pgo-gnupg.XXXXXXXX"], self.account,
+                              self.path, timeout=LOCAL_TIMEOUT, merge_stderr=False)
+        home = made.output.strip()
+        try:
+            await proc.run(["gpg", "--batch", "--no-tty", "--no-autostart", "--quiet",
+                            "--homedir", home, "--import", keyring], self.account, self.path,
+                           timeout=LOCAL_TIMEOUT)
+            result = await proc.run(
+                self._argv("-c", "gpg.format=openpgp", "-c", "gpg.program=gpg",
+                           "verify-commit", "--raw", commit), self.account, self.path,
+                timeout=LOCAL_TIMEOUT, env={**self._env(), "GNUPGHOME": home}, check=False)
+        finally:
+            await proc.run(["rm", "-rf", "--", home], self.account, self.path,
+                           timeout=LOCAL_TIMEOUT, check=False)
+        return judge_gpg(result.returncode, result.output)
 
     async def is_ancestor(self, commit: str, ref: str) -> bool:
         """Whether `commit` is in the history of `ref`."""

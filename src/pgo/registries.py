@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pgo import proc
 from pgo.errors import CommandFailed, PgoError
+from pgo.privatefile import Unsafe, read_private
 from pgo.proc import Account
 
 AUTH_DIR = ".registry-auth"
@@ -62,13 +63,12 @@ def parse_registry(text: str) -> Registry:
 
 
 def token_file_problem(path: str) -> str | None:
-    """Why the token file at `path` may not be used (root's alone); None if it may."""
+    """Why the token file at `path` may not be used (root's alone, see pgo.privatefile);
+    None if it may."""
     try:
-        info = os.stat(path)
-    except OSError as err:
-        return f"token file {path!r} cannot be read: {err.strerror}"
-    if info.st_uid != 0 or info.st_mode & 0o077:
-        return f"token file {path!r} must be root's and readable by root only (chmod 600)"
+        read_private(path)
+    except Unsafe as err:
+        return f"token file: {err}"
     return None
 
 
@@ -96,14 +96,16 @@ def _prepare(path: str, account: Account) -> None:
 
 
 def _token(registry: Registry) -> str:
+    """The token, read anew from its file at each login (a changed file needs no restart)."""
     if registry.token_file is None:
         return registry.token
-    if (problem := token_file_problem(registry.token_file)) is not None:
-        raise PgoError(f"registry {registry.shown()}: {problem}")
-    with open(registry.token_file, encoding="utf-8") as handle:
-        token = handle.read().strip()
-    if not token:
-        raise PgoError(f"registry {registry.shown()}: the token file is empty")
+    try:
+        token = read_private(registry.token_file).strip()
+    except Unsafe as err:
+        raise PgoError(f"registry {registry.shown()}: token file: {err}") from None
+    if not token or "\n" in token:
+        raise PgoError(f"registry {registry.shown()}: the token file is empty or holds "
+                       "more than one line")
     return token
 
 

@@ -82,7 +82,8 @@ class ServiceRunner:
         self.checks = checks(config, log)
         self.lock = asyncio.Lock()
         self.watchers = tuple(watchers)
-        self.wake = asyncio.Event()  # an SSH command asks for a pass now
+        self.wake = asyncio.Event()  # an SSH command or a webhook asks for a pass now
+        self._woken_by = "poll"  # the trigger the next woken pass records
         self.deployer = Deployer(self.work, self.checks.ready, lambda: self.stopping)
         self.config_id = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
         self.record, self._rebuild = self._load()
@@ -149,16 +150,24 @@ class ServiceRunner:
         try:
             trigger = "start"
             while True:
+                self.wake.clear()  # (before the pass: a wake during it means one more pass)
                 await self.run_pass(trigger)
                 trigger = "poll"
-                self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), self.next_wait())
+                if self.wake.is_set():
+                    trigger, self._woken_by = self._woken_by, "poll"
         finally:
             if updates is not None:
                 updates.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await updates
+
+    def poke(self, trigger: str) -> None:
+        """Ask for a pass now, recorded as `trigger`; pokes while a pass runs (or waits for
+        the lock) add up to one more pass."""
+        self._woken_by = trigger
+        self.wake.set()
 
     def next_wait(self) -> float:
         """The interval plus jitter; while fetches fail, doubled each time, up to 4x."""

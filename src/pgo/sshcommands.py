@@ -48,8 +48,10 @@ CREATES = frozenset({"up", "pull", "build"})  # what the argument layer checks f
 class Sessions:
     """The process factory for the SSH server: one `handle` per session."""
 
-    def __init__(self, runners: Mapping[str, ServiceRunner]) -> None:
+    def __init__(self, runners: Mapping[str, ServiceRunner],
+                 elsewhere: Mapping[str, tuple[str, ...]] | None = None) -> None:
         self.runners = runners
+        self.elsewhere = elsewhere or {}  # services the config puts on other machines
         self.routes: dict[str, Handler] = {
             "ping": ping, "status": status, "history": history, "sync": sync, "diff": diff,
             "freeze": locked(freeze), "unfreeze": locked(unfreeze),
@@ -84,6 +86,9 @@ class Sessions:
             raise Refusal(400, "no shell here: run SERVICE//COMMAND, e.g. pgo//ps")
         request = parse_request(process.command)
         runner = self.runners.get(request.service)
+        if runner is None and request.service in self.elsewhere:
+            raise Refusal(404, f"{request.service} runs on "
+                          f"{', '.join(self.elsewhere[request.service])}")
         if runner is None:
             raise Refusal(404, f"no service {request.service!r} on this machine")
         if request.service not in granted_services(conn):

@@ -163,6 +163,7 @@ class KeyServer(asyncssh.SSHServer):
         self._counted = False
         self._refused = 0
         self._judged = False  # its end was counted, or it was refused as penalised
+        self._guarded = False  # its signature check refuses what SIGNATURE_ALGS does not list
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
@@ -202,7 +203,16 @@ class KeyServer(asyncssh.SSHServer):
     def begin_auth(self, username: str) -> bool:
         assert self._conn is not None
         self._conn.set_authorized_keys(imported_keys(authorized_keys(self._keys())))
+        if not self._guarded:
+            self._guarded = True
+            guard_signatures(self._conn, self._bad_signature)
         return True  # always require authentication
+
+    def _bad_signature(self, algorithm: str) -> None:
+        self._refused += 1
+        log.warning("refused a signature from %s made with %s: pgod accepts only %s",
+                    self._peer, algorithm[:MAX_LOGGED_USERNAME] or "no algorithm",
+                    ", ".join(SIGNATURE_ALGS))
 
     def auth_completed(self) -> None:
         self._uncount()
@@ -235,6 +245,37 @@ class KeyServer(asyncssh.SSHServer):
 
     def kbdint_auth_supported(self) -> bool:
         return False
+
+
+def signature_algorithm(signature: bytes) -> str:
+    """The algorithm an SSH signature blob names (its first string); "" if it names none."""
+    if len(signature) < 4:
+        return ""
+    size = int.from_bytes(signature[:4], "big")
+    name = signature[4:4 + size]
+    if len(name) != size:
+        return ""
+    return name.decode("ascii", "replace")
+
+
+def guard_signatures(conn: asyncssh.SSHServerConnection,
+                     refused: Callable[[str], None]) -> None:
+    """Make `conn` refuse a client signature made with an algorithm not in SIGNATURE_ALGS.
+
+    asyncssh advertises only SIGNATURE_ALGS (server-sig-algs) but verifies a signature with
+    any algorithm the key's type knows: an RSA key signing with ssh-rsa (SHA-1), which a
+    client may send whatever the server advertised, would be accepted. Its connection's
+    `validate_public_key(username, key_data, msg, signature)` checks key and signature;
+    the wrapper looks at the signature's algorithm first (tested against a real asyncssh
+    client signing with ssh-rsa in tests/unit/test_sshserver.py)."""
+    check = conn.validate_public_key
+
+    async def validate(username: str, key_data: bytes, msg: bytes, signature: bytes) -> bool:
+        if msg and (name := signature_algorithm(signature)) not in SIGNATURE_ALGS:
+            refused(name)
+            return False
+        return await check(username, key_data, msg, signature)
+    setattr(conn, "validate_public_key", validate)  # noqa: B010 (mypy: no method assign)
 
 
 def log_penalty(penalty: Penalty, failure: Failure) -> None:

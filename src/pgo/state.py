@@ -291,10 +291,19 @@ def transition(record: Record, event: Event, now: float) -> Record:
     """The record after `event`, at time `now`. Pure; tests/unit/test_state.py covers each
     event in each state."""
     new = _apply(record, event, now)
-    state = new.state if isinstance(event, Cloning | Deploying) else settle(new)
+    state = new.state if _in_progress(record, event) else settle(new)
     if state is not record.state:
         new = replace(new, state=state, since=now)
     return new
+
+
+def _in_progress(record: Record, event: Event) -> bool:
+    """Whether `event` begins a step whose end decides the state: a clone, a deploy, or a
+    fetch of a new head that does not run yet (the pass judges it next: until then the
+    state stays what it was, not "ok" for a head nobody checked)."""
+    if isinstance(event, Fetched):
+        return event.head not in (record.upstream, record.deployed)
+    return isinstance(event, Cloning | Deploying)
 
 
 def _apply(r: Record, event: Event, now: float) -> Record:  # noqa: PLR0911, PLR0912

@@ -58,11 +58,19 @@ class Workspace:
 
     async def unsigned(self, commit: str) -> str | None:
         """Why `commit` may not run (no signature of an allowed signer); None if it may,
-        or if the service has no `signers`."""
-        if self.config.signers is None:
+        or if the service has neither `signers` nor `signers_gpg`. With both, a signature
+        either accepts is enough."""
+        verdicts = []
+        if self.config.signers is not None:
+            verdicts.append(await self.checkout.verify_commit(commit, self.config.signers))
+        if self.config.signers_gpg is not None and not any(v.ok for v in verdicts):
+            verdicts.append(await self.checkout.verify_commit_gpg(commit,
+                                                                  self.config.signers_gpg))
+        if not verdicts or any(v.ok for v in verdicts):
             return None
-        signature = await self.checkout.verify_commit(commit, self.config.signers)
-        return None if signature.ok else signature.refusal(commit)
+        return verdicts[-1].refusal(commit) if len(verdicts) == 1 else \
+            f"commit {commit[:12]} is not signed by an allowed signer; signed by: " + \
+            "; ".join(v.signed_by for v in verdicts)
 
     def stop_file(self) -> str:
         """DIR/NAME.stop: while it exists the service is kept down (the host's word)."""

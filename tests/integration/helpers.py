@@ -112,6 +112,39 @@ def hello_files(port: int, text: str) -> dict[str, str | bytes]:
     return files
 
 
+@dataclass(frozen=True)
+class GpgKey:
+    """A GPG signing key: the GNUPGHOME that holds it, and its fingerprint."""
+
+    home: Path
+    fingerprint: str
+
+    @staticmethod
+    def make(uid: str) -> GpgKey:
+        """A new key in a new GNUPGHOME, short-named under /tmp (gpg-agent's socket path
+        must be short); `close` ends its agent and removes it."""
+        home = Path(tempfile.mkdtemp(prefix="pgo-gpg-"))
+        gpg = ["gpg", "--batch", "--quiet", "--homedir", str(home)]
+        run([*gpg, "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"])
+        listing = run([*gpg, "--list-keys", "--with-colons"])
+        fpr = next(line.split(":")[9] for line in listing.splitlines()
+                   if line.startswith("fpr:"))
+        return GpgKey(home, fpr)
+
+    def export(self, path: Path) -> Path:
+        """The public key, as a keyring file (gpg --export) everyone may read."""
+        data = subprocess.run(["gpg", "--batch", "--homedir", str(self.home), "--export",
+                               self.fingerprint], capture_output=True, check=True).stdout
+        path.write_bytes(data)
+        path.chmod(0o644)
+        return path
+
+    def close(self) -> None:
+        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "all"],
+                       capture_output=True, check=False)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
 @dataclass
 class Repo:
     """A bare repository (the remote pgod pulls) and a working clone to commit from."""
@@ -128,17 +161,23 @@ class Repo:
                     "-c", "user.email=test@pgo.invalid", *args])
 
     def commit(self, files: dict[str, str | bytes], message: str,
-               delete: Iterable[str] = (), sign: Path | None = None) -> str:
-        """Write `files`, remove `delete`, commit (signed with the SSH key `sign`, if
-        given), push; return the new commit hash."""
+               delete: Iterable[str] = (), sign: Path | GpgKey | None = None) -> str:
+        """Write `files`, remove `delete`, commit (signed with the SSH key or GPG key
+        `sign`, if given), push; return the new commit hash."""
         for name, content in files.items():
             write_file(self.work / name, content)
         for name in delete:
             (self.work / name).unlink()
         self._git("add", "-A")
-        signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign}"] if sign else []
-        self._git(*signing, "commit", "-q", "--allow-empty", *(["-S"] if sign else []),
-                  "-m", message)
+        if isinstance(sign, GpgKey):
+            run(["git", "-C", str(self.work), "-c", "user.name=pgo test", "-c",
+                 "user.email=test@pgo.invalid", "-c", "gpg.format=openpgp", "-c",
+                 f"user.signingkey={sign.fingerprint}", "commit", "-q", "--allow-empty", "-S",
+                 "-m", message], env={**os.environ, "GNUPGHOME": str(sign.home)})
+        else:
+            signing = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign}"] if sign else []
+            self._git(*signing, "commit", "-q", "--allow-empty", *(["-S"] if sign else []),
+                      "-m", message)
         self._git("push", "-q", "origin", "HEAD:main")
         run(["chmod", "-R", "a+rX", str(self.bare)])
         return self._git("rev-parse", "HEAD").strip()

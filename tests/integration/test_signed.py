@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .helpers import free_port, http_get, wait_for_http
+from .helpers import GpgKey, free_port, http_get, wait_for_http
 from .sshclients import fingerprint, keygen, pgoctl
 from .test_trust import Service, files
 
@@ -80,5 +80,48 @@ def test_keys_only_from_a_signed_commit_and_read_only_keys(workdir: Path, make_u
         svc.wait_state("refused")
         time.sleep(2)
         assert pgoctl(workdir, svc.ssh_port, str(intruder), "svc//ping").returncode == 255
+    finally:
+        svc.pgod.stop()
+
+
+def test_gpg_signed_commits_with_a_keyring(workdir: Path, make_user: Any,
+                                           make_repo: Any) -> None:
+    """signers_gpg: a commit signed by a key of the keyring deploys; unsigned, or signed
+    by another GPG key: refused, naming the key; the last good keeps serving."""
+    user, port, key = make_user(), free_port(), keygen(workdir, "op")
+    release, stranger = GpgKey.make("Release <release@example.org>"), \
+        GpgKey.make("Stranger <stranger@example.org>")
+    try:
+        gpg_signed(workdir, user, port, key, make_repo, release, stranger)
+    finally:
+        release.close()
+        stranger.close()
+
+
+def gpg_signed(workdir: Path, user: str, port: int, key: Path, make_repo: Any,
+               release: GpgKey, stranger: GpgKey) -> None:
+    keyring = release.export(workdir / "signers.gpg")
+    repo = make_repo(files(port, "unsigned first", key))
+    repo.commit(files(port, "gpg signed", key), "signed head", sign=release)
+    svc = Service(workdir, user, repo, port, key, f'signers_gpg = "{keyring}"\n')
+    svc.pgod.start()
+    try:
+        wait_for_http(port, "gpg signed")
+        svc.pgod.wait_log("operator key(s)")
+        good = svc.wait_state("ok")["deployed"]
+        other = repo.commit(files(port, "stranger", key), "someone else's", sign=stranger)
+        refused = svc.until("the stranger's commit upstream",
+                            lambda status: status["upstream"] == other)
+        assert refused["state"] == "refused" and refused["deployed"] == good
+        assert f"signed by: key {stranger.fingerprint[-16:]}, not in the GPG keyring" in \
+            refused["reason"]
+        unsigned = repo.commit(files(port, "unsigned", key), "no signature")
+        refused = svc.until("the unsigned commit upstream",
+                            lambda status: status["upstream"] == unsigned)
+        assert refused["reason"].endswith("signed by: none")
+        assert "gpg signed" in http_get(port)
+        fixed = repo.commit(files(port, "signed again", key), "signed", sign=release)
+        wait_for_http(port, "signed again")
+        svc.wait_deployed(fixed)
     finally:
         svc.pgod.stop()

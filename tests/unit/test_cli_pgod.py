@@ -1,3 +1,4 @@
+import socket
 from pathlib import Path
 
 import asyncssh
@@ -7,6 +8,7 @@ from pgo.cli.pgod import (
     build_parser,
     main,
     normalize_go_flags,
+    parse_hosts,
     parse_http_address,
     parse_ssh_address,
     settings_from,
@@ -66,6 +68,13 @@ def test_metrics_address_defaults_to_9112_on_loopback_and_empty_is_off() -> None
     assert parse_http_address("[::1]:9") == ("::1", 9)
     with pytest.raises(ValueError, match='"" for none'):
         parse_http_address("9112")
+
+
+def test_hosts_given_or_this_machine_s_names() -> None:
+    assert parse_hosts("Web1, web1.example.org,") == frozenset({"web1", "web1.example.org"})
+    assert socket.gethostname().split(".")[0].lower() in parse_hosts(None)
+    with pytest.raises(SystemExit):
+        parse_hosts(" , ")
 
 
 def test_missing_config_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

@@ -133,6 +133,63 @@ def test_signers_per_service_and_as_a_default(tmp_path) -> None:
         load_config(str(path))
 
 
+def test_signers_gpg_per_service_and_as_a_default(tmp_path) -> None:
+    keyring = tmp_path / "signers.gpg"
+    keyring.write_bytes(b"\x99")
+    text = (f'signers_gpg = "{keyring}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
+            + 'signers_gpg = "/etc/pgo/other.gpg"\n')
+    config = parse_config(text, "x.toml")
+    assert [s.signers_gpg for s in config.services] == [str(keyring), "/etc/pgo/other.gpg"]
+    assert [s.signers for s in config.services] == [None, None]
+    with pytest.raises(ConfigError, match=r"key 'signers_gpg': 'k\.gpg' must be the "
+                                          "absolute path of a GPG keyring"):
+        parse_config(GOOD + 'signers_gpg = "k.gpg"\n', "x.toml")
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'signers_gpg = "{tmp_path}/missing.gpg"\n')
+    with pytest.raises(ConfigError, match="service 'pgo': key 'signers_gpg': GPG keyring"):
+        load_config(str(path))
+
+
+def test_webhook_secret_inline_or_from_a_root_only_file(tmp_path) -> None:
+    secret = "0123456789abcdef-secret"  # noqa: S105 (a test's)
+    inline = parse_config(GOOD + f'webhook_secret = "{secret}"\n', "x.toml").services[0]
+    assert inline.webhook_secret == secret and secret not in repr(inline)
+    with pytest.raises(ConfigError, match="key 'webhook_secret': must be at least 16") as err:
+        parse_config(GOOD + 'webhook_secret = "short"\n', "x.toml")
+    assert "short" not in str(err.value)
+    holder = tmp_path / "hook.secret"
+    holder.write_text(secret + "\n")
+    holder.chmod(0o600)
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'webhook_secret = "file:{holder}"\n')
+    assert load_config(str(path), check_accounts=False).services[0].webhook_secret == secret
+    holder.chmod(0o640)
+    with pytest.raises(ConfigError, match=r"key 'webhook_secret': .* has mode 0640"):
+        load_config(str(path), check_accounts=False)
+    path.write_text(GOOD + 'webhook_secret = "file:relative"\n')
+    with pytest.raises(ConfigError, match="absolute path"):
+        load_config(str(path), check_accounts=False)
+
+
+def test_machines_pick_the_services_a_host_runs_and_only_theirs_need_users() -> None:
+    text = (GOOD + 'machines = ["Web1", "web1.example.org"]\n'
+            + GOOD.replace('"pgo"', '"two"', 1).replace('user = "root"', 'user = "nosuch"')
+            + 'machines = ["db1"]\n')
+    assert 'user = "nosuch"' in text
+    config = parse_config(text, "x.toml", check_accounts=True, hosts=frozenset({"web1"}))
+    one, two = config.services
+    assert one.machines == ("web1", "web1.example.org")
+    assert one.runs_on(frozenset({"web1"})) and not two.runs_on(frozenset({"web1"}))
+    assert two.runs_on(None) and parse_config(GOOD, "x.toml").services[0].runs_on(
+        frozenset({"anything"}))
+    with pytest.raises(ConfigError, match="service 'two': key 'user': no such user"):
+        parse_config(text, "x.toml", check_accounts=True, hosts=frozenset({"db1"}))
+    with pytest.raises(ConfigError, match="key 'machines': 'a b' is not a host name"):
+        parse_config(GOOD + 'machines = ["a b"]\n', "x.toml")
+    with pytest.raises(ConfigError, match="key 'machines': must be a list"):
+        parse_config(GOOD + 'machines = "web1"\n', "x.toml")
+
+
 def test_the_health_gate_keys_default_and_parse() -> None:
     service = parse_config(GOOD, "x.toml").services[0]
     assert (service.health_timeout, service.health_settle) == (120.0, 10.0)
@@ -167,8 +224,8 @@ def test_registries_parse_and_never_show_a_token(tmp_path) -> None:
     token.chmod(0o644)
     path = tmp_path / "pgod.toml"
     path.write_text(GOOD + f'registries = ["u:@file:{token}@r.example.org"]\n')
-    with pytest.raises(ConfigError, match=r"service 'pgo': key 'registries': token file .* "
-                                          r"readable by root only"):
+    with pytest.raises(ConfigError, match=r"service 'pgo': key 'registries': token file: .* "
+                                          r"others may read"):
         load_config(str(path))
     token.chmod(0o600)
     assert load_config(str(path)).services[0].registries[0].token_file == str(token)

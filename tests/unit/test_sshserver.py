@@ -9,9 +9,13 @@ from pgo.errors import PgoError
 from pgo.keys import OperatorKey, parse_key
 from pgo.penalties import Failure, Penalties
 from pgo.sshserver import (
+    ENCRYPTION_ALGS,
+    KEX_ALGS,
     KEY_OPTION,
+    MAC_ALGS,
     MAX_AUTH_TRIES,
     SERVICE_OPTION,
+    SIGNATURE_ALGS,
     KeyServer,
     authorized_keys,
     client_network,
@@ -19,6 +23,7 @@ from pgo.sshserver import (
     known_hosts_line,
     load_host_key,
     loggable_username,
+    signature_algorithm,
 )
 
 
@@ -205,3 +210,48 @@ def test_a_connection_that_never_tries_counts_as_no_authentication() -> None:
     server, _ = connect(penalties, "192.0.2.11")
     server.connection_lost(None)
     assert penalties.failures_total == {Failure.AUTH: 0, Failure.NOAUTH: 1}
+
+
+@pytest.mark.parametrize(("blob", "name"), [
+    (b"\x00\x00\x00\x07ssh-rsa" + b"\x00" * 8, "ssh-rsa"),
+    (b"\x00\x00\x00\x0crsa-sha2-256rest", "rsa-sha2-256"),
+    (b"\x00\x00\x00\x40short", ""), (b"\x00\x00", ""), (b"", ""),
+])
+def test_the_algorithm_a_signature_names(blob: bytes, name: str) -> None:
+    assert signature_algorithm(blob) == name
+
+
+async def signed_in_with(algorithms: list[str], key: asyncssh.SSHKey) -> str:
+    """Connect a real asyncssh client, signing with `algorithms`, to a real asyncssh
+    server authenticating as pgod does; what the command printed, or the refusal."""
+    parsed = parse_key(key.export_public_key().decode())
+    assert parsed is not None
+    keys = {"svc": (OperatorKey("ssh/rsa.pub", *parsed),)}
+
+    async def handle(process: asyncssh.SSHServerProcess[str]) -> None:
+        process.stdout.write("pong\n")
+        process.exit(0)
+    server = await asyncssh.create_server(
+        lambda: KeyServer(lambda: keys, Penalties()), "127.0.0.1", 0,
+        server_host_keys=[asyncssh.generate_private_key("ssh-ed25519")],
+        process_factory=handle, kex_algs=KEX_ALGS, encryption_algs=ENCRYPTION_ALGS,
+        mac_algs=MAC_ALGS, signature_algs=SIGNATURE_ALGS)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with asyncssh.connect("127.0.0.1", port, username="x", client_keys=[key],
+                                    known_hosts=None, signature_algs=algorithms) as conn:
+            return str((await conn.run("svc//ping")).stdout)
+    except asyncssh.PermissionDenied as err:
+        return f"refused: {err.reason}"
+    finally:
+        server.close()
+
+
+def test_an_rsa_key_signing_with_sha1_is_refused_and_with_sha2_accepted(
+        caplog: pytest.LogCaptureFixture) -> None:
+    # server-sig-algs leaves ssh-rsa out, but a client may sign with it anyway (asyncssh's
+    # client does when told to); asyncssh alone would verify such a signature.
+    key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
+    assert asyncio.run(signed_in_with(["rsa-sha2-256"], key)) == "pong\n"
+    assert asyncio.run(signed_in_with(["ssh-rsa"], key)).startswith("refused")
+    assert "made with ssh-rsa: pgod accepts only ssh-ed25519" in caplog.text

@@ -50,6 +50,9 @@ def test_refused_ends_when_upstream_moves_on() -> None:
                   state.Deployed(C, "good", "poll", "changed"))
     assert moved.state is State.OK and moved.refused == B  # a fact about B, not about now
     assert after(refused, state.Fetched(A)).state is State.OK  # reverted upstream
+    # a new head nobody judged yet: the state stays until the pass says what it is
+    assert after(refused, state.Fetched(C)).state is State.REFUSED
+    assert after(OK, state.Fetched(C)).state is State.OK
 
 
 def test_a_broken_commit_restored_is_broken_and_held() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import re
+import socket
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -21,8 +22,8 @@ from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
-_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "version",
-         "help")
+_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "webhook",
+         "hosts", "version", "help")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -47,8 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-s", "--ssh", metavar="ADDR", default=":2222",
                         help='SSH address to listen on (default ":2222")')
     parser.add_argument("-m", "--metrics", metavar="ADDR", default=DEFAULT_METRICS,
-                        help="HTTP address for Prometheus metrics at /metrics (default "
+                        help="HTTP address for Prometheus metrics at /metrics, the status page at "
+                             "/ and /status.json (default "
                              f'"{DEFAULT_METRICS}"; "" turns the listener off)')
+    parser.add_argument("-w", "--webhook", metavar="ADDR", default="",
+                        help="HTTP address for forges' push events at /hook (default off; "
+                             "the -m address shares its listener)")
     parser.add_argument("-d", "--debug", action=argparse.BooleanOptionalAction, default=False,
                         help="debug logging: every command run, as which user, where")
     parser.add_argument("-r", "--restart", action=argparse.BooleanOptionalAction,
@@ -63,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "while fetches fail it doubles, up to 4x)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
+    parser.add_argument("--hosts", metavar="NAMES",
+                        help="this machine's names for the services' `machines` key, comma-"
+                             "separated (default: the host name, short and fully qualified)")
     parser.add_argument("--print-host-key", action="store_true",
                         help="print the known_hosts line of pgod's SSH host key (DIR/.pgod/"
                              "ssh_host_ed25519_key, generated if missing) for the -s address "
@@ -105,15 +113,26 @@ def parse_ssh_address(text: str) -> tuple[str, int]:
     return match.group("host").strip("[]"), int(match.group("port"))
 
 
-def parse_http_address(text: str) -> tuple[str, int] | None:
-    """-m: '' -> None (off); otherwise [HOST]:PORT as for -s."""
+def parse_http_address(text: str, what: str = "metrics") -> tuple[str, int] | None:
+    """-m, -w: '' -> None (off); otherwise [HOST]:PORT as for -s."""
     if text == "":
         return None
     try:
         return parse_ssh_address(text)
     except ValueError:
-        raise ValueError(f"invalid metrics address {text!r}: use [HOST]:PORT such as "
+        raise ValueError(f"invalid {what} address {text!r}: use [HOST]:PORT such as "
                          f'{DEFAULT_METRICS}, or "" for none') from None
+
+
+def parse_hosts(text: str | None) -> frozenset[str]:
+    """--hosts a,b -> {a, b}; none given: `hostname -s` and `hostname -f`."""
+    if text is None:
+        fqdn = socket.getfqdn()
+        return frozenset({socket.gethostname().split(".")[0].lower(), fqdn.lower()})
+    names = frozenset(n.strip().lower() for n in text.split(",") if n.strip())
+    if not names:
+        build_parser().error(f"--hosts {text!r}: name at least one host")
+    return names
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -128,17 +147,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
         interval = parse_duration(args.duration)
         host, port = parse_ssh_address(args.ssh)
         http = parse_http_address(args.metrics)
+        webhook = parse_http_address(args.webhook, "webhook")
     except ValueError as err:
         parser.error(str(err))
     if interval <= 0:
         parser.error(f"--duration {args.duration}: must be positive")
+    hosts = parse_hosts(args.hosts)
     try:
-        config = load_config(args.config, check_accounts=args.root)
+        config = load_config(args.config, check_accounts=args.root, hosts=hosts)
     except ConfigError as err:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root, http=http)
+                    as_root=args.root, http=http, webhook=webhook, hosts=hosts)
 
 
 def print_host_key(args: argparse.Namespace) -> int:

@@ -53,7 +53,10 @@ async def start(routes: Routes, host: str, port: int) -> Listener:
     """Serve `routes` on host:port (host "" is every address); PgoError if it cannot bind."""
     app = web.Application(client_max_size=MAX_BODY)
     for (method, path), handler in routes.handlers.items():
-        app.router.add_route(method, path, handler)
+        if method == "GET":  # HEAD too: the same headers, no body
+            app.router.add_get(path, handler)
+        else:
+            app.router.add_route(method, path, handler)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host or None, port, reuse_address=True)
