@@ -120,7 +120,8 @@ async def login(directory: str, name: str, account: Account,
     path = auth_file(directory, name)
     _prepare(path, account)
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(path)  # (podman writes it anew, mode 0600; root changes nothing in the
+        # user's directory but this unlink, which follows no symlink)
     env = environment(directory, name, registries)
     for registry in registries:
         token = _token(registry)
@@ -135,8 +136,6 @@ async def login(directory: str, name: str, account: Account,
             how = "timed out" if err.returncode is None else f"exit {err.returncode}"
             raise PgoError(f"podman login to {registry.host} as {registry.user} failed "
                            f"({how}): {said[-300:]}") from None
-        if os.path.exists(path):
-            os.chmod(path, 0o600)
 
 
 def scrub(text: str, secrets: Sequence[str]) -> str:
