@@ -21,6 +21,7 @@ from pgo.names import NAME_RE
 from pgo.notify import urls as notify_urls
 from pgo.ports import PortRange, parse_port_range
 from pgo.privatefile import Unsafe, read_private
+from pgo.registries import Registry, parse_registry, token_file_problem
 
 _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
                       r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -28,7 +29,7 @@ _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
      "health_timeout", "health_settle", "build_urls", "signers",
-     "signers_gpg", "webhook_secret", "machines", "notify"}
+     "signers_gpg", "webhook_secret", "machines", "notify", "registries", "image_updates"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -56,6 +57,8 @@ class ServiceConfig:
     webhook_secret: str | None = field(default=None, repr=False)
     machines: tuple[str, ...] = ()  # the host names that run it; () is every machine
     notify: tuple[str, ...] = ()  # Apprise URLs told of deploys and failures (pgo.notify)
+    registries: tuple[Registry, ...] = ()  # logins before a pull (tokens never shown)
+    image_updates: float = 0.0  # seconds between image update checks; 0: none
 
     def runs_on(self, hosts: frozenset[str] | None) -> bool:
         """Whether a pgod on a machine called any of `hosts` runs it (None: any machine)."""
@@ -119,19 +122,22 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(path, f"invalid TOML: {err}") from err
-    unknown = sorted(set(data) - {"services", "signers", "signers_gpg", "notify"})
+    unknown = sorted(set(data) - {"services", "signers", "signers_gpg", "notify",
+                                  "image_updates"})
     if unknown:
         raise ConfigError(path, "unknown top-level key; accepted: signers, signers_gpg, "
-                          "notify and [[services]] tables", key=unknown[0])
+                          "notify, image_updates and [[services]] tables", key=unknown[0])
     default_signers = (_check_signers(data.get("signers"), path, None),
                        _check_signers(data.get("signers_gpg"), path, None, "signers_gpg"))
     default_notify = _check_notify(data.get("notify", []), path, None)
+    default_updates = _image_updates(data, 0.0, path, None)
     tables = data.get("services", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(path, "must be an array of tables: [[services]]", key="services")
     services: list[ServiceConfig] = []
     for index, table in enumerate(tables):
-        service = _parse_service(table, path, index, default_signers, default_notify)
+        service = _parse_service(table, path, index, default_signers, default_notify,
+                                 default_updates)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
         if check_accounts and service.runs_on(hosts):
@@ -142,7 +148,8 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False,
 
 def _parse_service(table: Mapping[str, Any], path: str, index: int,
                    default_signers: tuple[str | None, str | None] = (None, None),
-                   default_notify: tuple[str, ...] = ()) -> ServiceConfig:
+                   default_notify: tuple[str, ...] = (),
+                   default_updates: float = 0.0) -> ServiceConfig:
     label = str(table.get("name", f"#{index + 1}"))
     unknown = sorted(set(table) - _SERVICE_KEYS)
     if unknown:
@@ -179,6 +186,8 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         machines=_parse_machines(table.get("machines", []), path, name),
         notify=tuple(dict.fromkeys(  # the service's own add to the global ones
             (*default_notify, *_check_notify(table.get("notify", []), path, name)))),
+        registries=_parse_registries(table.get("registries", []), path, name),
+        image_updates=_image_updates(table, default_updates, path, name),
     )
 
 
@@ -193,6 +202,42 @@ def _check_notify(value: Any, path: str, name: str | None) -> tuple[str, ...]:
         if (problem := notify_urls.problem(url)) is not None:
             raise ConfigError(path, f"item {index + 1}: {problem}", name, "notify")
     return tuple(value)
+
+
+def _image_updates(table: Mapping[str, Any], default: float, path: str,
+                   name: str | None) -> float:
+    """A Go duration between image update checks: "0s" (off, the default) or 1s to 720h
+    (a registry is asked at each)."""
+    value = table.get("image_updates")
+    if value is None:
+        return default
+    try:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not a string such as \"6h\"")
+        seconds = parse_duration(value)
+    except ValueError as err:
+        raise ConfigError(path, str(err), name, "image_updates") from None
+    if seconds != 0 and not 1 <= seconds <= 30 * 86400:
+        raise ConfigError(path, f"{value!r} must be 0s (off) or between 1s and 720h", name,
+                          "image_updates")
+    return seconds
+
+
+def _parse_registries(value: Any, path: str, name: str) -> tuple[Registry, ...]:
+    """`["USER:TOKEN@REGISTRY", "USER:@file:/PATH@REGISTRY"]`: one login per registry."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, 'must be a list such as ["deploy:TOKEN@registry.example.org"]',
+                          name, "registries")
+    found: list[Registry] = []
+    for item in value:
+        try:
+            registry = parse_registry(item)
+        except ValueError as err:
+            raise ConfigError(path, str(err), name, "registries") from None
+        if any(r.host == registry.host for r in found):
+            raise ConfigError(path, f"{registry.host} is given twice", name, "registries")
+        found.append(registry)
+    return tuple(found)
 
 
 def _check_signers(value: Any, path: str, name: str | None,
@@ -342,6 +387,9 @@ def _check_accounts(service: ServiceConfig, path: str) -> None:
     if service.signers_gpg is not None and not os.path.isfile(service.signers_gpg):
         raise ConfigError(path, f"GPG keyring {service.signers_gpg!r} does not exist",
                           service.name, "signers_gpg")
+    for registry in service.registries:
+        if registry.token_file and (problem := token_file_problem(registry.token_file)):
+            raise ConfigError(path, problem, service.name, "registries")
     try:
         pwd.getpwnam(service.user)
     except KeyError:

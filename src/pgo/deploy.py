@@ -143,7 +143,8 @@ class Deployer:
                 return False
             verify(at, self.work.path)  # before down too: a bad tree costs no downtime
             if all(a is Action.CHECKOUT for a in done):  # before the first podman step
-                await self._check_arguments(project, decided.actions)
+                await self.check_arguments(project, decided.actions)
+                await self.work.login()
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
@@ -153,7 +154,7 @@ class Deployer:
                 await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
         return decided.restarts
 
-    async def _check_arguments(self, project: Project, actions: tuple[Action, ...]) -> None:
+    async def check_arguments(self, project: Project, actions: tuple[Action, ...]) -> None:
         """Refuse unless every podman argv of the pull, build and up is admitted (the
         argument layer, see pgo.dryrun): all checked before the first podman step, so a
         refusal never costs a down."""
@@ -169,7 +170,7 @@ class Deployer:
         if at.file is None:
             raise PgoError("its compose project cannot be read: " + "; ".join(at.problems))
         project = self.work.compose(at.file)
-        await self._check_arguments(project, (Action.UP,))
+        await self.check_arguments(project, (Action.UP,))
         try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
             # container left stopped, with this commit's configuration)
             await project.run("down", "--remove-orphans")

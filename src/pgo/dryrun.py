@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pgo import compose, proc, recorder
+from pgo import proc, recorder
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -44,7 +44,7 @@ async def recorded_calls(project: Project, args: Sequence[str]) -> list[list[str
             *project.argv(*args)[1:]]
     try:
         result = await proc.run(argv, project.account, project.workdir, timeout=TIMEOUT,
-                                env=compose.ENV, merge_stderr=False)
+                                env=project.environment(), merge_stderr=False)
     except CommandFailed as err:
         return str(err)
     lines = result.output.strip().splitlines()

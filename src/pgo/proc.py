@@ -78,8 +78,9 @@ class Result:
 
 async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
                 env: Mapping[str, str] | None = None, *, merge_stderr: bool = True,
-                ) -> asyncio.subprocess.Process:
-    """Start `argv` as `account` in a new process group, stdout piped."""
+                stdin: bool = False) -> asyncio.subprocess.Process:
+    """Start `argv` as `account` in a new process group, stdout piped (stdin too, if
+    `stdin`; else /dev/null)."""
     full_env = account.environment(env)
     log.debug("run as %s (uid %d gid %d groups %s) in %s: %s [env: %s]", account.user,
               account.uid, account.gid, account.extra_groups, cwd or "-", _shown(argv),
@@ -87,7 +88,8 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
     drop = account.uid != os.getuid()
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=full_env, stdin=asyncio.subprocess.DEVNULL,
+            *argv, cwd=cwd, env=full_env,
+            stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -126,14 +128,17 @@ async def end_group(proc: asyncio.subprocess.Process) -> None:
 
 async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
               timeout: float, env: Mapping[str, str] | None = None,
-              check: bool = True, merge_stderr: bool = True) -> Result:
+              check: bool = True, merge_stderr: bool = True,
+              input: bytes | None = None) -> Result:
     """Run to completion; raise CommandFailed on a non-zero exit (if `check`) or timeout.
+    `input` is written to its stdin (a secret, say: never in argv), which is then closed.
 
     With `merge_stderr` False, stderr is kept apart (for commands whose stdout is data), and
     stdout is data: all of it, or CommandFailed past DATA_LIMIT (a cut file could hide what
     a check must see).
     """
-    proc = await start(argv, account, cwd, env, merge_stderr=merge_stderr)
+    proc = await start(argv, account, cwd, env, merge_stderr=merge_stderr,
+                       stdin=input is not None)
     try:
         async with asyncio.timeout(timeout):
             # A TaskGroup, not gather: when the loop shuts down and cancels every task, a
@@ -142,6 +147,8 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
                 out = group.create_task(
                     _read_all(proc.stdout) if merge_stderr else _read_data(proc))
                 errs = group.create_task(_read_all(proc.stderr))
+                if input is not None:
+                    group.create_task(_feed(proc, input))
             await proc.wait()
         raw, err = out.result(), errs.result()
     except TimeoutError:
@@ -157,6 +164,16 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
     if check and code != 0:
         raise CommandFailed(argv, code, errors or output)
     return Result(code, output, errors, raw)
+
+
+async def _feed(proc: asyncio.subprocess.Process, data: bytes) -> None:
+    """Write `data` to the process's stdin and close it (a process that does not read it
+    all and exits is no error here: its exit status says)."""
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        proc.stdin.write(data)
+        await proc.stdin.drain()
+    proc.stdin.close()
 
 
 async def _read_data(proc: asyncio.subprocess.Process) -> bytes | None:

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Collection
 
-from pgo import proc, statestore
+from pgo import proc, registries, statestore
 from pgo.compose import DEFAULT_TIMEOUT
 from pgo.errors import PgoError
 from pgo.proc import Account
@@ -58,6 +58,7 @@ async def _remove(state_dir: str, directory: str, name: str, as_root: bool) -> N
     if os.path.isdir(checkout) and not os.path.islink(checkout):
         os.rename(checkout, os.path.join(aside, name))
     os.rename(statestore.record_path(state_dir, name), os.path.join(aside, name + ".json"))
+    registries.remove(directory, name)  # (its registry logins: not kept aside)
     log.warning("%s: removed from the config: its project is down (named volumes kept); "
                 "checkout and record moved to %s", name, aside)
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pgo import checkoutdir, proc, state, statestore
+from pgo import checkoutdir, images, proc, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
@@ -146,15 +146,23 @@ class ServiceRunner:
                 await self._refresh_keys()
         except Exception:  # a bug: the deploy loop must run anyway
             self.log.exception("internal error reading operator keys")
-        trigger = "start"
-        while True:
-            self.wake.clear()  # (before the pass: a wake during it means one more pass)
-            await self.run_pass(trigger)
-            trigger = "poll"
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.next_wait())
-            if self.wake.is_set():
-                trigger, self._woken_by = self._woken_by, "poll"
+        updates = asyncio.ensure_future(images.every(self)) \
+            if self.config.image_updates else None  # (at an interval of their own)
+        try:
+            trigger = "start"
+            while True:
+                self.wake.clear()  # (before the pass: a wake during it means one more pass)
+                await self.run_pass(trigger)
+                trigger = "poll"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.next_wait())
+                if self.wake.is_set():
+                    trigger, self._woken_by = self._woken_by, "poll"
+        finally:
+            if updates is not None:
+                updates.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await updates
 
     def poke(self, trigger: str) -> None:
         """Ask for a pass now, recorded as `trigger`; pokes while a pass runs (or waits for

@@ -264,6 +264,11 @@ async def compose(runner: ServiceRunner, request: Request,
             if problems := runner.worktree_problems():
                 raise Refusal(500, "working tree refused: " + "; ".join(problems))
             await _check_arguments(runner, request)
+        if request.command in CREATES:  # (as pgod's own pull would: logged in first)
+            try:
+                await runner.work.login()
+            except PgoError as err:
+                raise Refusal(500, str(err)) from None
         log.info("%s: %s starts (service lock taken)", name, command)
         code = await _stream(runner, request, process)
         if command == "down" and code == 0 and runner.project is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pgo.logformat import without_credentials
 
 HISTORY = 100  # deploy attempts kept, newest first
+IMAGE = "image"  # the trigger of an image update (a new digest behind the same tag)
 REASON = 2000  # characters of a reason kept
 
 
@@ -91,6 +92,10 @@ class Record:
     last_attempt: Attempt | None = None
     last_fetch: Fetch | None = None
     history: tuple[Attempt, ...] = ()
+    # image updates (no git change): digests whose update failed its gate, not tried again
+    # until the image behind the tag changes again; and why
+    broken_images: tuple[str, ...] = ()
+    image_reason: str | None = None
 
 
 # Events: what happened. Each is turned into a new record by `transition`.
@@ -236,9 +241,33 @@ class RollbackFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class ImagesUpdated:
+    """New images behind the same tags (`reason`: each one's old and new digest) passed
+    the gate at the deployed `commit`: what broke before is forgotten."""
+
+    commit: str
+    subject: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImagesBroke:
+    """New images (`digests`) failed the gate; `restored`: the previous ones run again
+    (else nothing known to be good runs: failing, like a broken deploy's failed way back).
+    Those digests are not tried again until the tag moves to another one."""
+
+    commit: str
+    subject: str
+    digests: tuple[str, ...]
+    reason: str
+    restored: bool = True
+    backoff: float = 0.0
+
+
 Event = (Cloning | Fetched | FetchFailed | Deploying | Refused | Deployed | Broke | Restored
          | BringBackFailed | Healed | Trouble | Unbroken | Froze | Unfroze | Stopped
-         | Started | Interrupted | RollbackFailed)
+         | Started | Interrupted | RollbackFailed | ImagesUpdated | ImagesBroke)
 
 
 def settle(record: Record) -> State:  # noqa: PLR0911
@@ -344,7 +373,24 @@ def _apply(r: Record, event: Event, now: float) -> Record:  # noqa: PLR0911, PLR
         case RollbackFailed(commit=commit, subject=subject, trigger=trigger, reason=reason):
             return _attempt(r, Attempt(now, commit, subject, trigger, Outcome.FAILED,
                                        reason))
+        case ImagesUpdated() | ImagesBroke():
+            return _images(r, event, now)
     raise AssertionError(f"unknown event {event!r}")  # pragma: no cover
+
+
+def _images(r: Record, event: ImagesUpdated | ImagesBroke, now: float) -> Record:
+    """An image update's result: history (trigger `image`), the broken digests."""
+    if isinstance(event, ImagesUpdated):
+        done = replace(r, broken_images=(), image_reason=None)
+        return _attempt(done, Attempt(now, event.commit, event.subject, IMAGE,
+                                      Outcome.DEPLOYED, event.reason))
+    broke = replace(r, broken_images=tuple(sorted(set(event.digests))),
+                    image_reason=clip(event.reason))
+    if not event.restored:
+        broke = replace(broke, failing=True, failures=r.failures + 1, reason=clip(event.reason),
+                        retry_at=now + event.backoff)
+    return _attempt(broke, Attempt(now, event.commit, event.subject, IMAGE, Outcome.BROKEN,
+                                   event.reason))
 
 
 def _attempt(record: Record, attempt: Attempt) -> Record:

@@ -155,6 +155,7 @@ def decode(data: bytes) -> Record:
     values["last_attempt"] = _attempt(values["last_attempt"]) if values.get(
         "last_attempt") else None
     values["history"] = tuple(_attempt(a) for a in values.get("history", []))
+    values["broken_images"] = tuple(values.get("broken_images", ()))
     record = Record(**values)
     _check_types(record)
     return record
@@ -171,7 +172,9 @@ def _attempt(value: Any) -> Attempt:
 def _check_types(record: Record) -> None:
     """Every field the type it is declared with (json gives any value anywhere)."""
     _types(record, str, "service", "user", "broken_config")
-    _types(record, (str, type(None)), "reason")
+    _types(record, (str, type(None)), "reason", "image_reason")
+    if not all(isinstance(d, str) for d in record.broken_images):
+        raise TypeError("broken_images: not a list of digests")
     _types(record, _NUMBER, "since", "retry_at")
     _types(record, int, "failures")
     _types(record, bool, "failing", "held")

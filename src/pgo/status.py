@@ -58,6 +58,7 @@ def status_json(record: Record, repository: str, branch: str,
         "frozen": _mark(record.frozen),
         "stopped": _mark(record.host_stop or record.stopped),
         "last_attempt": attempt_json(record.last_attempt) if record.last_attempt else None,
+        "images": {"broken": list(record.broken_images), "reason": record.image_reason},
         "last_fetch": None if fetch is None else {
             "time": when(fetch.time), "error": fetch.error, "failures": fetch.failures},
         "containers": None if containers is None else [
@@ -92,6 +93,7 @@ def status_text(record: Record, repository: str, branch: str,
         f"stopped:      {_mark_text(record.host_stop or record.stopped)}",
         f"last attempt: {_attempt_text(record.last_attempt)}",
         f"last fetch:   {_fetch_text(data['last_fetch'])}",
+        f"images:       {_images_text(record)}",
     ]
     if containers is None:
         lines.append("containers:   (could not be listed)")
@@ -114,6 +116,13 @@ def _attempt_text(attempt: Attempt | None) -> str:
         return "-"
     return (f"{attempt.commit[:12]} {attempt.outcome.value} at {when(attempt.time)} "
             f"({attempt.trigger}): {attempt.reason or '-'}")
+
+
+def _images_text(record: Record) -> str:
+    if not record.broken_images:
+        return "-"
+    return (f"update to {', '.join(record.broken_images)} failed, the previous image runs "
+            f"(not tried again until the tag moves): {record.image_reason or '-'}")
 
 
 def _fetch_text(fetch: dict[str, Any] | None) -> str:

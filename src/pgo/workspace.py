@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from pgo import compose
+from pgo import compose, registries
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.git import Checkout
@@ -30,11 +30,23 @@ class Workspace:
         return self.config.name
 
     def environment(self) -> dict[str, str]:
-        """The environment podman-compose runs with: the variables it interpolates from."""
-        return self.account.environment(compose.ENV)
+        """The environment podman-compose runs with: the variables it interpolates from
+        (REGISTRY_AUTH_FILE too, so the checks see what it will)."""
+        return self.account.environment({**compose.ENV, **self.registry_env()})
+
+    def registry_env(self) -> dict[str, str]:
+        """REGISTRY_AUTH_FILE, the service's own, if it has `registries`."""
+        return registries.environment(os.path.dirname(self.path), self.config.name,
+                                      self.config.registries)
+
+    async def login(self) -> None:
+        """Log the user in to the service's registries (before a pull, a build, an up)."""
+        await registries.login(os.path.dirname(self.path), self.config.name, self.account,
+                               self.config.registries)
 
     def compose(self, file: str) -> Project:
-        return Project(self.config.name, self.path, file, self.account, self.compose_exe)
+        return Project(self.config.name, self.path, file, self.account, self.compose_exe,
+                       tuple(sorted(self.registry_env().items())))
 
     async def read(self, commit: str) -> ProjectAt:
         """The compose project at `commit`, checked (git objects only); with `signers`,

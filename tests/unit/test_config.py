@@ -206,3 +206,63 @@ def test_the_health_gate_keys_default_and_parse() -> None:
 def test_bad_health_gate_keys_name_file_service_and_key(line: str, says: str) -> None:
     with pytest.raises(ConfigError, match="x.toml: service 'pgo': " + re.escape(says)):
         parse_config(GOOD + line + "\n", "x.toml")
+
+
+def test_registries_parse_and_never_show_a_token(tmp_path) -> None:
+    text = GOOD + ('registries = ["deploy:s3cr:et@x@registry.example.org", '
+                   '"ci:@file:/etc/pgo/tokens/ci@127.0.0.1:5000"]\n')
+    (inline, from_file) = parse_config(text, "x.toml").services[0].registries
+    assert (inline.user, inline.host, inline.token) == ("deploy", "registry.example.org",
+                                                        "s3cr:et@x")
+    assert (from_file.user, from_file.host, from_file.token, from_file.token_file) == (
+        "ci", "127.0.0.1:5000", "", "/etc/pgo/tokens/ci")
+    config = parse_config(text, "x.toml")
+    assert "s3cr" not in repr(config) and "s3cr" not in inline.shown()
+    assert parse_config(GOOD, "x.toml").services[0].registries == ()
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    token.chmod(0o644)
+    path = tmp_path / "pgod.toml"
+    path.write_text(GOOD + f'registries = ["u:@file:{token}@r.example.org"]\n')
+    with pytest.raises(ConfigError, match=r"service 'pgo': key 'registries': token file: .* "
+                                          r"others may read"):
+        load_config(str(path))
+    token.chmod(0o600)
+    assert load_config(str(path)).services[0].registries[0].token_file == str(token)
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ('"deploy:zq7@r.example.org"', "must be a list"),
+    ('["deploy@r.example.org"]', "is not \"USER:TOKEN@REGISTRY\""),
+    ('["deploy:@r.example.org"]', "the token is empty"),
+    ('["deploy:zq7@https://r.example.org"]', "is not \"USER:TOKEN@REGISTRY\""),
+    ('["deploy:@file:tokens/x@r.example.org"]', "must be an absolute path"),
+    ('["a:b@r.example.org", "c:d@r.example.org"]', "r.example.org is given twice"),
+])
+def test_bad_registries_name_file_service_and_key_but_no_token(value: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="x.toml: service 'pgo': key 'registries': .*"
+                                          + re.escape(says)) as caught:
+        parse_config(GOOD + f"registries = {value}\n", "x.toml")
+    assert "zq7" not in str(caught.value)
+
+
+def test_image_updates_per_service_with_a_global_default() -> None:
+    assert parse_config(GOOD, "x.toml").services[0].image_updates == 0.0
+    text = ('image_updates = "6h"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
+            + 'image_updates = "90s"\n' + GOOD.replace('"pgo"', '"off"', 1)
+            + 'image_updates = "0s"\n')
+    assert [s.image_updates for s in parse_config(text, "x.toml").services] == [
+        21600.0, 90.0, 0.0]
+
+
+@pytest.mark.parametrize(("line", "says"), [
+    ('image_updates = "6x"', "key 'image_updates': invalid duration '6x'"),
+    ("image_updates = 6", "key 'image_updates': 6 is not a string"),
+    ('image_updates = "0.5s"', "key 'image_updates': '0.5s' must be 0s (off) or between"),
+    ('image_updates = "1000h"', "key 'image_updates': '1000h' must be 0s (off) or between"),
+])
+def test_bad_image_updates_name_file_service_and_key(line: str, says: str) -> None:
+    with pytest.raises(ConfigError, match="x.toml: service 'pgo': " + re.escape(says)):
+        parse_config(GOOD + line + "\n", "x.toml")
+    with pytest.raises(ConfigError, match=r"x\.toml: key 'image_updates'"):
+        parse_config(line + "\n" + GOOD, "x.toml")

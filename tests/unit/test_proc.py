@@ -102,3 +102,13 @@ def test_a_command_ended_early_gets_sigterm_first(tmp_path: Path, stop: str) -> 
 
     asyncio.run(main())
     assert cleaned.exists() and stubborn.exists()
+
+
+def test_input_goes_to_stdin_and_its_value_is_not_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="pgo.proc")
+    result = asyncio.run(proc.run(["cat"], Account.current(), timeout=10,
+                                  input=b"hush-hush\n", env={"SECRET_NAME": "hush-value"}))
+    assert result.output == "hush-hush\n"
+    assert "SECRET_NAME" in caplog.text
+    assert "hush" not in caplog.text

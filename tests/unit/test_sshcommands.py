@@ -94,17 +94,22 @@ class Left(Project):
         return list(self.left)
 
 
+async def no_login() -> None:
+    """A service without `registries`: nothing to log in to."""
+
+
 def runner(tmp_path: Path, repository: str = "file:///srv/x.git",
            left: tuple[str, ...] = ()) -> Any:
     script = tmp_path / "podman-compose"
     script.write_text(FAKE_COMPOSE)
     script.chmod(0o755)
-    project = Left("svc", str(tmp_path), "compose.yaml", Account.current(), str(script), left)
+    project = Left("svc", str(tmp_path), "compose.yaml", Account.current(), str(script),
+                   left=left)
     config = SimpleNamespace(name="svc", repository=repository, branch="main")
     stand_in = SimpleNamespace(
         project=project, lock=asyncio.Lock(), record=Record("svc", state=State.OK),
         config=config, keys=(), worktree_problems=list, stopping=False, wake=asyncio.Event(),
-        work=SimpleNamespace(stop_file=lambda: str(tmp_path / "svc.stop")))
+        work=SimpleNamespace(stop_file=lambda: str(tmp_path / "svc.stop"), login=no_login))
 
     def event(event: Any) -> None:
         stand_in.record = transition(stand_in.record, event, 1.0)

@@ -143,3 +143,37 @@ def test_history_keeps_the_newest_hundred() -> None:
                                                 (4, 120.0), (10, 120.0)])
 def test_backoff_doubles_up_to_four_times_the_interval(failures: int, wait: float) -> None:
     assert state.backoff(failures, 30.0) == wait
+
+
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+
+
+def test_an_image_update_is_history_with_trigger_image_and_clears_broken_digests() -> None:
+    broke = after(OK, state.Deploying(A), state.ImagesBroke(A, "one", (D1,), "gate: exit 1"))
+    assert (broke.state, broke.deployed, broke.broken_images) == (State.OK, A, (D1,))
+    assert broke.image_reason == "gate: exit 1" and not broke.failing
+    assert broke.reason is None  # (a pass clears the reason; the image's own stays)
+    assert (broke.history[0].trigger, broke.history[0].outcome) == ("image", Outcome.BROKEN)
+    updated = after(broke, state.Deploying(A),
+                    state.ImagesUpdated(A, "one", f"web: {D1} -> {D2}"))
+    assert (updated.state, updated.broken_images, updated.image_reason) == (State.OK, (), None)
+    assert (updated.history[0].trigger, updated.history[0].outcome) == ("image",
+                                                                         Outcome.DEPLOYED)
+    assert D1 in updated.history[0].reason and D2 in updated.history[0].reason
+    assert updated.deployed == A and updated.last_good == A  # (no commit changed)
+
+
+def test_an_image_update_whose_way_back_failed_is_failing() -> None:
+    down = after(OK, state.Deploying(A),
+                 state.ImagesBroke(A, "", (D2, D1, D2), "gate", restored=False, backoff=30.0))
+    assert (down.state, down.failures, down.retry_at) == (State.FAILING, 1, 130.0)
+    assert down.broken_images == (D1, D2) and down.reason == "gate"
+    healed = after(down, state.Deploying(A), state.Healed(A, "", "brought back"))
+    assert healed.state is State.OK and healed.broken_images == (D1, D2)
+
+
+def test_image_facts_stay_through_other_events() -> None:
+    broke = after(OK, state.ImagesBroke(A, "", (D1,), "gate"))
+    moved = after(broke, state.Fetched(B), state.Deploying(B),
+                  state.Deployed(B, "two", "poll", "changed"), state.Froze("k", "why"))
+    assert moved.broken_images == (D1,) and moved.state is State.FROZEN

@@ -21,7 +21,8 @@ def full() -> Record:
     record = Record(service="svc", user="u", state=State.OK, deployed=A, last_good=A,
                     upstream=A)
     for event in (state.Froze("SHA256:k", "why ü"), state.FetchFailed("down"),
-                  state.Deployed(A, "subject", "poll", "changed: x")):
+                  state.Deployed(A, "subject", "poll", "changed: x"),
+                  state.ImagesBroke(A, "subject", ("sha256:" + "1" * 64,), "gate: exit 1")):
         record = state.transition(record, event, 1.5)
     return record
 
