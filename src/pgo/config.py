@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from pgo import hostenv
 from pgo.duration import parse_duration
-from pgo.errors import ConfigError
+from pgo.errors import ConfigError, PgoError
 from pgo.names import NAME_RE
 from pgo.ports import PortRange, parse_port_range
 
@@ -25,7 +26,7 @@ _HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
 _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
-     "health_timeout", "health_settle", "build_urls", "signers"}
+     "health_timeout", "health_settle", "build_urls", "signers", "env", "env_file"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -48,6 +49,10 @@ class ServiceConfig:
     health_settle: float = HEALTH_SETTLE
     build_urls: tuple[str, ...] = ()  # URL build contexts allowed (shell patterns)
     signers: str | None = None  # allowed-signers file: only commits signed by one deploy
+    # Host-side variables for compose's interpolation (`env`, given in the config, and the
+    # root-only `env_file`, read at each deploy): values never shown, hence no repr.
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    env_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,37 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
         health_settle=_duration(table, "health_settle", HEALTH_SETTLE, path, name),
         build_urls=_parse_build_urls(table.get("build_urls", []), path, name),
         signers=_check_signers(table.get("signers", default_signers), path, name),
+        env=_parse_env(table.get("env", []), path, name),
+        env_file=_check_env_file(table.get("env_file"), path, name),
     )
+
+
+def _parse_env(value: Any, path: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The Go original's `env = ["KEY=VALUE", ...]`: (key, value) pairs, in order, the
+    last of a repeated key winning. Errors name the key, never the value."""
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list such as ["KEY=VALUE"]', name, "env")
+    pairs: dict[str, str] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(path, f"entry {index + 1} is not a string KEY=VALUE", name,
+                              "env")
+        key, _, text = item.partition("=")
+        if (why := hostenv.bad_name(key)) is not None:
+            raise ConfigError(path, f"entry {index + 1}: {why}", name, "env")
+        pairs[key] = text
+    return tuple(pairs.items())
+
+
+def _check_env_file(value: Any, path: str, name: str) -> str | None:
+    """A root-owned file of KEY=VALUE lines, absolute path; checked when pgod starts."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+        raise ConfigError(path, f"{value!r} must be the absolute path of a root-owned file "
+                          'of KEY=VALUE lines, such as "/etc/pgo/env/NAME.env"', name,
+                          "env_file")
+    return value
 
 
 def _check_signers(value: Any, path: str, name: str | None) -> str | None:
@@ -239,6 +274,11 @@ def _check_compose(value: str | None, path: str, name: str) -> str | None:
 
 
 def _check_accounts(service: ServiceConfig, path: str) -> None:
+    if service.env_file is not None:
+        try:
+            hostenv.read_env_file(service.env_file)
+        except PgoError as err:
+            raise ConfigError(path, str(err), service.name, "env_file") from None
     if service.signers is not None and not os.path.isfile(service.signers):
         raise ConfigError(path, f"allowed-signers file {service.signers!r} does not exist",
                           service.name, "signers")

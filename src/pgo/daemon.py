@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
+from pgo import secretfiles
 from pgo.compose import check_podman_compose, find_podman_compose
 from pgo.config import Config
 from pgo.errors import PgoError
@@ -60,6 +61,7 @@ class Settings:
     watch_config: bool = False
     as_root: bool = True  # False (--root=false): every service runs as the invoking user
     http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
+    age_identity: str = secretfiles.IDENTITY  # decrypts the repositories' .age files
 
 
 class Daemon:
@@ -163,7 +165,8 @@ class Daemon:
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks_for, git_config, watchers=self.watchers)
+                self.settings.interval, checks_for, git_config, watchers=self.watchers,
+                age_identity=self.settings.age_identity)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pgo import __version__
+from pgo import __version__, secretfiles
 from pgo.config import load_config
 from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key
 from pgo.duration import format_duration, parse_duration
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "while fetches fail it doubles, up to 4x)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
+    parser.add_argument("--age-identity", metavar="FILE", default=secretfiles.IDENTITY,
+                        help="the host's age identity, which decrypts the repositories' .age "
+                             f"files (default {secretfiles.IDENTITY}; root's only)")
     parser.add_argument("--print-host-key", action="store_true",
                         help="print the known_hosts line of pgod's SSH host key (DIR/.pgod/"
                              "ssh_host_ed25519_key, generated if missing) for the -s address "
@@ -136,9 +139,12 @@ def settings_from(args: argparse.Namespace) -> Settings:
         config = load_config(args.config, check_accounts=args.root)
     except ConfigError as err:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
+    identity = os.path.abspath(args.age_identity)
+    if os.path.lexists(identity) and (why := secretfiles.check_identity(identity)):
+        parser.exit(EXIT_ERROR, f"pgod: --age-identity: {why}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root, http=http)
+                    as_root=args.root, http=http, age_identity=identity)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
