@@ -118,11 +118,14 @@ async def problems(checkout: Checkout, commit: str, identity: str) -> list[str]:
 async def place(checkout: Checkout, commit: str, identity: str, target: str,
                 account: Account) -> list[str]:
     """Decrypt every `.age` file of `commit` into `target` (made anew: a file no longer in
-    git is removed); the names written. PgoError if one does not decrypt (nothing
-    written then)."""
+    git is removed; without any, `target` is removed); the names written. PgoError if one
+    does not decrypt (nothing written then)."""
     found, why = sealed_files(await checkout.blobs_ending(commit, SUFFIX))
     if why:
         raise PgoError("; ".join(why))
+    if not found:
+        remove(target)
+        return []
     plain = {item.name: await decrypt(checkout, item, identity) for item in found}
     write_directory(target, plain, account)
     return sorted(plain)
