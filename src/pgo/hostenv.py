@@ -6,16 +6,20 @@ environment they win over the repository's `.env`. Values are never logged."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import re
 import stat
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from pgo.errors import PgoError
 from pgo.interpolate import parse_dotenv
 
 SECRETS_VAR = "PGO_SECRETS"  # the directory of the service's decrypted `.age` files
 MAX_ENV_FILE = 256 * 1024
+SHORTEST = 6  # a value (or decrypted line) shorter than this is not searched for in text
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # What podman-compose, podman or Python read from their own environment as settings, and
 # what pgod sets itself: a host value may not change how they run.
@@ -75,9 +79,61 @@ def merge(env_file: Mapping[str, str], env: Iterable[tuple[str, str]]) -> dict[s
     return {**env_file, **dict(env)}
 
 
-def redact(text: str, values: Iterable[str], *, shortest: int = 4) -> str:
+def redact(text: str, values: Iterable[str], *, shortest: int = SHORTEST) -> str:
     """`text` with every host value of at least `shortest` characters replaced by `***`
     (longest first): for messages made from what a value was interpolated into."""
     for value in sorted({v for v in values if len(v) >= shortest}, key=len, reverse=True):
         text = text.replace(value, "***")
     return text
+
+
+def decrypted_values(plain: bytes) -> list[str]:
+    """What of a decrypted file could show up in a message: the whole text, each line, and
+    the value of each KEY=VALUE line (quotes taken off)."""
+    text = plain.decode("utf-8", "replace")
+    found = [text.strip()]
+    for line in text.splitlines():
+        found.append(line.strip())
+        key, eq, value = line.partition("=")
+        if eq and _NAME.match(key.strip().removeprefix("export ").strip()):
+            found.append(value.strip().strip("'\""))
+    return [v for v in found if len(v) >= SHORTEST]
+
+
+class Redactor:
+    """The host values and decrypted texts pgod has seen: no log line, record reason or
+    status shows them (each becomes ***). One per process, as logging is."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, values: Iterable[str]) -> None:
+        self._values.update(v for v in values if len(v) >= SHORTEST)
+
+    def __call__(self, text: str) -> str:
+        return redact(text, self._values) if self._values else text
+
+
+REDACTOR = Redactor()
+Event = TypeVar("Event")
+
+
+def redact_event(event: Event) -> Event:
+    """A state event (a frozen dataclass) with its text fields redacted."""
+    if not dataclasses.is_dataclass(event) or isinstance(event, type):
+        return event
+    changes = {f.name: REDACTOR(value) for f in dataclasses.fields(event)
+               if isinstance(value := getattr(event, f.name), str) and REDACTOR(value) != value}
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+class RedactingFilter(logging.Filter):
+    """A handler's filter: a record whose message holds a value `REDACTOR` knows is
+    rewritten without it (the message formatted, its arguments dropped)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = REDACTOR(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        return True

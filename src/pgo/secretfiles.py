@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pgo import proc
+from pgo import hostenv, proc
 from pgo.errors import PgoError
 from pgo.git import Checkout, TreeEntry
 from pgo.proc import Account
@@ -98,6 +98,7 @@ async def decrypt(checkout: Checkout, item: Sealed, identity: str) -> bytes:
         said = [line for line in result.errors.splitlines() if line.strip()]
         raise PgoError(f"{item.path} does not decrypt with the host's age identity "
                        f"{identity}: {(said or [f'age exited {result.returncode}'])[0][:200]}")
+    hostenv.REDACTOR.add(hostenv.decrypted_values(result.data))
     return result.data
 
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pgo import checkoutdir, proc, secretfiles, state, statestore
+from pgo import checkoutdir, hostenv, proc, secretfiles, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
@@ -119,6 +119,7 @@ class ServiceRunner:
     def event(self, event: state.Event) -> Record:
         """Apply `event` to the record and save it; a failed save is logged, never fatal
         (the record on disk stays the previous one, whole)."""
+        event = hostenv.redact_event(event)  # no host value in a reason
         before, self.record = self.record, state.transition(self.record, event, time.time())
         if self.record.state is not before.state:
             self.log.info("state %s -> %s", before.state.value, self.record.state.value)

@@ -43,7 +43,9 @@ class Workspace:
         at the next deploy."""
         from_file = hostenv.read_env_file(self.config.env_file) if self.config.env_file \
             else {}
-        return hostenv.merge(from_file, self.config.env)
+        values = hostenv.merge(from_file, self.config.env)
+        hostenv.REDACTOR.add(values.values())
+        return values
 
     def host_env(self) -> dict[str, str]:
         """What podman-compose gets on top of its clean environment: the host's variables

@@ -4,7 +4,6 @@ the container, and never in pgod's log, `status` or `history`."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
 import stat
@@ -37,6 +36,14 @@ services:
 echo file=$$FROM_FILE; echo env=$$FROM_ENV; echo shared=$$SHARED; \
 echo page=$$(cat /run/secrets/page); }} > /tmp/w/index.html && \
 exec httpd -f -p 8080 -h /tmp/w"]
+secrets:
+  page:
+    file: "${{PGO_SECRETS}}/page.txt"
+"""
+
+
+CRASH = COMPOSE.split("    command:", maxsplit=1)[0] + """\
+    command: ["/bin/sh", "-c", "echo db password $$DB_PASSWORD and $$FROM_ENV; exit 3"]
 secrets:
   page:
     file: "${{PGO_SECRETS}}/page.txt"
@@ -101,12 +108,28 @@ def test_host_values_and_age_files_reach_the_container_and_no_log(
         assert "config/other.txt.age does not decrypt" in refused["reason"]
         assert http_get(port).split()[0] == f"db={tokens['db']}"  # still running
 
+        # a container that prints its secrets as it fails the gate: its log lines are
+        # logged and its reason recorded, without them
+        crash = repo.commit({"compose.yaml": CRASH.format(port=port)}, "print and fail",
+                            delete=["config/other.txt.age"])
+        broken = svc.wait_state("broken")
+        assert broken["upstream"] == crash and broken["deployed"] == first
+        assert "exited with code 3" in broken["reason"]
+        svc.pgod.wait_log(f"{first[:12]} is back")
+        assert http_get(port).split()[0] == f"db={tokens['db']}"
+        assert "password *** and ***" in svc.pgod.log
+
         shown = [svc.ctl("svc//status", "--json").stdout,
-                 svc.ctl("svc//history", "--json").stdout,
-                 json.dumps(svc.status()), svc.pgod.log_path.read_text()]
+                 svc.ctl("svc//history", "--json").stdout, svc.pgod.log_path.read_text()]
         assert "-d" in svc.pgod.argv and "[env: " in shown[-1]  # the debug lines are there
         for token in tokens.values():
             assert not any(token in text for text in shown), token
+
+        svc.pgod.stop()
+        svc.config.write_text("")  # removed from the config: its decrypted files go too
+        svc.pgod.start()
+        svc.pgod.wait_log("its decrypted files are removed")
+        assert not RUN.exists()
     finally:
         svc.pgod.stop()
         shutil.rmtree(RUN, ignore_errors=True)

@@ -4,6 +4,7 @@ what the two policy layers allow of ${PGO_SECRETS}."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pgo import hostenv, secretfiles
+from pgo import hostenv, secretfiles, state
 from pgo.config import parse_config
 from pgo.errors import ConfigError, PgoError
 from pgo.git import TreeEntry
@@ -209,3 +210,25 @@ def test_the_argument_layer_admits_a_secret_file_read_only() -> None:
 def test_the_argument_layer_refuses_the_rest(volume: str) -> None:
     assert check_calls([create("--volume", volume)], SCOPE), volume
     assert check_calls([create("--volume", f"{SECRETS}/page:/p:ro")], Scope("/srv/web"))
+
+
+def test_what_a_decrypted_file_could_show_is_known_and_redacted_in_log_lines() -> None:
+    plain = b'DB_PASSWORD="pw-0123456789"\nexport TOKEN=tok-abcdef\nshort=ab\n'
+    assert hostenv.decrypted_values(plain) == [
+        'DB_PASSWORD="pw-0123456789"\nexport TOKEN=tok-abcdef\nshort=ab',
+        'DB_PASSWORD="pw-0123456789"', "pw-0123456789", "export TOKEN=tok-abcdef",
+        "tok-abcdef", "short=ab"]
+    redactor = hostenv.Redactor()
+    redactor.add(hostenv.decrypted_values(plain))
+    assert redactor("failed: password pw-0123456789 rejected") == "failed: password *** " \
+        "rejected"
+
+
+def test_the_log_filter_and_events_lose_known_values() -> None:
+    hostenv.REDACTOR.add(["value-known-to-pgod"])
+    record = logging.LogRecord("pgo", logging.ERROR, __file__, 1, "x %s y", ("a value-known-"
+                               "to-pgod b",), None)
+    assert hostenv.RedactingFilter().filter(record) and record.getMessage() == "x a *** b y"
+    event = state.Broke("c" * 40, "subject", "poll", "gate: value-known-to-pgod printed")
+    assert hostenv.redact_event(event).reason == "gate: *** printed"
+    assert hostenv.redact_event(event).commit == "c" * 40

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pgo import __version__, secretfiles
+from pgo import __version__, hostenv, secretfiles
 from pgo.config import load_config
 from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key
 from pgo.duration import format_duration, parse_duration
@@ -167,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(normalize_go_flags(sys.argv[1:] if argv is None else argv))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(hostenv.RedactingFilter())  # no host value or decrypted text
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
