@@ -101,6 +101,13 @@ def test_host_values_and_age_files_reach_the_container_and_no_log(
         assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in RUN.iterdir())
         assert (RUN / "page.txt").read_text() == tokens["page"]
 
+        # an operator's down, the directory gone (a reboot), then up: written again first
+        assert svc.ctl("svc//down").returncode == 0
+        shutil.rmtree(RUN)
+        assert svc.ctl("svc//up").returncode == 0
+        assert wait_for_http(port, "db=").split()[-1] == f"page={tokens['page']}"
+        svc.wait_state("ok")
+
         _, stranger = keypair(workdir, "stranger")
         other = repo.commit({"config/other.txt.age": encrypt(stranger, "x")}, "wrong key")
         refused = svc.wait_state("refused")
