@@ -84,9 +84,8 @@ class Workspace:
             if sealed else []
         if (problem := await self.unsigned(commit)) is not None:
             problems.insert(0, problem)
-        values = self.host_values().values() if problems or project.problems else ()
-        return replace(project, problems=tuple(
-            hostenv.redact(p, values) for p in (*problems, *project.problems)))
+        return replace(project, problems=tuple(  # (a value interpolated into a message)
+            hostenv.REDACTOR(p) for p in (*problems, *project.problems)))
 
     async def place_secrets(self, commit: str) -> None:
         """Decrypt `commit`'s `.age` files into ${PGO_SECRETS} (made anew), before its
