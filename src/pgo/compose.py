@@ -8,8 +8,8 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pgo import proc
 from pgo.errors import CommandFailed, PgoError
@@ -64,11 +64,15 @@ class Project:
     file: str  # relative to workdir
     account: Account
     executable: str
-    env: tuple[tuple[str, str], ...] = ()  # besides ENV (REGISTRY_AUTH_FILE, say)
+    # host variables podman-compose interpolates with (pgo.hostenv): in its environment,
+    # never on a command line, never shown
+    env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False,
+                                   kw_only=True)
 
+    @property
     def environment(self) -> dict[str, str]:
-        """What podman-compose runs with, besides the account's own variables."""
-        return {**ENV, **dict(self.env)}
+        """What podman-compose gets on top of the account's clean environment."""
+        return {**self.env, **ENV}
 
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,
@@ -79,7 +83,7 @@ class Project:
         limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
         try:
             return await proc.run(self.argv(*args), self.account, self.workdir,
-                                  timeout=limit, env=self.environment())
+                                  timeout=limit, env=self.environment)
         except CommandFailed as err:
             if STALE_PAUSE not in err.output:
                 raise
@@ -88,7 +92,7 @@ class Project:
         await proc.run(["podman", "system", "migrate"], self.account, self.workdir,
                        timeout=DEFAULT_TIMEOUT)
         return await proc.run(self.argv(*args), self.account, self.workdir, timeout=limit,
-                              env=self.environment())
+                              env=self.environment)
 
     async def containers(self) -> list[str]:
         """Names of the project's containers, running or not (podman's compose label)."""
@@ -172,4 +176,4 @@ class Project:
                     ) -> asyncio.subprocess.Process:
         """Start a podman-compose subcommand whose output the caller streams."""
         return await proc.start(self.argv(*args), self.account, self.workdir,
-                                self.environment(), merge_stderr=merge_stderr)
+                                self.environment, merge_stderr=merge_stderr)

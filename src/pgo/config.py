@@ -15,8 +15,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
+from pgo import hostenv
 from pgo.duration import parse_duration
-from pgo.errors import ConfigError
+from pgo.errors import ConfigError, PgoError
 from pgo.names import NAME_RE
 from pgo.notify import urls as notify_urls
 from pgo.ports import PortRange, parse_port_range
@@ -29,7 +30,8 @@ _URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
      "health_timeout", "health_settle", "build_urls", "signers",
-     "signers_gpg", "webhook_secret", "machines", "notify", "registries", "image_updates"}
+     "signers_gpg", "webhook_secret", "machines", "notify", "registries", "image_updates",
+     "env", "env_file"}
 )
 HEALTH_TIMEOUT = 120.0  # seconds a deploy may take to become ready (Go duration "2m")
 HEALTH_SETTLE = 10.0    # seconds a ready project must stay so (no restart, no exit)
@@ -59,6 +61,11 @@ class ServiceConfig:
     notify: tuple[str, ...] = ()  # Apprise URLs told of deploys and failures (pgo.notify)
     registries: tuple[Registry, ...] = ()  # logins before a pull (tokens never shown)
     image_updates: float = 0.0  # seconds between image update checks; 0: none
+
+    # Host-side variables for compose's interpolation (`env`, given in the config, and the
+    # root-only `env_file`, read at each deploy): values never shown, hence no repr.
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    env_file: str | None = None
 
     def runs_on(self, hosts: frozenset[str] | None) -> bool:
         """Whether a pgod on a machine called any of `hosts` runs it (None: any machine)."""
@@ -188,6 +195,8 @@ def _parse_service(table: Mapping[str, Any], path: str, index: int,
             (*default_notify, *_check_notify(table.get("notify", []), path, name)))),
         registries=_parse_registries(table.get("registries", []), path, name),
         image_updates=_image_updates(table, default_updates, path, name),
+        env=_parse_env(table.get("env", []), path, name),
+        env_file=_check_env_file(table.get("env_file"), path, name),
     )
 
 
@@ -238,6 +247,34 @@ def _parse_registries(value: Any, path: str, name: str) -> tuple[Registry, ...]:
             raise ConfigError(path, f"{registry.host} is given twice", name, "registries")
         found.append(registry)
     return tuple(found)
+
+
+def _parse_env(value: Any, path: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The Go original's `env = ["KEY=VALUE", ...]`: (key, value) pairs, in order, the
+    last of a repeated key winning. Errors name the key, never the value."""
+    if not isinstance(value, list):
+        raise ConfigError(path, 'must be a list such as ["KEY=VALUE"]', name, "env")
+    pairs: dict[str, str] = {}
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(path, f"entry {index + 1} is not a string KEY=VALUE", name,
+                              "env")
+        key, _, text = item.partition("=")
+        if (why := hostenv.bad_name(key)) is not None:
+            raise ConfigError(path, f"entry {index + 1}: {why}", name, "env")
+        pairs[key] = text
+    return tuple(pairs.items())
+
+
+def _check_env_file(value: Any, path: str, name: str) -> str | None:
+    """A root-owned file of KEY=VALUE lines, absolute path; checked when pgod starts."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+        raise ConfigError(path, f"{value!r} must be the absolute path of a root-owned file "
+                          'of KEY=VALUE lines, such as "/etc/pgo/env/NAME.env"', name,
+                          "env_file")
+    return value
 
 
 def _check_signers(value: Any, path: str, name: str | None,
@@ -381,6 +418,11 @@ def _check_compose(value: str | None, path: str, name: str) -> str | None:
 
 
 def _check_accounts(service: ServiceConfig, path: str) -> None:
+    if service.env_file is not None:
+        try:
+            hostenv.read_env_file(service.env_file)
+        except PgoError as err:
+            raise ConfigError(path, str(err), service.name, "env_file") from None
     if service.signers is not None and not os.path.isfile(service.signers):
         raise ConfigError(path, f"allowed-signers file {service.signers!r} does not exist",
                           service.name, "signers")

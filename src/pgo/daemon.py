@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from pgo import systemd
+from pgo import secretfiles, systemd
 from pgo.compose import check_podman_compose, find_podman_compose
 from pgo.config import Config, config_from_text
 from pgo.configrepo import ConfigRepo
@@ -70,6 +70,7 @@ class Settings:
     webhook: tuple[str, int] | None = None  # -w: /hook's (the -m listener's, if the same)
     hosts: frozenset[str] | None = None  # --hosts: this machine's names; None: any machine
     config_repo: ConfigRepo | None = None  # -c git+URL#PATH: followed every interval
+    age_identity: str = secretfiles.IDENTITY  # decrypts the repositories' .age files
 
 
 class Daemon:
@@ -221,7 +222,8 @@ class Daemon:
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks_for, git_config, watchers=self.watchers)
+                self.settings.interval, checks_for, git_config, watchers=self.watchers,
+                age_identity=self.settings.age_identity)
 
     async def _follow_config(self, repo: ConfigRepo) -> None:
         """A new valid config commit: exit 2, so systemd restarts pgod on it."""

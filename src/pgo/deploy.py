@@ -112,6 +112,7 @@ class Deployer:
                        reason)
         try:
             await self.work.checkout.reset(fallback)
+            await self.work.place_secrets(fallback)  # (what runs may restart from them)
             if saved:
                 await self.work.compose("-").tag(saved)
             if touched:
@@ -143,6 +144,7 @@ class Deployer:
                 return False
             verify(at, self.work.path)  # before down too: a bad tree costs no downtime
             if all(a is Action.CHECKOUT for a in done):  # before the first podman step
+                await self.work.place_secrets(at.commit)
                 await self.check_arguments(project, decided.actions)
                 await self.work.login()
             done.append(action)
@@ -170,6 +172,7 @@ class Deployer:
         if at.file is None:
             raise PgoError("its compose project cannot be read: " + "; ".join(at.problems))
         project = self.work.compose(at.file)
+        await self.work.place_secrets(commit)
         await self.check_arguments(project, (Action.UP,))
         try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
             # container left stopped, with this commit's configuration)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pgo import proc, recorder
+from pgo import hostenv, proc, recorder
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -32,7 +32,8 @@ async def argument_problems(project: Project, service: ServiceConfig,
     if isinstance(calls, str):
         return [f"podman-compose {' '.join(args)}: its podman commands could not be worked "
                 f"out, so none is run: {calls}"]
-    scope = Scope(os.path.realpath(project.workdir), service.ports, service.build_urls)
+    scope = Scope(os.path.realpath(project.workdir), service.ports, service.build_urls,
+                  secrets=project.env.get(hostenv.SECRETS_VAR))
     found = check_calls(calls, scope)
     return [f"{MODEL_BUG}: {found[0]}", *found[1:]] if found else []
 
@@ -44,7 +45,7 @@ async def recorded_calls(project: Project, args: Sequence[str]) -> list[list[str
             *project.argv(*args)[1:]]
     try:
         result = await proc.run(argv, project.account, project.workdir, timeout=TIMEOUT,
-                                env=project.environment(), merge_stderr=False)
+                                env=project.environment, merge_stderr=False)
     except CommandFailed as err:
         return str(err)
     lines = result.output.strip().splitlines()

@@ -172,6 +172,23 @@ class Checkout:
         """The text of blob `oid` (at most proc.DATA_LIMIT bytes, else CommandFailed)."""
         return await self._git("cat-file", "blob", oid)
 
+    async def blobs_ending(self, commit: str, suffix: str) -> list[TreeEntry]:
+        """Every regular file of the tree of `commit` whose path ends in `suffix` (with
+        its size), at any depth."""
+        out = await self._git("ls-tree", "-r", "-z", "-l", "--full-tree", commit)
+        entries = []
+        for record in out.split("\0"):
+            meta, _, name = record.partition("\t")
+            mode, kind, oid, *size = meta.split() or ("", "", "")
+            if kind == "blob" and mode != "120000" and name.endswith(suffix):
+                entries.append(TreeEntry(mode, kind, name, oid,
+                                         int(size[0]) if size and size[0].isdigit() else None))
+        return entries
+
+    async def blob_bytes(self, oid: str) -> bytes:
+        """Blob `oid` as it is, undecoded (at most proc.DATA_LIMIT bytes)."""
+        return (await self._git_result("cat-file", "blob", oid)).data
+
     async def symlinks(self, commit: str) -> frozenset[str]:
         """The path of every symlink in the tree of `commit`."""
         out = await self._git("ls-tree", "-r", "-z", "--full-tree", commit)

@@ -75,8 +75,10 @@ def _repo_paths(model: dict[str, Any], file: str, writable_only: bool = False) -
 
 
 async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
-                       env: dict[str, str]) -> ProjectAt:
-    """Locate, load, interpolate and policy-check the compose project at `commit`."""
+                       env: dict[str, str], *, secrets_dir: str | None = None) -> ProjectAt:
+    """Locate, load, interpolate and policy-check the compose project at `commit`
+    (`secrets_dir`: the directory of its decrypted files, which env files and secrets may
+    name)."""
     try:
         names = [e.name for e in await checkout.ls_tree(commit)]
         file = find_compose_file(names, service.compose)
@@ -92,7 +94,8 @@ async def read_project(checkout: Checkout, service: ServiceConfig, commit: str,
     canonical, shapes = canonical_model(model)
     model = model if shapes else canonical  # what the checks read; refused: as written
     violations = check_policy(model, service.ports, posixpath.dirname(file),
-                              await checkout.symlinks(commit), file, service.build_urls)
+                              await checkout.symlinks(commit), file, service.build_urls,
+                              secrets_dir)
     runtime = runtime_paths(model, file)
     return ProjectAt(commit, file, model, runtime | build_paths(model, file),
                      tuple(str(v) for v in violations), tuple(blobs.items()), runtime)

@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Collection
 
-from pgo import proc, registries, statestore
+from pgo import proc, registries, secretfiles, statestore
 from pgo.compose import DEFAULT_TIMEOUT
 from pgo.errors import PgoError
 from pgo.proc import Account
@@ -21,7 +21,8 @@ PROJECT_LABEL = "io.podman.compose.project"
 
 
 async def remove_unconfigured(state_dir: str, directory: str, configured: Collection[str],
-                              as_root: bool = True) -> list[str]:
+                              as_root: bool = True, secrets_root: str = secretfiles.RUN_DIR,
+                              ) -> list[str]:
     """Take down and move aside every service with a record but no config; their names."""
     removed = []
     for name in statestore.names(state_dir):
@@ -29,6 +30,8 @@ async def remove_unconfigured(state_dir: str, directory: str, configured: Collec
             continue
         try:
             await _remove(state_dir, directory, name, as_root)
+            if secretfiles.remove(secretfiles.directory(secrets_root, name)):
+                log.info("%s: its decrypted files are removed", name)
         except (PgoError, OSError) as err:  # logged; the next start tries again
             log.error("%s: removed from the config, but taking it down or moving it aside "
                       "failed (the next start tries again): %s", name, err)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pgo import checkoutdir, images, proc, state, statestore
+from pgo import checkoutdir, hostenv, images, proc, secretfiles, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
@@ -70,12 +70,13 @@ class ServiceRunner:
     def __init__(self, config: ServiceConfig, account: Account, root: str, state_dir: str,
                  compose_exe: str, interval: float,
                  checks: Callable[[ServiceConfig, ServiceLog], Checks],
-                 git_config: str | None = None, watchers: Sequence[Watch] = ()) -> None:
+                 git_config: str | None = None, watchers: Sequence[Watch] = (),
+                 age_identity: str = secretfiles.IDENTITY) -> None:
         path = os.path.join(root, config.name)
         log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self.work = Workspace(config, account, path,
                               Checkout(path, config.repository, config.branch, account,
-                                       git_config), compose_exe, log)
+                                       git_config), compose_exe, log, age_identity)
         self.config, self.account, self.path, self.log = config, account, path, log
         self.checkout = self.work.checkout
         self.state_dir, self.interval = state_dir, interval
@@ -120,6 +121,7 @@ class ServiceRunner:
     def event(self, event: state.Event) -> Record:
         """Apply `event` to the record and save it; a failed save is logged, never fatal
         (the record on disk stays the previous one, whole)."""
+        event = hostenv.redact_event(event)  # no host value in a reason
         before, self.record = self.record, state.transition(self.record, event, time.time())
         if self.record.state is not before.state:
             self.log.info("state %s -> %s", before.state.value, self.record.state.value)
@@ -500,6 +502,7 @@ class ServiceRunner:
 
         async def heal() -> None:
             try:
+                await self.work.place_secrets(commit)  # (after a reboot, /run is empty)
                 await project.run("up", "-d")
                 await self.deployer.gate(project, at)
             except PgoError as err:

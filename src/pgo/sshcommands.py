@@ -263,6 +263,7 @@ async def compose(runner: ServiceRunner, request: Request,
             controls.refuse_if_host_stopped(runner, command)
             if problems := runner.worktree_problems():
                 raise Refusal(500, "working tree refused: " + "; ".join(problems))
+            await _place_secrets(runner)
             await _check_arguments(runner, request)
         if request.command in CREATES:  # (as pgod's own pull would: logged in first)
             try:
@@ -287,6 +288,17 @@ def _after(runner: ServiceRunner, request: Request, code: int, by: str) -> None:
         controls.stopped_by_operator(runner, f"operator {by}", request.command)
     elif request.command in ("up", "start"):
         controls.started_by_operator(runner)
+
+
+async def _place_secrets(runner: ServiceRunner) -> None:
+    """The deployed commit's decrypted files, as a deploy writes them (after a reboot, or
+    an operator's stop, they may be gone)."""
+    if runner.deployed_at is None:
+        return
+    try:
+        await runner.work.place_secrets(runner.deployed_at.commit)
+    except PgoError as err:
+        raise Refusal(500, f"decrypting the .age files failed: {err}") from None
 
 
 async def _check_arguments(runner: ServiceRunner, request: Request) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 
-from pgo import compose, registries
+from pgo import compose, hostenv, registries, secretfiles
 from pgo.compose import Project
 from pgo.config import ServiceConfig
+from pgo.errors import PgoError
 from pgo.git import Checkout
 from pgo.proc import Account
 from pgo.project import ProjectAt, read_project
@@ -24,15 +25,38 @@ class Workspace:
     checkout: Checkout
     compose_exe: str
     log: ServiceLog
+    age_identity: str = secretfiles.IDENTITY
+    secrets_root: str = secretfiles.RUN_DIR
 
     @property
     def name(self) -> str:
         return self.config.name
 
+    @property
+    def secrets_dir(self) -> str:
+        """Where the commit's `.age` files are decrypted to: ${PGO_SECRETS}."""
+        return secretfiles.directory(self.secrets_root, self.config.name)
+
+    def host_values(self) -> dict[str, str]:
+        """The host's variables (the config's `env` over its `env_file`); PgoError if the
+        env file cannot be used. Read anew each time: a change to the file takes effect
+        at the next deploy."""
+        from_file = hostenv.read_env_file(self.config.env_file) if self.config.env_file \
+            else {}
+        values = hostenv.merge(from_file, self.config.env)
+        hostenv.REDACTOR.add(values.values())
+        return values
+
+    def host_env(self) -> dict[str, str]:
+        """What podman-compose gets on top of its clean environment: the host's variables
+        and PGO_SECRETS."""
+        return {**self.host_values(), hostenv.SECRETS_VAR: self.secrets_dir}
+
     def environment(self) -> dict[str, str]:
         """The environment podman-compose runs with: the variables it interpolates from
         (REGISTRY_AUTH_FILE too, so the checks see what it will)."""
-        return self.account.environment({**compose.ENV, **self.registry_env()})
+        return self.account.environment({**self.host_env(), **compose.ENV,
+                                         **self.registry_env()})
 
     def registry_env(self) -> dict[str, str]:
         """REGISTRY_AUTH_FILE, the service's own, if it has `registries`."""
@@ -45,16 +69,44 @@ class Workspace:
                                self.config.registries)
 
     def compose(self, file: str) -> Project:
+        try:
+            env = self.host_env()
+        except PgoError as err:  # (changed since the commit was read: the argument layer
+            self.log.warning("%s", err)  # judges the project without its values)
+            env = {hostenv.SECRETS_VAR: self.secrets_dir}
         return Project(self.config.name, self.path, file, self.account, self.compose_exe,
-                       tuple(sorted(self.registry_env().items())))
+                       env={**env, **self.registry_env()})
 
     async def read(self, commit: str) -> ProjectAt:
         """The compose project at `commit`, checked (git objects only); with `signers`,
-        refused unless the commit is signed by one of them."""
-        project = await read_project(self.checkout, self.config, commit, self.environment())
+        refused unless the commit is signed by one of them; refused if one of its `.age`
+        files does not decrypt. Messages never hold a host value."""
+        try:
+            env = self.environment()
+        except PgoError as err:
+            return ProjectAt(commit, None, None, frozenset(), (f"env_file: {err}",))
+        project = await read_project(self.checkout, self.config, commit, env,
+                                     secrets_dir=self.secrets_dir)
+        sealed = await self.checkout.blobs_ending(commit, secretfiles.SUFFIX)
+        if sealed:  # a changed .age file redeploys, as a changed env file does
+            paths = frozenset(e.name for e in sealed)
+            project = replace(project, used=project.used | paths,
+                              runtime=(project.runtime or frozenset()) | paths)
+        problems = [*await secretfiles.problems(self.checkout, commit, self.age_identity)] \
+            if sealed else []
         if (problem := await self.unsigned(commit)) is not None:
-            return replace(project, problems=(problem, *project.problems))
-        return project
+            problems.insert(0, problem)
+        return replace(project, problems=tuple(  # (a value interpolated into a message)
+            hostenv.REDACTOR(p) for p in (*problems, *project.problems)))
+
+    async def place_secrets(self, commit: str) -> None:
+        """Decrypt `commit`'s `.age` files into ${PGO_SECRETS} (made anew), before its
+        podman steps; PgoError naming a file that does not decrypt."""
+        names = await secretfiles.place(self.checkout, commit, self.age_identity,
+                                        self.secrets_dir, self.account)
+        if names:
+            self.log.info("%d decrypted file(s) in %s: %s", len(names), self.secrets_dir,
+                          ", ".join(names))
 
     async def unsigned(self, commit: str) -> str | None:
         """Why `commit` may not run (no signature of an allowed signer); None if it may,

@@ -109,6 +109,7 @@ def runner(tmp_path: Path, repository: str = "file:///srv/x.git",
     stand_in = SimpleNamespace(
         project=project, lock=asyncio.Lock(), record=Record("svc", state=State.OK),
         config=config, keys=(), worktree_problems=list, stopping=False, wake=asyncio.Event(),
+        deployed_at=None,
         work=SimpleNamespace(stop_file=lambda: str(tmp_path / "svc.stop"), login=no_login))
 
     def event(event: Any) -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from pgo import __version__, configrepo
+from pgo import __version__, configrepo, hostenv, secretfiles
 from pgo.config import config_from_text, load_config
 from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key, prepare_state_dir
 from pgo.duration import format_duration, parse_duration
@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hosts", metavar="NAMES",
                         help="this machine's names for the services' `machines` key, comma-"
                              "separated (default: the host name, short and fully qualified)")
+    parser.add_argument("--age-identity", metavar="FILE", default=secretfiles.IDENTITY,
+                        help="the host's age identity, which decrypts the repositories' .age "
+                             f"files (default {secretfiles.IDENTITY}; root's only)")
     parser.add_argument("--print-host-key", action="store_true",
                         help="print the known_hosts line of pgod's SSH host key (DIR/.pgod/"
                              "ssh_host_ed25519_key, generated if missing) for the -s address "
@@ -174,10 +177,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
     except (PgoError, OSError) as err:
         parser.exit(EXIT_ERROR, f"pgod: cannot read the config {args.config}: {err}\n")
+    identity = os.path.abspath(args.age_identity)
+    if os.path.lexists(identity) and (why := secretfiles.check_identity(identity)):
+        parser.exit(EXIT_ERROR, f"pgod: --age-identity: {why}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
                     as_root=args.root, http=http, webhook=webhook, hosts=hosts,
-                    config_repo=repo)
+                    config_repo=repo, age_identity=identity)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
@@ -200,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(normalize_go_flags(sys.argv[1:] if argv is None else argv))
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(hostenv.RedactingFilter())  # no host value or decrypted text
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                         handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)

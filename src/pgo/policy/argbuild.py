@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from pgo.policy import podmanopts as opts
 from pgo.policy.arguments import check_image
 from pgo.policy.buildurls import check_build_url, is_remote_url
-from pgo.policy.podmanargs import Scope, check_options, inside, parse
+from pgo.policy.podmanargs import Scope, check_options, decrypted, inside, parse
 
 # dockerfile_inline: the NamedTemporaryFile podman-compose writes (the service user has no TMPDIR)
 _INLINE_DOCKERFILE = re.compile(r"/tmp/tmp[A-Za-z0-9_]+\.containerfile\Z")  # noqa: S108
@@ -49,7 +49,8 @@ def _build_value(name: str, value: str, scope: Scope) -> Iterator[str]:
         fields = dict(f.partition("=")[::2] for f in value.split(","))
         if set(fields) - {"id", "src", "env", "type"} or '"' in value:
             yield f"argument --secret {value!r}: only id, src, env and type are admitted"
-        elif "src" in fields and (why := inside(fields["src"], scope.workdir)):
+        elif "src" in fields and not decrypted(fields["src"], scope.secrets) and \
+                (why := inside(fields["src"], scope.workdir)):
             yield f"argument --secret {value!r}: {why}"
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from pgo.policy import podmanopts as opts
 from pgo.policy.arguments import check_image
-from pgo.policy.podmanargs import Scope, check_options, inside, parse
+from pgo.policy.podmanargs import Scope, check_options, decrypted, inside, parse
 from pgo.ports import PortRange, parse_compose_port
 
 _VOLUME_OPTIONS = re.compile(r"(ro|rw|z|Z|r?shared|r?slave|r?private|r?unbindable|r?bind|"
@@ -36,7 +36,7 @@ def check_create(args: list[str], scope: Scope) -> Iterator[str]:
 def _create_value(name: str, value: str, scope: Scope) -> Iterator[str]:
     made = scope.made
     if name in ("-v", "--volume"):
-        yield from _volume(value, scope.workdir)
+        yield from _volume(value, scope.workdir, scope.secrets)
     elif name == "--mount":
         yield from _mount(value, scope.workdir)
     elif name == "--network":
@@ -54,7 +54,7 @@ def _create_value(name: str, value: str, scope: Scope) -> Iterator[str]:
         yield from _secret(value)
 
 
-def _volume(value: str, workdir: str) -> Iterator[str]:
+def _volume(value: str, workdir: str, secrets: str | None = None) -> Iterator[str]:
     parts = value.split(":")
     if len(parts) == 1:
         return  # an anonymous volume
@@ -66,6 +66,8 @@ def _volume(value: str, workdir: str) -> Iterator[str]:
     if bad:
         yield f"argument -v {value!r}: option {bad[0]!r} is not admitted (U would change " \
               "the owner of host files)"
+    if decrypted(source, secrets) and [o for o in options if o in ("ro", "rw")][-1:] == ["ro"]:
+        return  # a compose secret's file: pgod's decrypted one, read-only
     if source.startswith("/"):
         why = inside(source, workdir)
         if why:

@@ -11,6 +11,7 @@ creates, images without transports, build contexts in the checkout or allowed by
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 
 from pgo.policy import podmanopts as opts
@@ -23,7 +24,7 @@ _LABEL = "io.podman.compose.service="
 
 def check_calls(calls: Sequence[Sequence[str]], scope: Scope) -> list[str]:
     """A message for every argument of every call that is not admitted."""
-    scope = Scope(scope.workdir, scope.ports, scope.build_urls, made_by(calls))
+    scope = dataclasses.replace(scope, made=made_by(calls))
     services = _services_by_image(calls)
     found: list[str] = []
     for call in calls:

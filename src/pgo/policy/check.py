@@ -29,14 +29,17 @@ class Violation:
 
 def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
                  compose_dir: str = "", symlinks: Collection[str] = (),
-                 compose_file: str = "", build_urls: Sequence[str] = ()) -> list[Violation]:
+                 compose_file: str = "", build_urls: Sequence[str] = (),
+                 secrets_dir: str | None = None) -> list[Violation]:
     """Every violation of the project; an empty list means it may run.
 
     `compose_dir` is the compose file's directory in the repository ("" for the top), so
     that `../x` from a subdirectory is still inside the repository. `symlinks` are the
     repository paths of every symlink in the commit, `compose_file` the compose file's
     repository path (without it, every name podman-compose looks for in `compose_dir`),
-    `build_urls` the patterns of URL build contexts the service may use (`buildurls`).
+    `build_urls` the patterns of URL build contexts the service may use (`buildurls`),
+    `secrets_dir` the absolute directory of the service's decrypted files, whose files
+    (and nothing around them) an `env_file` or a top-level secret's `file` may name.
     The checks read the model in its canonical shapes (`shapes.canonical_model`); a value
     in any other shape is refused first.
     """
@@ -51,5 +54,6 @@ def check_policy(model: Mapping[str, Any], allowed: Sequence[PortRange],
     found += [Violation(service, message) for service, message in
               check_extends(model.get("services") or {})]
     found += [Violation(service, message) for service, message in
-              check_host_paths(model, compose_dir, frozenset(symlinks), compose_file)]
+              check_host_paths(model, compose_dir, frozenset(symlinks), compose_file,
+                               secrets_dir)]
     return found

@@ -21,11 +21,16 @@ _FROM_TOP = " (podman resolves it from the repository's top, where pgod runs pod
 
 
 def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: frozenset[str],
-                      compose_file: str) -> list[tuple[str, str]]:
-    """(compose service, message) for every host path that breaks the rules."""
+                      compose_file: str, secrets_dir: str | None = None,
+                      ) -> list[tuple[str, str]]:
+    """(compose service, message) for every host path that breaks the rules. A file
+    directly in `secrets_dir` (pgod's decrypted files) is fine as an env file or a
+    secret's file, and nowhere else."""
     found: list[tuple[str, str]] = []
     inside: list[tuple[HostPath, str]] = []
     for path in host_paths(model):
+        if is_decrypted_file(path, secrets_dir):
+            continue
         where = repo_path(path.base(compose_dir), path.path)
         if any(ord(c) < 0x20 or c == "\x7f" for c in path.path):
             found.append((path.service, f"{path.key} {path.path!r} holds a control character "
@@ -49,6 +54,16 @@ def check_host_paths(model: Mapping[str, Any], compose_dir: str, symlinks: froze
         if path.writable:
             found += [(path.service, m) for m in _check_writable(path, where, read)]
     return found
+
+
+def is_decrypted_file(path: HostPath, secrets_dir: str | None) -> bool:
+    """Whether `path` is an env file or a top-level secret's file that names a file
+    directly in `secrets_dir`, as written (no `.`, `..`, `//` or trailing `/`)."""
+    key_ok = path.key == "env_file" or (path.key.startswith("secrets.") and
+                                        path.key.endswith(".file"))
+    head, _, name = path.path.rpartition("/")
+    return bool(secrets_dir) and key_ok and head == secrets_dir and \
+        name not in ("", ".", "..")
 
 
 def _check_repo_path(path: HostPath, compose_dir: str, symlinks: frozenset[str]) -> str | None:

@@ -19,6 +19,7 @@ class Scope:
     ports: Sequence[PortRange] = ()
     build_urls: Sequence[str] = ()
     made: Mapping[str, frozenset[str]] = field(default_factory=dict)  # kind -> names
+    secrets: str | None = None        # the directory of pgod's decrypted files
 
 
 @dataclass
@@ -69,6 +70,13 @@ def check_options(parsed: Parsed, table: Mapping[str, opts.Option]) -> Iterator[
             if why:
                 shown = f" (part {part!r})" if len(parts) > 1 else ""
                 yield f"argument {name} {value!r}{shown}: {why}"
+
+
+def decrypted(path: str, secrets: str | None) -> bool:
+    """Whether `path` is a file directly in `secrets`, the service's directory of
+    decrypted files (as podman-compose's realpath leaves it: no symlink on the way)."""
+    head, _, name = path.rpartition("/")
+    return bool(secrets) and head == secrets and name not in ("", ".", "..")
 
 
 def inside(path: str, workdir: str, *, base: str | None = None) -> str | None:
