@@ -76,7 +76,7 @@ def _hosts(text: str, whole: str) -> list[str]:
         if char == "," and not depth:
             hosts.append(text[start:index])
             start = index + 1
-    if any(not host for host in hosts):
+    if depth or not hosts or any(not host for host in hosts):
         raise ValueError(f"{whole!r}: {_HINT}")
     return hosts
 

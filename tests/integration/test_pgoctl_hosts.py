@@ -10,7 +10,8 @@ import subprocess
 from pathlib import Path
 
 from .sshclients import PGOCTL, fingerprint
-from .test_ssh import Fleet, fleet  # noqa: F401 (the fixture: a pgod with alpha and beta)
+from .test_ssh import Fleet
+from .test_ssh import fleet as _fleet  # noqa: F401 (the fixture "fleet": alpha and beta)
 
 
 def run_pgoctl(fleet: Fleet, home: Path, key: str, *words: str,
