@@ -9,9 +9,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from . import test_ssh
 from .sshclients import PGOCTL, fingerprint
 from .test_ssh import Fleet
-from .test_ssh import fleet as _fleet  # noqa: F401 (the fixture "fleet": alpha and beta)
+
+fleet = test_ssh.fleet  # the fixture: a pgod of its own for this module, alpha and beta
 
 
 def run_pgoctl(fleet: Fleet, home: Path, key: str, *words: str,

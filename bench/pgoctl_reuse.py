@@ -1,0 +1,106 @@
+"""Benchmark: a repeated `pgoctl host:svc//ping` over the held connection, next to a plain
+OpenSSH `ssh ... svc//ping` (a new connection each time) and `pgoctl --no-reuse`.
+
+Run as root after scripts/install (it makes a real user, repository and pgod):
+
+    CONTAINERS_CONF=/etc/pgo/containers.conf /opt/pgo/venv/bin/python bench/pgoctl_reuse.py \\
+        [ROUNDS] [--out FILE]
+
+The clients run interleaved, round by round, against the same pgod; pgoctl's first call of
+the run opens the master connection (not timed), every timed pgoctl call after it rides it
+(all within its 60 s: each round takes well under a second). The result is the ratio of
+medians; printed, and appended to FILE with --out.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ping import timed
+from tests.integration.helpers import (
+    free_port,
+    hello_files,
+    make_repo_in,
+    remove_user,
+    run,
+    wait_for_http,
+)
+from tests.integration.pgod_process import one_service
+from tests.integration.sshclients import PGOCTL, SSH_OPTIONS, keygen
+
+
+def clients(key: Path, ssh_port: int) -> dict[str, list[str]]:
+    pgoctl = [PGOCTL, "--insecure", "-i", str(key), "-p", str(ssh_port), "127.0.0.1:bench//ping"]
+    return {
+        "ssh": ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(ssh_port), "127.0.0.1",
+                "bench//ping"],
+        "pgoctl --no-reuse": [*pgoctl[:1], "--no-reuse", *pgoctl[1:]],
+        "pgoctl (held connection)": pgoctl,
+    }
+
+
+def report_lines(samples: dict[str, list[float]], rounds: int) -> list[str]:
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()}: "
+             "pgoctl's held connection",
+             f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
+             f"Python {platform.python_version()}; {rounds} interleaved rounds, loopback.\n",
+             "| client | median | p90 | vs ssh |", "|---|---|---|---|"]
+    for name, values in samples.items():
+        p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
+        lines.append(f"| {name} | {medians[name] * 1000:.1f} ms | {p90 * 1000:.1f} ms | "
+                     f"{medians[name] / medians['ssh']:.2f}x |")
+    return lines
+
+
+def main(rounds: int, out: str | None) -> None:
+    root = Path(tempfile.mkdtemp(prefix="pgo-bench-", dir="/tmp"))
+    root.chmod(0o755)
+    user = f"pgobench{secrets.token_hex(2)}"
+    run(["useradd", "-m", "-s", "/usr/sbin/nologin", user])
+    key, port, ssh_port = keygen(root, "k"), free_port(), free_port()
+    files = hello_files(port, "bench")
+    files["ssh/k.pub"] = key.with_suffix(".pub").read_text()
+    repo = make_repo_in(root, files)
+    pgod = one_service(root, "bench", user, repo.url, port, ssh_port)
+    env = {"PATH": os.environ["PATH"], "HOME": str(root)}
+    try:
+        wait_for_http(port, "bench")
+        pgod.wait_log("operator key(s)")
+        argvs = clients(key, ssh_port)
+        samples: dict[str, list[float]] = {name: [] for name in argvs}
+        for argv in argvs.values():
+            timed(argv, env)  # warm up; the last one opens the held connection
+        for _ in range(rounds):
+            for name, argv in argvs.items():
+                samples[name].append(timed(argv, env))
+        text = "\n".join(report_lines(samples, rounds)) + "\n"
+        print(text)
+        if out:
+            with open(out, "a", encoding="utf-8") as handle:
+                handle.write(text)
+    finally:
+        for socket in (root / ".cache" / "pgoctl").glob("*"):
+            subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
+                           capture_output=True, check=False)
+        pgod.stop()
+        remove_user(user)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    words = sys.argv[1:]
+    target = words.pop(words.index("--out") + 1) if "--out" in words else None
+    words = [w for w in words if w != "--out"]
+    main(int(words[0]) if words else 30, target)
