@@ -27,8 +27,8 @@ if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: s
 # pgod's refusal status -> pgoctl's exit code (sysexits.h), see pgoctl(1).
 EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 409: 69, 429: 75, 500: 70}
 EXIT_USAGE, EXIT_SSH = 2, 255
-USAGE = ("usage: pgoctl [OPTION]... HOST[,HOST...]:SERVICE[,SERVICE...]//COMMAND [ARGS...] "
-         "[TARGET [ARGS...]]...")
+USAGE = ("usage: pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]\n"
+         "       pgoctl [OPTION]... H1,H2:S1,S2//COMMAND [ARGS...] [TARGET [ARGS...]]...")
 # (short, long, value name or "", help): the whole command line, and --help, come from here.
 OPTIONS = (
     ("-i", "--identity", "FILE", "private key file, or '$VAR' to read the key from variable VAR"),
