@@ -27,7 +27,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ping import timed
 from tests.integration.helpers import (
     free_port,
     hello_files,
@@ -40,6 +39,15 @@ from tests.integration.pgod_process import one_service
 from tests.integration.sshclients import PGOCTL, SSH_OPTIONS, keygen
 
 
+def timed(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0 or (argv[-1].endswith("//ping") and b"pong" not in result.stdout):
+        raise SystemExit(f"{argv} failed: {result.stderr.decode()}")
+    return elapsed
+
+
 def clients(key: Path, ssh_port: int) -> dict[str, list[str]]:
     pgoctl = [PGOCTL, "--insecure", "-i", str(key), "-p", str(ssh_port), "127.0.0.1:bench//ping"]
     return {
@@ -48,6 +56,16 @@ def clients(key: Path, ssh_port: int) -> dict[str, list[str]]:
         "pgoctl --no-reuse": [*pgoctl[:1], "--no-reuse", *pgoctl[1:]],
         "pgoctl (held connection)": pgoctl,
     }
+
+
+def baselines(root: Path) -> dict[str, list[str]]:
+    """What the held connection cannot save: ssh's own session over pgoctl's master (no
+    Python), and Python's start-up (`pgoctl --version`: the interpreter, site, pgoctl's
+    imports). Run after `clients`' warm-up, so the master exists."""
+    socket = next((root / ".cache" / "pgoctl").glob("k*"))
+    return {"ssh over the held connection": ["ssh", "-o", f"ControlPath={socket}",
+                                             "-o", "ControlMaster=no", "x", "bench//ping"],
+            "pgoctl --version (no SSH)": [PGOCTL, "--version"]}
 
 
 def report_lines(samples: dict[str, list[float]], rounds: int) -> list[str]:
@@ -82,6 +100,8 @@ def main(rounds: int, out: str | None) -> None:
         samples: dict[str, list[float]] = {name: [] for name in argvs}
         for argv in argvs.values():
             timed(argv, env)  # warm up; the last one opens the held connection
+        argvs.update(baselines(root))
+        samples.update({name: [] for name in argvs})
         for _ in range(rounds):
             for name, argv in argvs.items():
                 samples[name].append(timed(argv, env))
