@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import secrets
 import shutil
 import statistics
@@ -39,13 +40,35 @@ from tests.integration.pgod_process import one_service
 from tests.integration.sshclients import PGOCTL, SSH_OPTIONS, keygen
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, env=env, check=False)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0 or (argv[-1].endswith("//ping") and b"pong" not in result.stdout):
-        raise SystemExit(f"{argv} failed: {result.stderr.decode()}")
-    return elapsed
+class Meter:
+    """Wall time of a call, and the CPU time it cost everywhere: the client's processes
+    (their rusage), pgod's, and the background ssh master's (from /proc). The CPU time does
+    not depend on how busy the machine is; the wall time does."""
+
+    def __init__(self, pgod_pid: int) -> None:
+        self.pids = [pgod_pid]
+
+    def held_master(self, socket: Path) -> None:
+        check = subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "check", "x"],
+                               capture_output=True, text=True, check=False)
+        self.pids.append(int(check.stderr.split("pid=")[1].split(")")[0]))
+
+    def _cpu(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        ticks = 0
+        for pid in self.pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return usage.ru_utime + usage.ru_stime + ticks / os.sysconf("SC_CLK_TCK")
+
+    def timed(self, argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+        cpu, start = self._cpu(), time.perf_counter()
+        result = subprocess.run(argv, capture_output=True, env=env, check=False)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0 or (argv[-1].endswith("//ping")
+                                      and b"pong" not in result.stdout):
+            raise SystemExit(f"{argv} failed: {result.stderr.decode()}")
+        return elapsed, self._cpu() - cpu
 
 
 def clients(key: Path, ssh_port: int) -> dict[str, list[str]]:
@@ -68,17 +91,23 @@ def baselines(root: Path) -> dict[str, list[str]]:
             "pgoctl --version (no SSH)": [PGOCTL, "--version"]}
 
 
-def report_lines(samples: dict[str, list[float]], rounds: int) -> list[str]:
-    medians = {name: statistics.median(values) for name, values in samples.items()}
+def report_lines(samples: dict[str, list[tuple[float, float]]], rounds: int) -> list[str]:
+    walls = {name: statistics.median(w for w, _ in values) for name, values in samples.items()}
+    cpus = {name: statistics.mean(c for _, c in values) for name, values in samples.items()}
     lines = [f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()}: "
              "pgoctl's held connection",
              f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, "
-             f"Python {platform.python_version()}; {rounds} interleaved rounds, loopback.\n",
-             "| client | median | p90 | vs ssh |", "|---|---|---|---|"]
+             f"Python {platform.python_version()}; {rounds} interleaved rounds, loopback; "
+             f"load average {os.getloadavg()[0]:.1f}. CPU: the mean per call of the client's "
+             "processes, pgod and the held connection's ssh master together.\n",
+             "| client | median wall | p90 wall | vs ssh | CPU per call | vs ssh |",
+             "|---|---|---|---|---|---|"]
     for name, values in samples.items():
-        p90 = statistics.quantiles(values, n=10)[-1] if len(values) > 1 else values[0]
-        lines.append(f"| {name} | {medians[name] * 1000:.1f} ms | {p90 * 1000:.1f} ms | "
-                     f"{medians[name] / medians['ssh']:.2f}x |")
+        wall = [w for w, _ in values]
+        p90 = statistics.quantiles(wall, n=10)[-1] if len(wall) > 1 else wall[0]
+        lines.append(f"| {name} | {walls[name] * 1000:.1f} ms | {p90 * 1000:.1f} ms | "
+                     f"{walls[name] / walls['ssh']:.2f}x | {cpus[name] * 1000:.1f} ms | "
+                     f"{cpus[name] / cpus['ssh']:.2f}x |")
     return lines
 
 
@@ -97,14 +126,16 @@ def main(rounds: int, out: str | None) -> None:
         wait_for_http(port, "bench")
         pgod.wait_log("operator key(s)")
         argvs = clients(key, ssh_port)
-        samples: dict[str, list[float]] = {name: [] for name in argvs}
+        assert pgod.proc is not None
+        meter = Meter(pgod.proc.pid)
         for argv in argvs.values():
-            timed(argv, env)  # warm up; the last one opens the held connection
+            meter.timed(argv, env)  # warm up; the last one opens the held connection
         argvs.update(baselines(root))
-        samples.update({name: [] for name in argvs})
+        meter.held_master(next((root / ".cache" / "pgoctl").glob("k*")))
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in argvs}
         for _ in range(rounds):
             for name, argv in argvs.items():
-                samples[name].append(timed(argv, env))
+                samples[name].append(meter.timed(argv, env))
         text = "\n".join(report_lines(samples, rounds)) + "\n"
         print(text)
         if out:
