@@ -11,13 +11,15 @@ several targets at once (`pgo.cli.fanout`) and connections kept open for the nex
 from __future__ import annotations
 
 import os
-import signal  # (imports enum, ~4 ms: the price of forwarding SIGTERM/SIGHUP to ssh)
 import sys
 
 from pgo import __version__
 from pgo.cli.sshmux import control_path, mux_options
 from pgo.target import looks_like_target, parse_targets
 
+# signal's own functions and numbers without its enum wrappers (enum costs more CPU than
+# the rest of pgoctl's start: ~15 ms here); what forwards SIGTERM/SIGHUP/SIGINT to ssh.
+signal = __import__("_signal")
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: see pgo.target
     from collections.abc import Sequence

@@ -30,6 +30,14 @@ def _b64(data: bytes) -> str:
 
 
 def _sha256(data: bytes) -> bytes:
+    """SHA-256 from CPython's own module (3.11: _sha256, 3.12+: _sha2), not hashlib, whose
+    OpenSSL costs ~8 ms of CPU at every start; hashlib where neither exists."""
+    for name in ("_sha256", "_sha2"):
+        try:
+            digest: bytes = __import__(name).sha256(data).digest()
+        except ImportError:
+            continue
+        return digest
     import hashlib  # noqa: PLC0415
 
     return hashlib.sha256(data).digest()
