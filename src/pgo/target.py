@@ -55,3 +55,36 @@ def parse_target(text: str, args: Sequence[str] = ()) -> Target:
     if not (ok and slashes and _word(name, ":/") and _word(command, "")):
         raise ValueError(f"{text!r}: {_HINT}")
     return Target(host, name, command, args)
+
+
+def parse_targets(text: str, args: Sequence[str] = ()) -> list[Target]:
+    """`h1,h2:s1,s2//command`: one Target per host and service, hosts first; each part
+    checked as `parse_target` checks one. ValueError with a hint on bad input."""
+    where, slashes, command = text.partition("//")
+    hosts, colon, services = where.rpartition(":")
+    if not (slashes and colon):
+        raise ValueError(f"{text!r}: {_HINT}")
+    return [parse_target(f"{host}:{service}//{command}", args)
+            for host in _hosts(hosts, text) for service in services.split(",")]
+
+
+def _hosts(text: str, whole: str) -> list[str]:
+    """`a,[::1],b` split at the commas outside brackets."""
+    hosts, depth, start = [], 0, 0
+    for index, char in enumerate(text + ","):
+        depth += (char == "[") - (char == "]")
+        if char == "," and not depth:
+            hosts.append(text[start:index])
+            start = index + 1
+    if depth or not hosts or any(not host for host in hosts):
+        raise ValueError(f"{whole!r}: {_HINT}")
+    return hosts
+
+
+def looks_like_target(word: str) -> bool:
+    """Whether a word after a target starts another one (`host:service//command`)."""
+    try:
+        parse_targets(word)
+    except ValueError:
+        return False
+    return True

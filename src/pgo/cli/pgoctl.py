@@ -3,18 +3,23 @@
 The transport is OpenSSH's own `ssh` client, so pgoctl starts in milliseconds (no crypto
 imports) and behaves like ssh towards keys and hosts. pgoctl adds: the key from a file or
 an environment variable, its own trust-on-first-use known-hosts file, and pgod's refusal
-statuses (400..500, which ssh truncates to 8 bits) mapped to small documented exit codes.
+statuses (400..500, which ssh truncates to 8 bits) mapped to small documented exit codes,
+several targets at once (`pgo.cli.fanout`) and connections kept open for the next call
+(ssh's own master connections, `pgo.cli.sshmux`).
 """
 
 from __future__ import annotations
 
 import os
-import signal  # (imports enum, ~4 ms: the price of forwarding SIGTERM/SIGHUP to ssh)
 import sys
 
 from pgo import __version__
-from pgo.target import parse_target
+from pgo.cli.sshmux import control_path, mux_options
+from pgo.target import looks_like_target, parse_targets
 
+# signal's own functions and numbers without its enum wrappers (enum costs more CPU than
+# the rest of pgoctl's start: ~15 ms here); what forwards SIGTERM/SIGHUP/SIGINT to ssh.
+signal = __import__("_signal")
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: see pgo.target
     from collections.abc import Sequence
@@ -24,12 +29,15 @@ if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: s
 # pgod's refusal status -> pgoctl's exit code (sysexits.h), see pgoctl(1).
 EXIT_CODES = {400: 64, 401: 77, 404: 68, 406: 65, 409: 69, 429: 75, 500: 70}
 EXIT_USAGE, EXIT_SSH = 2, 255
-USAGE = "usage: pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]"
+USAGE = ("usage: pgoctl [OPTION]... HOST:SERVICE//COMMAND [ARGS...]\n"
+         "       pgoctl [OPTION]... H1,H2:S1,S2//COMMAND [ARGS...] [TARGET [ARGS...]]...")
 # (short, long, value name or "", help): the whole command line, and --help, come from here.
 OPTIONS = (
     ("-i", "--identity", "FILE", "private key file, or '$VAR' to read the key from variable VAR"),
     ("-p", "--port", "PORT", "pgod's SSH port (default 2222)"),
     ("", "--insecure", "", "do not check or record the host key (for CI only)"),
+    ("", "--no-reuse", "", "a connection of its own, none kept open for later calls"),
+    ("", "--json", "", "status/history --json of every target as one object"),
     ("-h", "--help", "", "show this help and exit"),
     ("", "--version", "", "show pgoctl's version and exit"),
 )
@@ -39,19 +47,28 @@ HELP = "\n".join([
     "logs [-f] [--tail N] [--since T] [-t] [SERVICE], ping, status [--json], history",
     "[-n N] [--json], sync, diff, freeze [REASON...], unfreeze, rollback [COMMIT]. Every word",
     "after the target belongs to the command, except one \"--\" right after it, which",
-    "is dropped: HOST:SVC//logs -- --tail 5 sends logs --tail 5.", "", "options:",
+    "is dropped: HOST:SVC//logs -- --tail 5 sends logs --tail 5. A later word that is",
+    "a target starts another command. Several targets run at once, each line labelled",
+    "with its host (HOST:SERVICE if they name several services).", "", "options:",
     *(f"  {', '.join(filter(None, (short, long)))} {value}".ljust(24) + text
       for short, long, value, text in OPTIONS), "",
     "The key: -i FILE, -i '$VAR' (the key's text in environment variable VAR), or the",
-    "key's text in PGOCTL_ID. ssh's configuration files are not read.", "",
+    "key's text in PGOCTL_ID. ssh's configuration files are not read. A connection",
+    "stays open for 60 s after a call (one per host, port and key) for the next ones.", "",
     "Exit status: the remote command's; pgod's refusals map to 64 (400 bad request),",
     "77 (401 key not allowed), 68 (404 no such service), 65 (406 unknown command or",
     "argument), 69 (409 kept down by the host's stop file), 75 (429 too many commands",
     "running), 70 (500 internal error); 255 when",
     "SSH itself fails; 2 for a bad command line; 1 for pgoctl's other errors (no key,",
-    "a key file it cannot open) and a refusal it does not know.", ""])
+    "a key file it cannot open) and a refusal it does not know. Of several targets:",
+    "the highest of their statuses.", ""])
 _REFUSAL = b"pgod: "
 _CHANGED = b"REMOTE HOST IDENTIFICATION HAS CHANGED"
+
+
+# the options without a value: the attribute of Args each sets, and to what
+_FLAGS = {"--insecure": ("insecure", True), "--no-reuse": ("reuse", False),
+          "--json": ("json", True)}
 
 
 class UsageError(Exception):
@@ -61,13 +78,22 @@ class UsageError(Exception):
 class Args:
     """pgoctl's parsed command line."""
 
-    __slots__ = ("args", "identity", "insecure", "port", "show", "target")
+    __slots__ = ("identity", "insecure", "json", "port", "reuse", "show", "targets")
 
     def __init__(self) -> None:
         self.identity: str | None = None
         self.port, self.insecure, self.show = 2222, False, ""
-        self.target = ""
-        self.args: list[str] = []
+        self.reuse, self.json = True, False
+        #: each target as written, with the words after it (its command's arguments)
+        self.targets: list[tuple[str, list[str]]] = []
+
+    @property
+    def target(self) -> str:
+        return self.targets[0][0]
+
+    @property
+    def args(self) -> list[str]:
+        return self.targets[0][1]
 
 
 def _option(word: str) -> tuple[tuple[str, str, str, str], str | None]:
@@ -96,8 +122,8 @@ def parse_args(argv: Sequence[str]) -> Args:
         if long in ("--help", "--version"):
             args.show = long
             return args
-        if long == "--insecure":
-            args.insecure = True
+        if long in _FLAGS:
+            setattr(args, *_FLAGS[long])
         elif long == "--identity":
             args.identity = value
         elif not (value and value.isascii() and value.isdigit() and 0 < int(value) < 65536):
@@ -106,9 +132,22 @@ def parse_args(argv: Sequence[str]) -> Args:
             args.port = int(value)
     if not words:
         raise UsageError("HOST:SERVICE//COMMAND is missing")
-    args.target, rest = words[0], words[1:]
-    args.args = rest[1:] if rest[:1] == ["--"] else rest
+    args.targets = split_targets(words)
     return args
+
+
+def split_targets(words: list[str]) -> list[tuple[str, list[str]]]:
+    """`T1 a b T2 c`: each target with its words; `T -- ...`: all the rest is T's."""
+    targets: list[tuple[str, list[str]]] = []
+    while words:
+        target, words = words[0], words[1:]
+        if words[:1] == ["--"]:
+            targets.append((target, words[1:]))
+            break
+        end = next((i for i, word in enumerate(words) if looks_like_target(word)), len(words))
+        targets.append((target, words[:end]))
+        words = words[end:]
+    return targets
 
 
 def known_hosts_file() -> str:
@@ -141,10 +180,12 @@ def login_name() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -> list[str]:
+def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool,
+             mux: Sequence[str] = ("-o", "ControlMaster=no", "-o", "ControlPath=none"),
+             ) -> list[str]:
     """The OpenSSH command line: no ssh_config (-F /dev/null: no other keys, no master
-    connection), our key only, publickey only, no forwarding, TOFU hosts, keep-alives (a
-    dead network ends `logs -f` within about a minute)."""
+    connection but ours, `mux`), our key only, publickey only, no forwarding, TOFU hosts,
+    keep-alives (a dead network ends `logs -f` within about a minute)."""
     if insecure:
         hosts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     else:
@@ -156,7 +197,8 @@ def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool) -
             "-o", "PreferredAuthentications=publickey", "-o", "GlobalKnownHostsFile=/dev/null",
             "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
             "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
-            "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR", *hosts, "--", host, remote]
+            "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR", *hosts, *mux,
+            "--", host, remote]
 
 
 def ssh_environment(variable: str | None) -> dict[str, str]:
@@ -269,20 +311,81 @@ def _leave(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds KeyFile: no copy of a key is left behind
 
 
-def run(args: Args, target: Target) -> tuple[int, int | None, bool]:
-    """ssh with the key in place; what `relay` returns."""
+def reuse_options(args: Args, key_path: str, host: str) -> list[str]:
+    """ssh's options for a master connection shared by the calls with this key to this
+    host, port and user, checking host keys the same way; or for none (--no-reuse, or a
+    socket that must not be used: a warning says why)."""
+    if not args.reuse:
+        return mux_options(None)
+    where = "\0".join((login_name(), host, str(args.port), str(args.insecure),
+                       known_hosts_file()))
+    path, problem = control_path(key_path, where)
+    if problem:
+        print(f"pgoctl: not reusing connections: {problem}", file=sys.stderr)
+    return mux_options(path, ssh_path(path) if path else "")
+
+
+def run(args: Args, targets: Sequence[Target]) -> list[tuple[int, int | None, bool]]:
+    """ssh with the key in place, once per target, all at once; what `relay` returns, per
+    target. One target (without --json): its output as it is, unlabelled."""
     for signum in (signal.SIGTERM, signal.SIGHUP):  # until relay forwards them to ssh
         signal.signal(signum, _leave)
     key = KeyFile(args.identity)
     with key as key_path:
-        argv = ssh_argv(target.host, args.port, key_path, target.remote_command(), args.insecure)
+        argvs = [ssh_argv(t.host, args.port, key_path, t.remote_command(), args.insecure,
+                          reuse_options(args, key_path, t.host)) for t in targets]
         if not args.insecure:
             os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
+        env = ssh_environment(key.variable)
         try:
-            return relay(argv, ssh_environment(key.variable))
+            if len(targets) == 1 and not args.json:
+                return [relay(argvs[0], env)]
+            from pgo.cli import fanout  # noqa: PLC0415 (only for several)
+
+            results = fanout.run_all(argvs, env, fanout.labels(targets), args.json)
         except FileNotFoundError:
             raise SystemExit("pgoctl: OpenSSH's ssh client is needed "
                              "(apt-get install openssh-client)") from None
+    if args.json:
+        keys = [fanout.json_key(t) for t in targets]
+        _write_all(1, fanout.merge_json(keys, [out for _, out, _ in results]).encode())
+    return [(status, next((r for r in map(_refusal, err.split(b"\n")) if r), None),
+             _CHANGED in err) for status, _, err in results]
+
+
+def remember(targets: Sequence[Target], codes: Sequence[int]) -> None:
+    """HOST:SERVICE of each target that worked, in $XDG_CONFIG_HOME/pgo/targets (for the
+    shell completion; the last 100)."""
+    path = os.path.join(os.path.dirname(known_hosts_file()), "targets")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            known = handle.read().split()
+    except OSError:
+        known = []
+    new = [f"{t.host}:{t.service}" for t, code in zip(targets, codes, strict=True)
+           if code == 0 and f"{t.host}:{t.service}" not in known]
+    if not new:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{entry}\n" for entry in [*known, *dict.fromkeys(new)][-100:]))
+    except OSError:
+        pass
+
+
+def targets_of(args: Args) -> list[Target]:
+    """Every target of the command line; with --json, each a status or history --json."""
+    targets = [t for text, words in args.targets for t in parse_targets(text, words)]
+    for target in targets:
+        if target.host.startswith("-"):
+            raise UsageError(f"{target.host!r} is not a host name")
+        if args.json and target.command not in ("status", "history"):
+            raise UsageError(f"--json: {target.command} has no JSON output "
+                             "(status and history have)")
+        if args.json and "--json" not in target.args:
+            target.args = (*target.args, "--json")
+    return targets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,20 +394,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.show:
             print(HELP if args.show == "--help" else f"pgoctl {__version__}", end="")
             return 0
-        target = parse_target(args.target, args.args)
-        if target.host.startswith("-"):
-            raise UsageError(f"{target.host!r} is not a host name")
+        targets = targets_of(args)
     except (UsageError, ValueError) as err:
         print(f"pgoctl: {err} (see pgoctl --help)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        status, refusal, changed = run(args, target)
+        results = run(args, targets)
     except OSError as err:  # a known_hosts directory or key copy that cannot be made
         raise SystemExit(f"pgoctl: {err.strerror or err}: {err.filename or ''}") from None
-    if changed:
-        print(f"pgoctl: the host key of [{target.host}]:{args.port} changed; if that is "
-              f"expected, delete its line from {known_hosts_file()}", file=sys.stderr)
-    return exit_code(status, refusal)
+    for target, (_, _, changed) in zip(targets, results, strict=True):
+        if changed:
+            print(f"pgoctl: the host key of [{target.host}]:{args.port} changed; if that is "
+                  f"expected, delete its line from {known_hosts_file()}", file=sys.stderr)
+    codes = [exit_code(status, refusal) for status, refusal, _ in results]
+    remember(targets, codes)
+    return max(codes)
 
 
 if __name__ == "__main__":

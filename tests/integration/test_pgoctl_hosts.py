@@ -1,0 +1,130 @@
+"""pgoctl across hosts against a real pgod: several targets at once, the worst exit status,
+--json merged, and connections held for the next call (and never ridden by another key)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from . import test_ssh
+from .sshclients import PGOCTL, fingerprint
+from .test_ssh import Fleet
+
+fleet = test_ssh.fleet  # the fixture: a pgod of its own for this module, alpha and beta
+
+
+def run_pgoctl(fleet: Fleet, home: Path, key: str, *words: str,
+               ) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "USER": "root"}
+    return subprocess.run([PGOCTL, "-i", str(fleet.keys[key]), "-p", str(fleet.ssh_port),
+                           *words], capture_output=True, text=True, timeout=120, env=env,
+                          check=False, stdin=subprocess.DEVNULL)
+
+
+def fresh_home(fleet: Fleet, name: str) -> Path:
+    home = fleet.root / name
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    return home
+
+
+def connections(port: int) -> dict[str, set[int]]:
+    """Client-side TCP sockets to 127.0.0.1:`port` from /proc/net/tcp, by state:
+    established ones and those in TIME_WAIT (a connection the client closed)."""
+    found: dict[str, set[int]] = {"established": set(), "time_wait": set()}
+    states = {"01": "established", "06": "time_wait"}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if remote == f"0100007F:{port:04X}" and state in states:
+            found[states[state]].add(int(local.split(":")[1], 16))
+    return found
+
+
+def test_two_hosts_at_once_each_line_labelled(fleet: Fleet) -> None:
+    """The same pgod as 127.0.0.1 and as localhost: two targets, two connections."""
+    home = fresh_home(fleet, "two-hosts")
+    result = run_pgoctl(fleet, home, "a", "127.0.0.1,localhost:alpha//ping")
+    assert result.returncode == 0, result.stderr
+    lines = sorted(result.stdout.splitlines())
+    assert [line.split(": ")[0] for line in lines] == ["127.0.0.1", "localhost"]
+    assert all(line.split(": ", 1)[1].startswith("pong! - ") for line in lines)
+    both = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping", "localhost:alpha//status")
+    assert both.returncode == 0, both.stderr
+    assert "127.0.0.1: pong! - " in both.stdout  # one service: the host is the label
+    assert "localhost: service:      alpha\n" in both.stdout
+
+
+def test_the_worst_exit_status_wins(fleet: Fleet) -> None:
+    """Key a may run alpha, not beta: 0 and 401 (77) make 77; each refusal is labelled."""
+    home = fresh_home(fleet, "worst")
+    result = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha,beta//ping")
+    assert result.returncode == 77, result.stderr
+    assert "127.0.0.1:alpha: pong! - " in result.stdout
+    assert "127.0.0.1:beta: pgod: 401 " in result.stderr
+    missing = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping", "127.0.0.1:nosuch//ping",
+                         "127.0.0.1:beta//ping")
+    assert missing.returncode == 77, missing.stderr  # 77 (401) > 68 (404) > 0
+    assert "127.0.0.1:nosuch: pgod: 404 " in missing.stderr
+
+
+def test_json_of_several_targets_is_one_object(fleet: Fleet) -> None:
+    home = fresh_home(fleet, "json")
+    result = run_pgoctl(fleet, home, "a", "--json", "127.0.0.1,localhost:alpha//status",
+                        "127.0.0.1:beta//status")
+    assert result.returncode == 77, result.stderr
+    merged = json.loads(result.stdout)
+    assert set(merged) == {"127.0.0.1:alpha", "localhost:alpha", "127.0.0.1:beta"}
+    assert merged["127.0.0.1:alpha"]["state"] == "ok"
+    assert merged["localhost:alpha"]["service"] == "alpha"
+    assert merged["127.0.0.1:beta"] is None
+    history = run_pgoctl(fleet, home, "a", "--json", "127.0.0.1:alpha//history", "-n", "1")
+    assert history.returncode == 0, history.stderr
+    assert list(json.loads(history.stdout)) == ["127.0.0.1:alpha"]
+
+
+def test_a_second_call_rides_the_held_connection_and_another_key_does_not(
+        fleet: Fleet) -> None:
+    home = fresh_home(fleet, "reuse")
+    port = fleet.ssh_port
+    before = connections(port)["established"]  # the earlier tests' masters
+    assert run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping").returncode == 0
+    directory = home / ".cache" / "pgoctl"
+    assert oct(directory.stat().st_mode & 0o777) == "0o700"
+    sockets = list(directory.iterdir())
+    key_a = fingerprint(fleet.keys["a"]).removeprefix("SHA256:")[:22]
+    assert len(sockets) == 1
+    assert sockets[0].name.startswith("k" + key_a.replace("/", "_").replace("+", "-") + "-")
+    held = connections(port)["established"] - before
+    assert len(held) == 1, held  # the master, in the background
+    closed = connections(port)["time_wait"]
+    for _ in range(3):
+        again = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//status")
+        assert again.returncode == 0, again.stderr
+    assert connections(port)["established"] - before == held
+    assert connections(port)["time_wait"] <= closed  # no connection was opened and closed
+    # --no-reuse: a connection of its own (closed by the client when it is done)
+    alone = run_pgoctl(fleet, home, "a", "--no-reuse", "127.0.0.1:alpha//ping")
+    assert alone.returncode == 0, alone.stderr
+    assert connections(port)["time_wait"] - closed, "--no-reuse opened no connection"
+    assert connections(port)["established"] - before == held
+    # key b: its own socket and connection, authenticated as b (pgod's audit line)
+    other = run_pgoctl(fleet, home, "b", "127.0.0.1:beta//ping")
+    assert other.returncode == 0, other.stderr
+    assert len(list(directory.iterdir())) == 2
+    assert len(connections(port)["established"] - before - held) == 1
+    assert f"beta: beta//ping from 127.0.0.1 key {fingerprint(fleet.keys['b'])}" \
+        in fleet.pgod.log
+    # key b asking for alpha while a's connection is open: refused as b (401)
+    refused = run_pgoctl(fleet, home, "b", "127.0.0.1:alpha//ping")
+    assert refused.returncode == 77, refused.stderr
+    # a key allowed nowhere is refused in the handshake, though a's connection is open
+    stranger = run_pgoctl(fleet, home, "stranger", "127.0.0.1:alpha//ping")
+    assert stranger.returncode == 255, stranger.stderr
+    assert len(list(directory.iterdir())) == 2
+    for socket in directory.iterdir():  # end the masters: the fleet's later tests start clean
+        subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
+                       capture_output=True, check=False, timeout=30)
