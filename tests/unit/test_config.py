@@ -121,7 +121,7 @@ def test_signers_per_service_and_as_a_default(tmp_path) -> None:
     signers = tmp_path / "signers"
     signers.write_text("ops@example.org ssh-ed25519 AAAA\n")
     text = (f'signers = "{signers}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
-            + 'signers = "/etc/pgo/other"\n')
+            .replace('"example.org"', '"two.example.org"') + 'signers = "/etc/pgo/other"\n')
     config = parse_config(text, "x.toml")
     assert [s.signers for s in config.services] == [str(signers), "/etc/pgo/other"]
     assert parse_config(GOOD, "x.toml").services[0].signers is None
