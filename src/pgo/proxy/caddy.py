@@ -41,11 +41,13 @@ class CaddySettings:
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write `path` (mode 0644) whole or not at all: a temporary file beside it, fsynced,
-    renamed over it, the directory fsynced."""
+    """Write `path` (mode 0644) whole or not at all: a new temporary file beside it (never
+    one found there: it could be a link), fsynced, renamed over it, the directory fsynced."""
     directory = os.path.dirname(os.path.abspath(path))
     tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with contextlib.suppress(FileNotFoundError):  # (a leftover, or something planted)
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

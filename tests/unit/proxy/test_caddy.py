@@ -107,3 +107,12 @@ def test_a_failed_reload_is_logged_with_the_file_and_the_error(
     (line,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert str(tmp_path / "pgo.caddy") in line and "Error: bad thing" in line
     assert "keeps its previous routes" in line
+
+
+def test_write_atomic_never_writes_through_a_planted_temporary_file(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    os.link(victim, tmp_path / "pgo.caddy.tmp")
+    write_atomic(str(tmp_path / "pgo.caddy"), "routes\n")
+    assert victim.read_text() == "precious"
+    assert (tmp_path / "pgo.caddy").read_text() == "routes\n"
