@@ -4,8 +4,10 @@ the route away, an up brings it back; a refused commit keeps it."""
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +17,11 @@ from typing import Any
 
 import pytest
 
-from .helpers import free_port, hello_files
+from pgo.proxy.caddyfile import render
+from pgo.proxy.routes import Route
+from pgo.proxy.urls import parse_site, parse_target
+
+from .helpers import free_port, hello_files, run
 from .pgod_process import Pgod, run_pgod
 from .sshclients import keygen
 from .test_trust import Service, files
@@ -167,3 +173,51 @@ def test_two_services_claiming_one_host_name_is_a_config_error(workdir: Path) ->
     assert (f"{config}: service 'www': key 'urls': '{HOST}' is claimed by service 'web' too"
             in result.stderr)
     assert not (workdir / "pgo.caddy").exists()
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"{self.server.name} {self.path}".encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstreams() -> Iterator[dict[str, int]]:
+    """Two HTTP servers on loopback that answer "NAME PATH": web and api."""
+    servers = {}
+    for name in ("web", "api"):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+        server.name = name  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[name] = server
+    yield {name: server.server_address[1] for name, server in servers.items()}
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_snippet_routes_hosts_and_path_prefixes_as_documented(
+        caddy: Caddy, upstreams: dict[str, int]) -> None:
+    routes = [Route(parse_site(site), parse_target(target), service) for site, target, service in (
+        (HOST, f":{upstreams['web']}", "web"),
+        (f"{HOST}/api", f"127.0.0.1:{upstreams['api']}", "api"),
+        (f"www.{HOST}/v1/", f"localhost:{upstreams['api']}", "api"))]
+    caddy.snippet.write_text(render(routes))
+    run(caddy.reload.split())
+    assert caddy.get(HOST, "/") == (200, "web /")
+    assert caddy.get(HOST, "/apix") == (200, "web /apix")  # a prefix is a whole segment
+    assert caddy.get(HOST, "/api") == (200, "api /api")    # the path is passed on as it is
+    assert caddy.get(HOST, "/api/a?b=1") == (200, "api /api/a?b=1")
+    assert caddy.get(f"www.{HOST}", "/v1/x") == (200, "api /v1/x")
+    assert caddy.get(f"www.{HOST}", "/") == (404, "")  # no route for the rest of the host
+    assert caddy.get("EXAMPLE.org", "/") == (200, "web /")
+    assert caddy.get("other.org", "/") == (404, "no route")
+    caddy.snippet.write_text(render([]))
+    run(caddy.reload.split())
+    assert caddy.get(HOST, "/") == (404, "no route")

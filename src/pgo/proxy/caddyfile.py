@@ -3,7 +3,7 @@
 One site block per scheme and host (`http://example.org`); a host with one route for all
 of it proxies straight to it, otherwise each path prefix is a `handle` on `/PREFIX` and
 `/PREFIX/*` (the path is passed on as it came, not stripped), longest first, and the
-route for the whole host, if any, is the last `handle`.
+route for the whole host is the last `handle` (without one, the rest of the host is 404).
 """
 
 from __future__ import annotations
@@ -41,4 +41,6 @@ def _site_block(address: str, routes: list[Route]) -> str:
             lines.append(f"\t@pgo_{number} path {path} {path}/*")
         lines += [f"\thandle{f' @pgo_{number}' if path else ''} {{",
                   f"\t\treverse_proxy {route.target.dial}", "\t}"]
+    if ordered[-1].site.path:  # no route for the whole host: the rest is not found
+        lines += ["\thandle {", "\t\trespond 404", "\t}"]
     return "\n".join([*lines, "}"]) + "\n"

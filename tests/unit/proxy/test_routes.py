@@ -87,6 +87,6 @@ def test_render_schemes_apart_and_nothing_to_route() -> None:
               Route(Site("x.org", "", "https"), Target("127.0.0.1", 81), "two")]
     text = render(routes)
     assert "http://x.org {\n\t# service one\n\t@pgo_1 path /a/b /a/b/*\n" in text
-    assert "\t\treverse_proxy [::1]:80\n" in text
+    assert "\t\treverse_proxy [::1]:80\n\t}\n\thandle {\n\t\trespond 404\n\t}\n}\n" in text
     assert "https://x.org {\n\t# service two\n\treverse_proxy 127.0.0.1:81\n}\n" in text
     assert render([]) == HEADER
