@@ -215,9 +215,7 @@ class Daemon:
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
         self.watchers.append(self.systemd.watch)
         if self.settings.caddy is not None:
-            self.router = Router(self.settings.caddy, self.settings.config.services,
-                                 lambda: {n: r.record for n, r in self.runners.items()})
-            self.watchers.append(self.router.watch)
+            self._route(self.settings.caddy)
         here = [s for s in self.settings.config.services if s.runs_on(self.settings.hosts)]
         self.elsewhere = {s.name: s.machines for s in self.settings.config.services
                           if not s.runs_on(self.settings.hosts)}
@@ -236,6 +234,14 @@ class Daemon:
                 service, account, self.settings.directory, self.state_dir, compose_exe,
                 self.settings.interval, checks_for, git_config, watchers=self.watchers,
                 age_identity=self.settings.age_identity)
+
+    def _route(self, caddy: CaddySettings) -> None:
+        """--caddy: a watcher keeps the snippet (and Caddy) in step with the records."""
+        self.router = Router(caddy, self.settings.config.services,
+                             lambda: {n: r.record for n, r in self.runners.items()})
+        self.watchers.append(self.router.watch)
+        log.info("Caddy routes in %s, loaded with: %s", caddy.snippet,
+                 " ".join(caddy.reload) or '(nothing: --caddy-reload "")')
 
     async def _follow_config(self, repo: ConfigRepo) -> None:
         """A new valid config commit: exit 2, so systemd restarts pgod on it."""
