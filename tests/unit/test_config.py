@@ -137,7 +137,7 @@ def test_signers_gpg_per_service_and_as_a_default(tmp_path) -> None:
     keyring = tmp_path / "signers.gpg"
     keyring.write_bytes(b"\x99")
     text = (f'signers_gpg = "{keyring}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
-            + 'signers_gpg = "/etc/pgo/other.gpg"\n')
+            .replace('"example.org"', '"two.example.org"') + 'signers_gpg = "/etc/pgo/other.gpg"\n')
     config = parse_config(text, "x.toml")
     assert [s.signers_gpg for s in config.services] == [str(keyring), "/etc/pgo/other.gpg"]
     assert [s.signers for s in config.services] == [None, None]
