@@ -393,15 +393,24 @@ def _parse_urls(value: Any, ports: tuple[PortRange, ...], path: str,
 
 
 def _check_claims(services: list[ServiceConfig], service: ServiceConfig, path: str) -> None:
-    """Two services may not claim one host name and path: Caddy could route it to one."""
+    """Two services that may run on one machine may not claim one host name and path:
+    its Caddy could route it to one of them only."""
     for key, _ in service.urls:
         claim = parse_site(key).claims()
-        other = next((s for s in services for k, _ in s.urls
+        other = next((s for s in services if _may_share(s, service) for k, _ in s.urls
                       if parse_site(k).claims() == claim), None)
         if other is not None:
             raise ConfigError(path, f"{key!r} is claimed by service {other.name!r} too; a "
                               "host name and path may route to one service", service.name,
                               "urls")
+
+
+def _may_share(one: ServiceConfig, two: ServiceConfig) -> bool:
+    """Whether `one` and `two` may run on one machine: either runs on every machine, or
+    their `machines` share a name (compared by the first label: web1 is web1.example.org)."""
+    if not one.machines or not two.machines:
+        return True
+    return bool({m.split(".")[0] for m in one.machines} & {m.split(".")[0] for m in two.machines})
 
 
 def _check_repository(url: str, path: str, name: str) -> str:

@@ -5,7 +5,7 @@ A service is routed while what it runs passed the health gate: `ok`, or `refused
 one (the deploy ends in the new commit or the old one brought back, so its routes stay
 rather than flap). It is not routed while `stopped`, `failing`, `cloning`, deploying its
 first commit, or `broken` or `refused` with nothing good deployed; a removed service (not
-in the config) has no routes.
+in the config) and one run by another machine's pgod (no record here) have no routes.
 """
 
 from __future__ import annotations

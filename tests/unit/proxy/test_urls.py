@@ -86,3 +86,21 @@ def test_two_services_may_share_a_host_on_different_paths() -> None:
             + service("api", '"example.org/api" = ":5007"'))
     assert [s.urls for s in parse_config(text, "p.toml").services] == [
         (("example.org", ":5006"),), (("example.org/api", ":5007"),)]
+
+
+@pytest.mark.parametrize(("one", "two", "clash"), [
+    ("", "", True),
+    ('machines = ["web1"]\n', "", True),                      # the other runs everywhere
+    ('machines = ["web1"]\n', 'machines = ["web1"]\n', True),
+    ('machines = ["web1"]\n', 'machines = ["Web1.example.org"]\n', True),  # one machine
+    ('machines = ["web1", "web2"]\n', 'machines = ["web2"]\n', True),
+    ('machines = ["web1"]\n', 'machines = ["db1"]\n', False),  # two Caddies, two machines
+])
+def test_one_host_name_per_machine(one: str, two: str, clash: bool) -> None:
+    text = (service("web", '"example.org" = ":5006"') + one
+            + service("www", '"example.org" = ":5006"') + two)
+    if clash:
+        with pytest.raises(ConfigError, match="claimed by service 'web' too"):
+            parse_config(text, "p.toml")
+    else:
+        assert len(parse_config(text, "p.toml").services) == 2
