@@ -249,7 +249,8 @@ def test_bad_registries_name_file_service_and_key_but_no_token(value: str, says:
 def test_image_updates_per_service_with_a_global_default() -> None:
     assert parse_config(GOOD, "x.toml").services[0].image_updates == 0.0
     text = ('image_updates = "6h"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
-            + 'image_updates = "90s"\n' + GOOD.replace('"pgo"', '"off"', 1)
+            .replace('"example.org"', '"two.example.org"') + 'image_updates = "90s"\n'
+            + GOOD.replace('"pgo"', '"off"', 1).replace('"example.org"', '"off.example.org"')
             + 'image_updates = "0s"\n')
     assert [s.image_updates for s in parse_config(text, "x.toml").services] == [
         21600.0, 90.0, 0.0]
