@@ -22,11 +22,10 @@ from pgo.names import NAME_RE
 from pgo.notify import urls as notify_urls
 from pgo.ports import PortRange, parse_port_range
 from pgo.privatefile import Unsafe, read_private
+from pgo.proxy.urls import HOST_RE as _HOST_RE
+from pgo.proxy.urls import parse_site, parse_target
 from pgo.registries import Registry, parse_registry, token_file_problem
 
-_HOST_RE = re.compile(r"^(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
-                      r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_URL_TARGET_RE = re.compile(r"^(?P<host>[^\s:]*|\[[0-9a-fA-F:.]+\]):(?P<port>\d{1,5})$")
 _SERVICE_KEYS = frozenset(
     {"name", "user", "group", "repository", "branch", "urls", "ports", "compose",
      "health_timeout", "health_settle", "build_urls", "signers",
@@ -147,6 +146,7 @@ def parse_config(text: str, path: str, *, check_accounts: bool = False,
                                  default_updates)
         if any(s.name == service.name for s in services):
             raise ConfigError(path, "duplicate service name", service.name, "name")
+        _check_claims(services, service, path)
         if check_accounts and service.runs_on(hosts):
             _check_accounts(service, path)
         services.append(service)
@@ -370,24 +370,47 @@ def _parse_ports(value: Any, path: str, name: str) -> tuple[PortRange, ...]:
 
 def _parse_urls(value: Any, ports: tuple[PortRange, ...], path: str,
                 name: str) -> tuple[tuple[str, str], ...]:
+    """`urls`: (the normalized key, the target) pairs; see `pgo.proxy.urls`."""
     if not isinstance(value, dict):
         raise ConfigError(path, 'must be a table such as { "example.org" = ":5006" }',
                           name, "urls")
-    urls = []
-    for host, target in value.items():
-        if not _HOST_RE.fullmatch(host.lower()):
-            raise ConfigError(path, f"{host!r} is not a DNS host name", name, "urls")
-        match = _URL_TARGET_RE.fullmatch(target) if isinstance(target, str) else None
-        if match is None:
-            raise ConfigError(path, f"{host!r}: target {target!r} is not [HOST]:PORT "
-                              "such as \":5006\"", name, "urls")
-        port = int(match.group("port"))
+    urls: dict[str, str] = {}
+    for key, target in value.items():
+        try:
+            site, port = parse_site(key), parse_target(target).port
+        except ValueError as err:
+            raise ConfigError(path, str(err), name, "urls") from None
         if not any(port in r for r in ports):
             allowed = ", ".join(map(str, ports)) or "none"
-            raise ConfigError(path, f"{host!r}: port {port} is outside the service's ports "
+            raise ConfigError(path, f"{key!r}: port {port} is outside the service's ports "
                               f"(allowed: {allowed})", name, "urls")
-        urls.append((host.lower(), target))
-    return tuple(urls)
+        same = next((k for k in urls if parse_site(k).claims() == site.claims()), None)
+        if same is not None:
+            raise ConfigError(path, f"{key!r} and {same!r} are the same host and path",
+                              name, "urls")
+        urls[site.key] = target
+    return tuple(urls.items())
+
+
+def _check_claims(services: list[ServiceConfig], service: ServiceConfig, path: str) -> None:
+    """Two services that may run on one machine may not claim one host name and path:
+    its Caddy could route it to one of them only."""
+    for key, _ in service.urls:
+        claim = parse_site(key).claims()
+        other = next((s for s in services if _may_share(s, service) for k, _ in s.urls
+                      if parse_site(k).claims() == claim), None)
+        if other is not None:
+            raise ConfigError(path, f"{key!r} is claimed by service {other.name!r} too; a "
+                              "host name and path may route to one service", service.name,
+                              "urls")
+
+
+def _may_share(one: ServiceConfig, two: ServiceConfig) -> bool:
+    """Whether `one` and `two` may run on one machine: either runs on every machine, or
+    their `machines` share a name (compared by the first label: web1 is web1.example.org)."""
+    if not one.machines or not two.machines:
+        return True
+    return bool({m.split(".")[0] for m in one.machines} & {m.split(".")[0] for m in two.machines})
 
 
 def _check_repository(url: str, path: str, name: str) -> str:

@@ -31,6 +31,7 @@ from pgo.notify.sender import Notifications
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
+from pgo.proxy.caddy import CaddySettings, Router
 from pgo.removal import remove_unconfigured
 from pgo.service import ServiceRunner, Watch
 from pgo.sshcommands import Sessions
@@ -71,6 +72,7 @@ class Settings:
     hosts: frozenset[str] | None = None  # --hosts: this machine's names; None: any machine
     config_repo: ConfigRepo | None = None  # -c git+URL#PATH: followed every interval
     age_identity: str = secretfiles.IDENTITY  # decrypts the repositories' .age files
+    caddy: CaddySettings | None = None  # --caddy: the routes' snippet and how to reload
 
 
 class Daemon:
@@ -93,6 +95,7 @@ class Daemon:
         self.sessions_ended: list[Callable[[str, int], None]] = []
         self.systemd = systemd.StatusLine(systemd.Notifier.from_env())  # sd_notify(3)
         self.notifications: Notifications | None = None  # the config's notify URLs
+        self.router: Router | None = None  # --caddy: keeps Caddy's routes in step
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -108,6 +111,8 @@ class Daemon:
         await check_podman_compose(self.compose_exe)
         await remove_unconfigured(self.state_dir, self.settings.directory, self.runners,
                                   self.settings.as_root)
+        if self.router is not None:  # what the records say now (a removed service: gone)
+            self.router.update()
         listener = await self._listen()
         if self.settings.http is not None:
             self.http = await http.start(self.routes, *self.settings.http)
@@ -136,6 +141,9 @@ class Daemon:
             await _cancel_all([watchdog])
         if self.notifications is not None:  # what is queued, briefly
             await asyncio.to_thread(self.notifications.close, NOTIFY_GRACE)
+        if self.router is not None:  # (a write or reload under way finishes first)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.router.idle(), 10)
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
 
@@ -206,6 +214,8 @@ class Daemon:
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
         self.watchers.append(self.systemd.watch)
+        if self.settings.caddy is not None:
+            self._route(self.settings.caddy)
         here = [s for s in self.settings.config.services if s.runs_on(self.settings.hosts)]
         self.elsewhere = {s.name: s.machines for s in self.settings.config.services
                           if not s.runs_on(self.settings.hosts)}
@@ -224,6 +234,14 @@ class Daemon:
                 service, account, self.settings.directory, self.state_dir, compose_exe,
                 self.settings.interval, checks_for, git_config, watchers=self.watchers,
                 age_identity=self.settings.age_identity)
+
+    def _route(self, caddy: CaddySettings) -> None:
+        """--caddy: a watcher keeps the snippet (and Caddy) in step with the records."""
+        self.router = Router(caddy, self.settings.config.services,
+                             lambda: {n: r.record for n, r in self.runners.items()})
+        self.watchers.append(self.router.watch)
+        log.info("Caddy routes in %s, loaded with: %s", caddy.snippet,
+                 " ".join(caddy.reload) or '(nothing: --caddy-reload "")')
 
     async def _follow_config(self, repo: ConfigRepo) -> None:
         """A new valid config commit: exit 2, so systemd restarts pgod on it."""

@@ -121,7 +121,7 @@ def test_signers_per_service_and_as_a_default(tmp_path) -> None:
     signers = tmp_path / "signers"
     signers.write_text("ops@example.org ssh-ed25519 AAAA\n")
     text = (f'signers = "{signers}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
-            + 'signers = "/etc/pgo/other"\n')
+            .replace('"example.org"', '"two.example.org"') + 'signers = "/etc/pgo/other"\n')
     config = parse_config(text, "x.toml")
     assert [s.signers for s in config.services] == [str(signers), "/etc/pgo/other"]
     assert parse_config(GOOD, "x.toml").services[0].signers is None
@@ -137,7 +137,7 @@ def test_signers_gpg_per_service_and_as_a_default(tmp_path) -> None:
     keyring = tmp_path / "signers.gpg"
     keyring.write_bytes(b"\x99")
     text = (f'signers_gpg = "{keyring}"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
-            + 'signers_gpg = "/etc/pgo/other.gpg"\n')
+            .replace('"example.org"', '"two.example.org"') + 'signers_gpg = "/etc/pgo/other.gpg"\n')
     config = parse_config(text, "x.toml")
     assert [s.signers_gpg for s in config.services] == [str(keyring), "/etc/pgo/other.gpg"]
     assert [s.signers for s in config.services] == [None, None]
@@ -249,7 +249,8 @@ def test_bad_registries_name_file_service_and_key_but_no_token(value: str, says:
 def test_image_updates_per_service_with_a_global_default() -> None:
     assert parse_config(GOOD, "x.toml").services[0].image_updates == 0.0
     text = ('image_updates = "6h"\n' + GOOD + GOOD.replace('"pgo"', '"two"', 1)
-            + 'image_updates = "90s"\n' + GOOD.replace('"pgo"', '"off"', 1)
+            .replace('"example.org"', '"two.example.org"') + 'image_updates = "90s"\n'
+            + GOOD.replace('"pgo"', '"off"', 1).replace('"example.org"', '"off.example.org"')
             + 'image_updates = "0s"\n')
     assert [s.image_updates for s in parse_config(text, "x.toml").services] == [
         21600.0, 90.0, 0.0]

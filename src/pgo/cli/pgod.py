@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import re
+import shlex
 import socket
 import sys
 from collections.abc import Sequence
@@ -19,12 +20,13 @@ from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key, pre
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
+from pgo.proxy.caddy import DEFAULT_RELOAD, CaddySettings
 from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
 _LONG = ("config", "config-branch", "ssh", "debug", "restart", "root", "duration", "dir",
-         "metrics", "webhook", "hosts", "version", "help")
+         "metrics", "webhook", "hosts", "version", "help", "caddy")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -79,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--age-identity", metavar="FILE", default=secretfiles.IDENTITY,
                         help="the host's age identity, which decrypts the repositories' .age "
                              f"files (default {secretfiles.IDENTITY}; root's only)")
+    parser.add_argument("--caddy", metavar="FILE",
+                        help="write the routes of the services' urls to FILE, a Caddyfile "
+                             "snippet for Caddy to import (default: none)")
+    parser.add_argument("--caddy-reload", metavar="COMMAND",
+                        help="after FILE changes, run COMMAND (split as a shell would, run "
+                             f'without one; default "{" ".join(DEFAULT_RELOAD)}"; "" runs '
+                             "nothing)")
     parser.add_argument("--print-host-key", action="store_true",
                         help="print the known_hosts line of pgod's SSH host key (DIR/.pgod/"
                              "ssh_host_ed25519_key, generated if missing) for the -s address "
@@ -143,6 +152,21 @@ def parse_hosts(text: str | None) -> frozenset[str]:
     return names
 
 
+def caddy_settings(snippet: str | None, reload: str | None) -> CaddySettings | None:
+    """--caddy FILE and --caddy-reload COMMAND; ValueError if they make no sense."""
+    if snippet is None:
+        if reload is not None:
+            raise ValueError("--caddy-reload needs --caddy FILE: the snippet to load")
+        return None
+    if not snippet or snippet.endswith("/"):
+        raise ValueError(f"--caddy {snippet!r}: must name a file, such as /etc/caddy/pgo.caddy")
+    try:
+        argv = DEFAULT_RELOAD if reload is None else tuple(shlex.split(reload))
+    except ValueError as err:
+        raise ValueError(f"--caddy-reload {reload!r}: {err}") from None
+    return CaddySettings(snippet=os.path.abspath(snippet), reload=argv)
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     """Validate the parsed options; raise SystemExit(1) with one clear line on bad input."""
     parser = build_parser()
@@ -156,6 +180,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         host, port = parse_ssh_address(args.ssh)
         http = parse_http_address(args.metrics)
         webhook = parse_http_address(args.webhook, "webhook")
+        caddy = caddy_settings(args.caddy, args.caddy_reload)
     except ValueError as err:
         parser.error(str(err))
     if interval <= 0:
@@ -183,7 +208,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
                     as_root=args.root, http=http, webhook=webhook, hosts=hosts,
-                    config_repo=repo, age_identity=identity)
+                    config_repo=repo, age_identity=identity, caddy=caddy)
 
 
 def print_host_key(args: argparse.Namespace) -> int:
