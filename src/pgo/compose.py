@@ -9,7 +9,7 @@ import re
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pgo import proc
 from pgo.errors import CommandFailed, PgoError
@@ -64,13 +64,22 @@ class Project:
     file: str  # relative to workdir
     account: Account
     executable: str
+    # shared by every project pgod runs: bounds the podman-compose runs at once (-j)
+    slots: asyncio.Semaphore | None = field(default=None, compare=False, repr=False)
 
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,
                 *args]
 
     async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
-        """Run a podman-compose subcommand to completion; CommandFailed on failure."""
+        """Run a podman-compose subcommand to completion; CommandFailed on failure. With
+        `slots`, it waits for one first (pull, build, down, up: the heavy steps)."""
+        if self.slots is None:
+            return await self._run(*args, timeout=timeout)
+        async with self.slots:
+            return await self._run(*args, timeout=timeout)
+
+    async def _run(self, *args: str, timeout: float | None = None) -> proc.Result:
         limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
         try:
             return await proc.run(self.argv(*args), self.account, self.workdir,

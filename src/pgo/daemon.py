@@ -46,6 +46,7 @@ CONFIG_POLL = 1.0
 STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
 HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
+DEFAULT_JOBS = 2 * (os.cpu_count() or 1)  # podman-compose runs at once (-j)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class Settings:
     watch_config: bool = False
     as_root: bool = True  # False (--root=false): every service runs as the invoking user
     http: tuple[str, int] | None = None  # -m: the HTTP listener's address; None: none
+    jobs: int = DEFAULT_JOBS  # -j: podman-compose runs (pull, build, down, up) at once
 
 
 class Daemon:
@@ -157,13 +159,16 @@ class Daemon:
         git_config = os.path.join(self.settings.directory, GIT_CONFIG)
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
-        log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
+        log.info("using %s; checkouts under %s; at most %d podman-compose run(s) at once",
+                 compose_exe, self.settings.directory, self.settings.jobs)
+        slots = asyncio.Semaphore(self.settings.jobs)  # shared by every service
         for service in self.settings.config.services:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks_for, git_config, watchers=self.watchers)
+                self.settings.interval, checks_for, git_config, watchers=self.watchers,
+                slots=slots)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path

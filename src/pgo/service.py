@@ -70,12 +70,13 @@ class ServiceRunner:
     def __init__(self, config: ServiceConfig, account: Account, root: str, state_dir: str,
                  compose_exe: str, interval: float,
                  checks: Callable[[ServiceConfig, ServiceLog], Checks],
-                 git_config: str | None = None, watchers: Sequence[Watch] = ()) -> None:
+                 git_config: str | None = None, watchers: Sequence[Watch] = (),
+                 slots: asyncio.Semaphore | None = None) -> None:
         path = os.path.join(root, config.name)
         log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self.work = Workspace(config, account, path,
                               Checkout(path, config.repository, config.branch, account,
-                                       git_config), compose_exe, log)
+                                       git_config), compose_exe, log, slots)
         self.config, self.account, self.path, self.log = config, account, path, log
         self.checkout = self.work.checkout
         self.state_dir, self.interval = state_dir, interval

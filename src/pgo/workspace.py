@@ -4,8 +4,9 @@ them reaches into another's attributes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pgo import compose
 from pgo.compose import Project
@@ -24,6 +25,7 @@ class Workspace:
     checkout: Checkout
     compose_exe: str
     log: ServiceLog
+    slots: asyncio.Semaphore | None = field(default=None, compare=False)  # see compose.Project
 
     @property
     def name(self) -> str:
@@ -34,7 +36,8 @@ class Workspace:
         return self.account.environment(compose.ENV)
 
     def compose(self, file: str) -> Project:
-        return Project(self.config.name, self.path, file, self.account, self.compose_exe)
+        return Project(self.config.name, self.path, file, self.account, self.compose_exe,
+                       self.slots)
 
     async def read(self, commit: str) -> ProjectAt:
         """The compose project at `commit`, checked (git objects only); with `signers`,

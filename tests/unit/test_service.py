@@ -77,7 +77,7 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
         return []
     async def no_problems(*_: Any) -> list[str]:  # the argument layer runs podman-compose
         return []
-    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
     monkeypatch.setattr(compose.Project, "containers", containers)
     monkeypatch.setattr(deploy, "argument_problems", no_problems)
     PODMAN.append(recorder)
@@ -347,7 +347,7 @@ def _stop_while(tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
             if fails:
                 raise CommandFailed(["podman-compose", slow], 1, f"{slow} failed")
         finished.append(args[0])
-    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
 
     async def cancel_during() -> None:
         task = asyncio.create_task(service.run_pass())
@@ -441,7 +441,7 @@ def test_a_pass_going_when_pgod_begins_to_stop_goes_no_further_before_down(
         podman.calls.append((args[0], podman.head()))
         if args[0] == "pull":
             service.stopping = True
-    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
     assert not asyncio.run(service.run_pass())
     assert [c for c, _ in podman.calls] == ["pull"] and service.record.deployed == first
     assert "pgod is stopping" in (service.record.reason or "")
@@ -689,3 +689,50 @@ def test_watchers_see_every_event_and_a_failing_one_changes_nothing(tmp_path: Pa
     assert asyncio.run(service.run_pass())
     assert service.seen is not None  # the self-heal check's look is kept
     assert [r.state for r in service.seen.rows] == ["running"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2, None])
+def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
+        jobs: int | None) -> None:
+    """Six services deploying at once with -j N share N slots: never more podman-compose
+    runs than that at a time (and with no bound, more run at once: the test can fail)."""
+    now, most, ran = [0], [0], []
+
+    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        now[0] += 1
+        most[0] = max(most[0], now[0])
+        await asyncio.sleep(0.05)
+        now[0] -= 1
+        ran.append((self.name, args[0]))
+    monkeypatch.setattr(compose.Project, "_run", slow)
+
+    def checks(config: ServiceConfig, log: ServiceLog) -> Checks:
+        async def ready(project: Project, at: ProjectAt) -> str | None:
+            return None
+
+        async def dead(project: Project, at: ProjectAt) -> tuple[list[str],
+                                                                 list[ContainerRow]]:
+            return [], []
+        return Checks(ready, dead, lambda project: asyncio.sleep(0, []))
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "state").mkdir()
+
+    async def main() -> list[bool | None]:
+        slots = None if jobs is None else asyncio.Semaphore(jobs)
+        runners = []
+        for i in range(6):
+            branch = Branch(tmp_path / f"b{i}")
+            branch.commit(f"{i}")
+            config = ServiceConfig(name=f"svc{i}", user="root",
+                                   repository=f"file://{branch.bare}",
+                                   ports=(PortRange(5006, 5006),))
+            runners.append(ServiceRunner(
+                config, Account.current(), str(tmp_path / "lib"), str(tmp_path / "state"),
+                "podman-compose", 60, checks, slots=slots))
+        return await asyncio.gather(*(r.run_pass() for r in runners))
+    for i in range(6):
+        (tmp_path / f"b{i}").mkdir()
+    assert asyncio.run(main()) == [True] * 6
+    assert len(ran) == 6 * 4  # pull, build, down, up each
+    assert most[0] == jobs if jobs is not None else most[0] > 2

@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from pgo import __version__
 from pgo.config import load_config
-from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key
+from pgo.daemon import DEFAULT_JOBS, EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
@@ -21,8 +21,8 @@ from pgo.sshserver import known_hosts_line
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
-_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "version",
-         "help")
+_LONG = ("config", "ssh", "debug", "restart", "root", "duration", "dir", "metrics", "jobs",
+         "version", "help")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time between pulls, Go syntax such as 90s or 1h30m "
                              f"(default {DEFAULT_INTERVAL}; each wait adds jitter up to half; "
                              "while fetches fail it doubles, up to 4x)")
+    parser.add_argument("-j", "--jobs", metavar="N", default=str(DEFAULT_JOBS),
+                        help="podman-compose runs (pull, build, down, up of deploys, ways "
+                             "back and self-heals) at once, over all services; the others "
+                             f"wait their turn (default {DEFAULT_JOBS}: twice the CPUs)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
     parser.add_argument("--print-host-key", action="store_true",
@@ -132,13 +136,15 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.error(str(err))
     if interval <= 0:
         parser.error(f"--duration {args.duration}: must be positive")
+    if not args.jobs.isdigit() or int(args.jobs) < 1:
+        parser.error(f"--jobs {args.jobs}: must be a whole number, 1 or more")
     try:
         config = load_config(args.config, check_accounts=args.root)
     except ConfigError as err:
         parser.exit(EXIT_ERROR, f"pgod: {err}\n")
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
-                    as_root=args.root, http=http)
+                    as_root=args.root, http=http, jobs=int(args.jobs))
 
 
 def print_host_key(args: argparse.Namespace) -> int:
