@@ -16,17 +16,18 @@ from dataclasses import dataclass
 
 import asyncssh
 
-from pgo.compose import check_podman_compose, find_podman_compose
-from pgo.config import Config
+from pgo.compose import Jobs, check_podman_compose, find_podman_compose
+from pgo.config import Config, ServiceConfig
 from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
 from pgo.keys import OperatorKey
+from pgo.looks import Looks
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.removal import remove_unconfigured
-from pgo.service import ServiceRunner, Watch
+from pgo.service import Checks, ServiceRunner, Watch
 from pgo.sshcommands import Sessions
 from pgo.sshserver import (
     COMPRESSION_ALGS,
@@ -38,6 +39,7 @@ from pgo.sshserver import (
     KeyServer,
     load_host_key,
 )
+from pgo.status import ServiceLog
 
 log = logging.getLogger("pgo.daemon")
 
@@ -46,6 +48,7 @@ CONFIG_POLL = 1.0
 STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
 HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
+LOOK_FRESH = 0.25  # of the interval: how old a shared look at a user's containers may be
 DEFAULT_JOBS = 2 * (os.cpu_count() or 1)  # podman-compose runs at once (-j)
 
 
@@ -161,14 +164,18 @@ class Daemon:
             [s.repository for s in self.settings.config.services]))
         log.info("using %s; checkouts under %s; at most %d podman-compose run(s) at once",
                  compose_exe, self.settings.directory, self.settings.jobs)
-        slots = asyncio.Semaphore(self.settings.jobs)  # shared by every service
+        jobs = Jobs(self.settings.jobs)  # shared by every service
+        looks = Looks(jobs, self.settings.interval * LOOK_FRESH)
+
+        def checks(config: ServiceConfig, service_log: ServiceLog) -> Checks:
+            return checks_for(config, service_log, looks)
         for service in self.settings.config.services:
             account = (Account.lookup(service.user, service.group) if self.settings.as_root
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks_for, git_config, watchers=self.watchers,
-                slots=slots)
+                self.settings.interval, checks, git_config, watchers=self.watchers,
+                jobs=jobs)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from pgo import checkoutdir, proc, state, statestore
-from pgo.compose import Project
+from pgo.compose import Jobs, Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
 from pgo.duration import jittered
@@ -71,12 +71,12 @@ class ServiceRunner:
                  compose_exe: str, interval: float,
                  checks: Callable[[ServiceConfig, ServiceLog], Checks],
                  git_config: str | None = None, watchers: Sequence[Watch] = (),
-                 slots: asyncio.Semaphore | None = None) -> None:
+                 jobs: Jobs | None = None) -> None:
         path = os.path.join(root, config.name)
         log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self.work = Workspace(config, account, path,
                               Checkout(path, config.repository, config.branch, account,
-                                       git_config), compose_exe, log, slots)
+                                       git_config), compose_exe, log, jobs=jobs)
         self.config, self.account, self.path, self.log = config, account, path, log
         self.checkout = self.work.checkout
         self.state_dir, self.interval = state_dir, interval
@@ -94,6 +94,8 @@ class ServiceRunner:
         self.stopping = False  # set when pgod stops: no pass or SSH command starts after it
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
+        self._fetched: str | None = None  # the head this pgod's last fetch brought
+        self._head: tuple[object, str] | None = None  # (Checkout.head_stamp(), HEAD) seen
         self._passes = 0
         self._cloned = False  # this pass cloned the checkout
 
@@ -275,7 +277,7 @@ class ServiceRunner:
         """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
         the head last fetched is used (the checkout and its keys stay)."""
         try:
-            target = await self.checkout.fetch()
+            target = self._fetched = await self.checkout.fetch(self._fetched)
         except PgoError as err:
             error = without_credentials(str(err))
             self.log.warning("fetch failed, will retry next pass: %s", error)
@@ -306,8 +308,15 @@ class ServiceRunner:
             self.event(state.Stopped(f"file {path}", "the host's stop file", host=True))
         return True
 
+    async def _checkout_head(self) -> str:
+        """The checkout's HEAD: read again only when git may have moved it (its stamp)."""
+        stamp = self.checkout.head_stamp()
+        if self._head is None or self._head[0] != stamp:
+            self._head = (stamp, await self.checkout.head())
+        return self._head[1]
+
     async def observe(self, target: str) -> tuple[Observed, ProjectAt]:
-        head = await self.checkout.head()
+        head = await self._checkout_head()
         project = self._read
         if project is None or project.commit != target:
             project = self._read = await self.work.read(target)

@@ -4,7 +4,6 @@ them reaches into another's attributes."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from dataclasses import dataclass, field, replace
 
@@ -25,7 +24,7 @@ class Workspace:
     checkout: Checkout
     compose_exe: str
     log: ServiceLog
-    slots: asyncio.Semaphore | None = field(default=None, compare=False)  # see compose.Project
+    jobs: compose.Jobs | None = field(default=None, compare=False, kw_only=True)  # (-j)
 
     @property
     def name(self) -> str:
@@ -37,7 +36,7 @@ class Workspace:
 
     def compose(self, file: str) -> Project:
         return Project(self.config.name, self.path, file, self.account, self.compose_exe,
-                       self.slots)
+                       jobs=self.jobs)
 
     async def read(self, commit: str) -> ProjectAt:
         """The compose project at `commit`, checked (git objects only); with `signers`,

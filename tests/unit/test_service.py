@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose, deploy, state, statestore
+from pgo import compose, deploy, probes, proc, state, statestore
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -719,7 +719,7 @@ def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
     (tmp_path / "state").mkdir()
 
     async def main() -> list[bool | None]:
-        slots = None if jobs is None else asyncio.Semaphore(jobs)
+        shared = None if jobs is None else compose.Jobs(jobs)
         runners = []
         for i in range(6):
             branch = Branch(tmp_path / f"b{i}")
@@ -729,10 +729,56 @@ def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
                                    ports=(PortRange(5006, 5006),))
             runners.append(ServiceRunner(
                 config, Account.current(), str(tmp_path / "lib"), str(tmp_path / "state"),
-                "podman-compose", 60, checks, slots=slots))
+                "podman-compose", 60, checks, jobs=shared))
         return await asyncio.gather(*(r.run_pass() for r in runners))
     for i in range(6):
         (tmp_path / f"b{i}").mkdir()
     assert asyncio.run(main()) == [True] * 6
     assert len(ran) == 6 * 4  # pull, build, down, up each
     assert most[0] == jobs if jobs is not None else most[0] > 2
+
+
+PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
+           ' "ExitCode": 0, "Labels": {"io.podman.compose.service": "web"}, "Id": "c1"}]')
+
+
+def test_an_idle_pass_starts_one_git_and_one_podman_process(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing changed upstream nor in the checkout: `git ls-remote` (the head did not
+    move: no fetch, no rev-parse, no re-read of the project) and the self-heal check's one
+    `podman ps` (the real check, podman's answer canned)."""
+    _, service, _ = deployed(tmp_path)
+    service.checks = probes.checks_for(service.config, service.log)
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        started.append([a for a in argv if not a.startswith(("core.", "protocol."))])
+        if argv[0] == "podman":
+            argv = ["printf", "%s", PS_JSON]
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    assert asyncio.run(service.run_pass())
+    started.clear()
+    for _ in range(3):
+        assert asyncio.run(service.run_pass())
+    assert [(argv[0], next(a for a in argv[1:] if not a.startswith("-")))
+            for argv in started] == [("git", "ls-remote"), ("podman", "ps")] * 3
+    assert service.seen is not None and service.seen.rows[0].health == "healthy"
+    assert service.record.state is State.OK and podman.calls[-1][0] == "gate"
+
+
+def test_a_moved_checkout_head_is_seen_without_a_fetch(tmp_path: Path, podman: Podman) -> None:
+    """HEAD is read again only when git may have moved it; moved, the pass puts it back."""
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    git(branch.work, "reset", "-q", "--hard", first)
+    git(branch.work, "push", "-qf", "origin", "HEAD:main")  # (second is fetched nowhere)
+    assert asyncio.run(service.run_pass())
+    checkout = tmp_path / "lib" / "svc"
+    git(checkout, "fetch", "-q", str(branch.bare), second)
+    git(checkout, "reset", "-q", "--hard", second)  # someone moves the checkout
+    assert podman.head() == second[:7]
+    assert asyncio.run(service.run_pass())
+    assert podman.head() == first[:7]
+    assert service.record.deployed == first
