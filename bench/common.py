@@ -136,6 +136,18 @@ class Daemon:
     def size(self) -> int:
         return self.log_path.stat().st_size
 
+    def wait_each(self, needle: str, names: list[str], timeout: float) -> float:
+        """Seconds until every one of `names` has logged "NAME: needle" in this run."""
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            text = self.log()
+            if all(f" {name}: {needle}" in text for name in names):
+                return time.monotonic() - start
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SystemExit(f"pgod exited:\n{text[-3000:]}")
+            time.sleep(0.5)
+        raise SystemExit(f"{needle!r} not seen for all in {timeout:.0f}s")
+
     def wait_for(self, needle: str, count: int, timeout: float) -> float:
         """Seconds until `needle` is in this run's log `count` times."""
         start = time.monotonic()

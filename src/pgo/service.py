@@ -319,7 +319,10 @@ class ServiceRunner:
         head = await self._checkout_head()
         project = self._read
         if project is None or project.commit != target:
-            project = self._read = await self.work.read(target)
+            # (the deployed commit's, read and checked at start: not read twice)
+            known = self.deployed_at if self.deployed_at is not None and \
+                self.deployed_at.commit == target else None
+            project = self._read = known or await self.work.read(target)
             if not project.problems:
                 self.log.info("policy ok at %s", target[:12])
         deployed = self.record.deployed

@@ -29,7 +29,7 @@ from pgo.service import Checks, ServiceRunner, Watch
 from pgo.state import Outcome, Record, State
 from pgo.status import ContainerRow, ServiceLog
 
-COMPOSE = "services:\n  web:\n    image: localhost/web\n    ports: ['5006:8080']\n"
+COMPOSE = "services:\n  web:\n    image: reg.example/web\n    ports: ['5006:8080']\n"
 
 
 @dataclass
@@ -119,10 +119,10 @@ def runner(root: Path, branch: Branch, watchers: Sequence[Watch] = ()) -> Servic
 
 
 # index.html is mounted into the container: a change to it restarts the project
-USES_ALL = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .\n"
+USES_ALL = COMPOSE.replace("image: reg.example/web", "image: reg.example/web\n    build: .\n"
                            "    volumes: ['./index.html:/www/index.html:ro']")
 # index.html reaches the container only through the image built from the context
-BUILT_FROM = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .")
+BUILT_FROM = COMPOSE.replace("image: reg.example/web", "image: reg.example/web\n    build: .")
 
 
 def deployed(tmp_path: Path) -> tuple[Branch, ServiceRunner, str]:
@@ -190,7 +190,7 @@ def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Pat
     service = runner(tmp_path, branch)
     assert asyncio.run(service.run_pass())
     second = branch.commit("two", COMPOSE + "# changed\n")
-    podman.fail["build"] = 1  # before down: not held, the old version never stopped
+    podman.fail["pull"] = 1  # before down: not held, the old version never stopped
     assert not asyncio.run(service.run_pass())
     assert service.record.state is State.BROKEN and service.record.held  # (not retried)
     git(branch.work, "reset", "-q", "--hard", first)
@@ -734,7 +734,7 @@ def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
     for i in range(6):
         (tmp_path / f"b{i}").mkdir()
     assert asyncio.run(main()) == [True] * 6
-    assert len(ran) == 6 * 4  # pull, build, down, up each
+    assert len(ran) == 6 * 3  # pull, down, up each (nothing to build)
     assert most[0] == jobs if jobs is not None else most[0] > 2
 
 
@@ -782,3 +782,30 @@ def test_a_moved_checkout_head_is_seen_without_a_fetch(tmp_path: Path, podman: P
     assert asyncio.run(service.run_pass())
     assert podman.head() == first[:7]
     assert service.record.deployed == first
+
+
+def test_nothing_to_pull_or_build_starts_neither(tmp_path: Path, podman: Podman) -> None:
+    """A local image (podman-compose never pulls localhost/) and no build: no podman-compose
+    pull or build (nor their dry runs) that would do nothing."""
+    branch = Branch(tmp_path)
+    first = branch.commit("one", COMPOSE.replace("reg.example/web", "localhost/web"))
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    assert podman.calls == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+
+
+def test_a_restart_reads_the_deployed_project_once(tmp_path: Path, podman: Podman,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    branch, _, first = deployed(tmp_path)
+    trees: list[str] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        if "--full-tree" in argv:  # (one per read of the project)
+            trees.append(argv[-1])
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    podman.calls.clear()
+    again = runner(tmp_path, branch)  # (the same config: a new pgod)
+    assert asyncio.run(again.run_pass())
+    assert trees == [first] and podman.calls == []
