@@ -134,4 +134,4 @@ def report(count: int, window: float, interval: str, started: float, first: obje
 if __name__ == "__main__":
     args = sys.argv[1:]
     main(int(args[0]) if args else 200, float(args[1]) if len(args) > 1 else 60.0,
-         args[2] if len(args) > 2 else "10s")
+         args[2] if len(args) > 2 else "30s")
