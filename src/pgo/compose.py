@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +56,16 @@ def find_podman_compose() -> str:
     return found
 
 
+class Jobs:
+    """What every project pgod runs shares: at most `limit` podman-compose runs at once
+    (-j), and when the last run of each project (by name) ended, so that a look at its
+    containers taken before that is known to be stale (see pgo.looks)."""
+
+    def __init__(self, limit: int) -> None:
+        self.slots = asyncio.Semaphore(limit)
+        self.ended: dict[str, float] = {}
+
+
 @dataclass(frozen=True)
 class Project:
     """One compose project: `podman-compose -f FILE -p NAME` in the checkout."""
@@ -73,13 +84,25 @@ class Project:
     def environment(self) -> dict[str, str]:
         """What podman-compose gets on top of the account's clean environment."""
         return {**self.env, **ENV}
+    # pgod's, shared by every project
+    jobs: Jobs | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,
                 *args]
 
     async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
-        """Run a podman-compose subcommand to completion; CommandFailed on failure."""
+        """Run a podman-compose subcommand to completion; CommandFailed on failure. With
+        `jobs`, it waits for a slot first (pull, build, down, up: the heavy steps)."""
+        if self.jobs is None:
+            return await self._run(*args, timeout=timeout)
+        async with self.jobs.slots:
+            try:
+                return await self._run(*args, timeout=timeout)
+            finally:
+                self.jobs.ended[self.name] = time.monotonic()
+
+    async def _run(self, *args: str, timeout: float | None = None) -> proc.Result:
         limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
         try:
             return await proc.run(self.argv(*args), self.account, self.workdir,

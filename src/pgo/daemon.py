@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import asyncssh
 
 from pgo import secretfiles, systemd
-from pgo.compose import check_podman_compose, find_podman_compose
-from pgo.config import Config, config_from_text
+from pgo.compose import Jobs, check_podman_compose, find_podman_compose
+from pgo.config import Config, ServiceConfig, config_from_text
 from pgo.configrepo import ConfigRepo
 from pgo.errors import PgoError
 from pgo.git import system_config_text
@@ -27,13 +27,14 @@ from pgo.http import server as http
 from pgo.http import statuspage, webhook
 from pgo.http.metrics import Metrics
 from pgo.keys import OperatorKey
+from pgo.looks import Looks
 from pgo.notify.sender import Notifications
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.proxy.caddy import CaddySettings, Router
 from pgo.removal import remove_unconfigured
-from pgo.service import ServiceRunner, Watch
+from pgo.service import Checks, ServiceRunner, Watch
 from pgo.sshcommands import Sessions
 from pgo.sshserver import (
     COMPRESSION_ALGS,
@@ -45,6 +46,7 @@ from pgo.sshserver import (
     KeyServer,
     load_host_key,
 )
+from pgo.status import ServiceLog
 
 log = logging.getLogger("pgo.daemon")
 
@@ -54,6 +56,8 @@ STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service 
 NOTIFY_GRACE = 10.0  # seconds a stop waits for queued notifications to go out
 HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
+LOOK_FRESH = 0.25  # of the interval: how old a shared look at a user's containers may be
+DEFAULT_JOBS = 2 * (os.cpu_count() or 1)  # podman-compose runs at once (-j)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,7 @@ class Settings:
     config_repo: ConfigRepo | None = None  # -c git+URL#PATH: followed every interval
     age_identity: str = secretfiles.IDENTITY  # decrypts the repositories' .age files
     caddy: CaddySettings | None = None  # --caddy: the routes' snippet and how to reload
+    jobs: int = DEFAULT_JOBS  # -j: podman-compose runs (pull, build, down, up) at once
 
 
 class Daemon:
@@ -212,7 +217,13 @@ class Daemon:
         git_config = os.path.join(self.settings.directory, GIT_CONFIG)
         _write_public(git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
-        log.info("using %s; checkouts under %s", compose_exe, self.settings.directory)
+        log.info("using %s; checkouts under %s; at most %d podman-compose run(s) at once",
+                 compose_exe, self.settings.directory, self.settings.jobs)
+        jobs = Jobs(self.settings.jobs)  # shared by every service
+        looks = Looks(jobs, self.settings.interval * LOOK_FRESH)
+
+        def checks(config: ServiceConfig, service_log: ServiceLog) -> Checks:
+            return checks_for(config, service_log, looks)
         self.watchers.append(self.systemd.watch)
         if self.settings.caddy is not None:
             self._route(self.settings.caddy)
@@ -232,8 +243,8 @@ class Daemon:
                        else Account.current())
             self.runners[service.name] = ServiceRunner(
                 service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks_for, git_config, watchers=self.watchers,
-                age_identity=self.settings.age_identity)
+                self.settings.interval, checks, git_config, watchers=self.watchers,
+                age_identity=self.settings.age_identity, jobs=jobs)
 
     def _route(self, caddy: CaddySettings) -> None:
         """--caddy: a watcher keeps the snippet (and Caddy) in step with the records."""

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pgo.compose import Project
@@ -62,6 +62,11 @@ class Deployer:
         to be good (recreate even if no image changed; restore even if nothing was
         touched). `done` gets each action as it starts."""
         assert at.file is not None
+        if skipped := [a for a in decided.actions if needless(a, at.model)]:
+            self.log.debug("nothing to %s at %s", " or ".join(a.value for a in skipped),
+                           at.commit[:12])
+            decided = replace(decided, actions=tuple(
+                a for a in decided.actions if a not in skipped))
         project = self.work.compose(at.file)
         saved = await self._images(project, decided)
         try:
@@ -188,6 +193,25 @@ class Deployer:
         """PgoError unless `project`, just brought up, passes the health gate."""
         if (problem := await self.ready(project, at)) is not None:
             raise PgoError(f"health gate: {problem}")
+
+
+def needless(action: Action, model: Mapping[str, Any] | None) -> bool:
+    """A pull when no service has an image podman-compose 1.6.0 would pull (none, or a
+    local one: its `is_local`), a build when none has `build`: either would only start
+    podman-compose (and its dry run) to do nothing. Judged on every service, active or not;
+    never with `extends` (a base may add what a service lacks)."""
+    services = (model or {}).get("services")
+    if action not in (Action.PULL, Action.BUILD) or not isinstance(services, dict) or any(
+            not isinstance(s, dict) or "extends" in s for s in services.values()):
+        return False
+    if action is Action.BUILD:
+        return not any("build" in s for s in services.values())
+    return not any("image" in s and not _local(s) for s in services.values())
+
+
+def _local(service: Mapping[str, Any]) -> bool:
+    image = str(service.get("image", ""))
+    return image.startswith("localhost/") or ("build" in service and "/" not in image)
 
 
 def verify(at: ProjectAt, path: str) -> None:

@@ -30,6 +30,7 @@ from pgo.health import (
     checks_due,
     expectations,
     from_inspect,
+    from_ps,
     judge,
 )
 from pgo.logformat import without_credentials
@@ -78,6 +79,22 @@ async def observe(project: Project) -> list[ContainerState]:
     if not isinstance(entries, list) or (result.returncode != 0 and not entries):
         raise CommandFailed(argv, result.returncode, result.errors or result.output)
     return [from_inspect(entry) for entry in entries if isinstance(entry, dict)]
+
+
+async def glance(project: Project) -> list[ContainerState]:
+    """The project's containers as one `podman ps -a` shows them (what self-heal needs:
+    `observe` runs two podman commands)."""
+    argv = ["podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={project.name}",
+            "--format", "json"]
+    result = await proc.run(argv, project.account, project.workdir, timeout=DEFAULT_TIMEOUT,
+                            merge_stderr=False)
+    try:
+        entries = json.loads(result.output or "[]")
+    except ValueError:
+        raise CommandFailed(argv, result.returncode, result.errors or result.output) from None
+    if not isinstance(entries, list):
+        raise CommandFailed(argv, result.returncode, result.output)
+    return [from_ps(entry) for entry in entries if isinstance(entry, dict)]
 
 
 async def run_checks(project: Project, containers: Collection[ContainerState],

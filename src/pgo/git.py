@@ -79,13 +79,45 @@ class Checkout:
         await self._git("clone", "--quiet", "--single-branch", "--no-tags",
                         "--branch", self.branch, "--", self.url, ".", timeout=GIT_TIMEOUT)
 
-    async def fetch(self) -> str:
-        """Fetch the branch; return the upstream commit hash."""
+    async def fetch(self, known: str | None = None) -> str:
+        """Fetch the branch; return the upstream commit hash. With `known` (the head the
+        last fetch of this pgod brought), ask the remote first: when its head is `known`,
+        that one `git ls-remote` is all (nothing to fetch, nothing written)."""
+        if known is not None and await self.remote_head() == known:
+            return known
         # From the configured URL, not the clone's "origin": a changed `repository` in the
         # config takes effect without a new clone.
         await self._git("fetch", "--quiet", "--prune", "--no-tags", "--", self.url,
                         f"+refs/heads/{self.branch}:{self.upstream}", timeout=GIT_TIMEOUT)
         return await self.rev_parse(self.upstream)
+
+    async def remote_head(self) -> str | None:
+        """The branch's head on the remote (`git ls-remote`); None if it has no such branch."""
+        ref = f"refs/heads/{self.branch}"
+        out = await self._git("ls-remote", "--", self.url, ref, timeout=GIT_TIMEOUT)
+        for line in out.splitlines():  # (a pattern also matches refs/heads/x/<branch>)
+            oid, _, name = line.partition("\t")
+            if name == ref:
+                return oid
+        return None
+
+    def head_stamp(self) -> tuple[tuple[int, int, int], ...]:
+        """What git changes whenever HEAD moves in this checkout (without running git):
+        the inode, size and ctime of .git/HEAD, the branch's loose ref, packed-refs, the
+        index, and of the directories holding them. git writes each through a lock file
+        renamed into place (a new inode, the directory's ctime changed), and nobody can
+        set a ctime: an equal stamp means HEAD is where it was. lstat only, nothing read."""
+        git_dir = os.path.join(self.path, ".git")
+        ref = os.path.join(git_dir, "refs", "heads", *self.branch.split("/"))
+        stamps = []
+        for path in (git_dir, os.path.join(git_dir, "HEAD"), os.path.dirname(ref), ref,
+                     os.path.join(git_dir, "packed-refs"), os.path.join(git_dir, "index")):
+            try:
+                st = os.lstat(path)
+                stamps.append((st.st_ino, st.st_size, st.st_ctime_ns))
+            except OSError:
+                stamps.append((0, 0, 0))
+        return tuple(stamps)
 
     async def rev_parse(self, ref: str) -> str:
         out = await self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")

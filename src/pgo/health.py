@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,21 @@ def from_inspect(entry: Mapping[str, Any]) -> ContainerState:
         restart_count=int(entry.get("RestartCount") or 0),
         started_at=_epoch(str(state.get("StartedAt") or "")), id=str(entry.get("Id", "")),
         health_interval=interval)
+
+
+def from_ps(entry: Mapping[str, Any]) -> ContainerState:
+    """A ContainerState from one element of `podman ps -a --format json` (podman 4.3.1):
+    the state, exit code, service label and health status (the "(healthy)" that ends its
+    Status) that `inspect` shows too; no health output, restart count or check interval
+    (enough for self-heal and `status`, not for the gate)."""
+    status = str(entry.get("Status") or "")
+    health = re.search(r"\((healthy|unhealthy|starting)\)$", status)
+    names = entry.get("Names") or [""]
+    return ContainerState(
+        name=str(names[0]), service=(entry.get("Labels") or {}).get(SERVICE_LABEL),
+        status=str(entry.get("State") or "unknown"), exit_code=int(entry.get("ExitCode") or 0),
+        health=health.group(1) if health else None, health_output="", restart_count=0,
+        started_at=float(entry.get("StartedAt") or 0), id=str(entry.get("Id", "")))
 
 
 def _epoch(stamp: str) -> float:

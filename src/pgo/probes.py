@@ -6,12 +6,14 @@ from __future__ import annotations
 from pgo import gate, health
 from pgo.compose import Project
 from pgo.config import ServiceConfig
+from pgo.looks import Looks
 from pgo.project import ProjectAt
 from pgo.service import Checks
 from pgo.status import ContainerRow, ServiceLog
 
 
-def checks_for(config: ServiceConfig, log: ServiceLog) -> Checks:
+def checks_for(config: ServiceConfig, log: ServiceLog, looks: Looks | None = None) -> Checks:
+    """With `looks`, self-heal looks through it (one podman for many services)."""
     async def ready(project: Project, at: ProjectAt) -> str | None:
         if at.model is None:
             return "no compose model to check"
@@ -21,7 +23,7 @@ def checks_for(config: ServiceConfig, log: ServiceLog) -> Checks:
         return None if result.ok else result.reason
 
     async def dead(project: Project, at: ProjectAt) -> tuple[list[str], list[ContainerRow]]:
-        seen = await gate.observe(project)
+        seen = await (gate.glance(project) if looks is None else looks.containers(project))
         if at.model is None:
             return [], _rows(seen)
         found = health.heal_needed(seen, health.expectations(at.model, frozenset()))

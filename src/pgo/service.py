@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from pgo import checkoutdir, hostenv, images, proc, secretfiles, state, statestore
-from pgo.compose import Project
+from pgo.compose import Jobs, Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
 from pgo.duration import jittered
@@ -71,12 +71,13 @@ class ServiceRunner:
                  compose_exe: str, interval: float,
                  checks: Callable[[ServiceConfig, ServiceLog], Checks],
                  git_config: str | None = None, watchers: Sequence[Watch] = (),
-                 age_identity: str = secretfiles.IDENTITY) -> None:
+                 age_identity: str = secretfiles.IDENTITY, jobs: Jobs | None = None) -> None:
         path = os.path.join(root, config.name)
         log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self.work = Workspace(config, account, path,
                               Checkout(path, config.repository, config.branch, account,
-                                       git_config), compose_exe, log, age_identity)
+                                       git_config), compose_exe, log, age_identity,
+                              jobs=jobs)
         self.config, self.account, self.path, self.log = config, account, path, log
         self.checkout = self.work.checkout
         self.state_dir, self.interval = state_dir, interval
@@ -96,6 +97,8 @@ class ServiceRunner:
         self.stopping = False  # set when pgod stops: no pass or SSH command starts after it
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
+        self._fetched: str | None = None  # the head this pgod's last fetch brought
+        self._head: tuple[object, str] | None = None  # (Checkout.head_stamp(), HEAD) seen
         self._passes = 0
         self._cloned = False  # this pass cloned the checkout
 
@@ -311,7 +314,8 @@ class ServiceRunner:
     async def _timed_fetch(self) -> str:
         started = time.monotonic()
         try:
-            return await self.checkout.fetch()
+            self._fetched = await self.checkout.fetch(self._fetched)
+            return self._fetched
         finally:
             self.fetch_took = time.monotonic() - started
 
@@ -332,11 +336,21 @@ class ServiceRunner:
             self.event(state.Stopped(f"file {path}", "the host's stop file", host=True))
         return True
 
+    async def _checkout_head(self) -> str:
+        """The checkout's HEAD: read again only when git may have moved it (its stamp)."""
+        stamp = self.checkout.head_stamp()
+        if self._head is None or self._head[0] != stamp:
+            self._head = (stamp, await self.checkout.head())
+        return self._head[1]
+
     async def observe(self, target: str) -> tuple[Observed, ProjectAt]:
-        head = await self.checkout.head()
+        head = await self._checkout_head()
         project = self._read
         if project is None or project.commit != target:
-            project = self._read = await self.work.read(target)
+            # (the deployed commit's, read and checked at start: not read twice)
+            known = self.deployed_at if self.deployed_at is not None and \
+                self.deployed_at.commit == target else None
+            project = self._read = known or await self.work.read(target)
             if not project.problems:
                 self.log.info("policy ok at %s", target[:12])
         deployed = self.record.deployed

@@ -5,7 +5,7 @@ them reaches into another's attributes."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pgo import compose, hostenv, registries, secretfiles
 from pgo.compose import Project
@@ -27,6 +27,7 @@ class Workspace:
     log: ServiceLog
     age_identity: str = secretfiles.IDENTITY
     secrets_root: str = secretfiles.RUN_DIR
+    jobs: compose.Jobs | None = field(default=None, compare=False, kw_only=True)  # (-j)
 
     @property
     def name(self) -> str:
@@ -75,7 +76,7 @@ class Workspace:
             self.log.warning("%s", err)  # judges the project without its values)
             env = {hostenv.SECRETS_VAR: self.secrets_dir}
         return Project(self.config.name, self.path, file, self.account, self.compose_exe,
-                       env={**env, **self.registry_env()})
+                       env={**env, **self.registry_env()}, jobs=self.jobs)
 
     async def read(self, commit: str) -> ProjectAt:
         """The compose project at `commit`, checked (git objects only); with `signers`,

@@ -1,3 +1,4 @@
+import os
 import socket
 from pathlib import Path
 
@@ -91,6 +92,23 @@ def test_bad_duration_is_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
         settings_from(args)
     assert caught.value.code == 1
     assert "Go syntax" in capsys.readouterr().err
+
+
+def test_jobs_defaults_to_twice_the_cpus_and_must_be_a_positive_number(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "pgo.toml"
+    config.write_text("")
+    args = build_parser().parse_args(["-c", str(config), "--no-root"])
+    assert settings_from(args).jobs == 2 * (os.cpu_count() or 1)
+    args = build_parser().parse_args(normalize_go_flags(["-c", str(config), "--no-root",
+                                                         "-jobs", "7"]))
+    assert settings_from(args).jobs == 7
+    for bad in ("0", "-1", "two"):
+        args = build_parser().parse_args(["-c", str(config), "--no-root", f"--jobs={bad}"])
+        with pytest.raises(SystemExit) as caught:
+            settings_from(args)
+        assert caught.value.code == 1
+        assert "--jobs" in capsys.readouterr().err
 
 
 def test_unknown_option_is_exit_1() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose, deploy, state, statestore
+from pgo import compose, deploy, probes, proc, state, statestore, workspace
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -29,7 +29,7 @@ from pgo.service import Checks, ServiceRunner, Watch
 from pgo.state import Outcome, Record, State
 from pgo.status import ContainerRow, ServiceLog
 
-COMPOSE = "services:\n  web:\n    image: localhost/web\n    ports: ['5006:8080']\n"
+COMPOSE = "services:\n  web:\n    image: reg.example/web\n    ports: ['5006:8080']\n"
 
 
 @dataclass
@@ -77,7 +77,7 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
         return []
     async def no_problems(*_: Any) -> list[str]:  # the argument layer runs podman-compose
         return []
-    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
     monkeypatch.setattr(compose.Project, "containers", containers)
     monkeypatch.setattr(deploy, "argument_problems", no_problems)
     PODMAN.append(recorder)
@@ -119,10 +119,10 @@ def runner(root: Path, branch: Branch, watchers: Sequence[Watch] = ()) -> Servic
 
 
 # index.html is mounted into the container: a change to it restarts the project
-USES_ALL = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .\n"
+USES_ALL = COMPOSE.replace("image: reg.example/web", "image: reg.example/web\n    build: .\n"
                            "    volumes: ['./index.html:/www/index.html:ro']")
 # index.html reaches the container only through the image built from the context
-BUILT_FROM = COMPOSE.replace("image: localhost/web", "image: localhost/web\n    build: .")
+BUILT_FROM = COMPOSE.replace("image: reg.example/web", "image: reg.example/web\n    build: .")
 
 
 def deployed(tmp_path: Path) -> tuple[Branch, ServiceRunner, str]:
@@ -190,7 +190,7 @@ def test_a_commit_that_only_moves_the_checkout_ends_a_failed_state(tmp_path: Pat
     service = runner(tmp_path, branch)
     assert asyncio.run(service.run_pass())
     second = branch.commit("two", COMPOSE + "# changed\n")
-    podman.fail["build"] = 1  # before down: not held, the old version never stopped
+    podman.fail["pull"] = 1  # before down: not held, the old version never stopped
     assert not asyncio.run(service.run_pass())
     assert service.record.state is State.BROKEN and service.record.held  # (not retried)
     git(branch.work, "reset", "-q", "--hard", first)
@@ -347,7 +347,7 @@ def _stop_while(tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
             if fails:
                 raise CommandFailed(["podman-compose", slow], 1, f"{slow} failed")
         finished.append(args[0])
-    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
 
     async def cancel_during() -> None:
         task = asyncio.create_task(service.run_pass())
@@ -441,7 +441,7 @@ def test_a_pass_going_when_pgod_begins_to_stop_goes_no_further_before_down(
         podman.calls.append((args[0], podman.head()))
         if args[0] == "pull":
             service.stopping = True
-    monkeypatch.setattr(compose.Project, "run", run)
+    monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
     assert not asyncio.run(service.run_pass())
     assert [c for c, _ in podman.calls] == ["pull"] and service.record.deployed == first
     assert "pgod is stopping" in (service.record.reason or "")
@@ -689,3 +689,123 @@ def test_watchers_see_every_event_and_a_failing_one_changes_nothing(tmp_path: Pa
     assert asyncio.run(service.run_pass())
     assert service.seen is not None  # the self-heal check's look is kept
     assert [r.state for r in service.seen.rows] == ["running"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2, None])
+def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
+        jobs: int | None) -> None:
+    """Six services deploying at once with -j N share N slots: never more podman-compose
+    runs than that at a time (and with no bound, more run at once: the test can fail)."""
+    now, most, ran = [0], [0], []
+
+    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        now[0] += 1
+        most[0] = max(most[0], now[0])
+        await asyncio.sleep(0.05)
+        now[0] -= 1
+        ran.append((self.name, args[0]))
+    monkeypatch.setattr(compose.Project, "_run", slow)
+
+    def checks(config: ServiceConfig, log: ServiceLog) -> Checks:
+        async def ready(project: Project, at: ProjectAt) -> str | None:
+            return None
+
+        async def dead(project: Project, at: ProjectAt) -> tuple[list[str],
+                                                                 list[ContainerRow]]:
+            return [], []
+        return Checks(ready, dead, lambda project: asyncio.sleep(0, []))
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "state").mkdir()
+
+    async def main() -> list[bool | None]:
+        shared = None if jobs is None else compose.Jobs(jobs)
+        runners = []
+        for i in range(6):
+            branch = Branch(tmp_path / f"b{i}")
+            branch.commit(f"{i}")
+            config = ServiceConfig(name=f"svc{i}", user="root",
+                                   repository=f"file://{branch.bare}",
+                                   ports=(PortRange(5006, 5006),))
+            runners.append(ServiceRunner(
+                config, Account.current(), str(tmp_path / "lib"), str(tmp_path / "state"),
+                "podman-compose", 60, checks, jobs=shared))
+        return await asyncio.gather(*(r.run_pass() for r in runners))
+    for i in range(6):
+        (tmp_path / f"b{i}").mkdir()
+    assert asyncio.run(main()) == [True] * 6
+    assert len(ran) == 6 * 3  # pull, down, up each (nothing to build)
+    assert most[0] == jobs if jobs is not None else most[0] > 2
+
+
+PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
+           ' "ExitCode": 0, "Labels": {"io.podman.compose.service": "web"}, "Id": "c1"}]')
+
+
+def test_an_idle_pass_starts_one_git_and_one_podman_process(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing changed upstream nor in the checkout: `git ls-remote` (the head did not
+    move: no fetch, no rev-parse, no re-read of the project) and the self-heal check's one
+    `podman ps` (the real check, podman's answer canned)."""
+    _, service, _ = deployed(tmp_path)
+    service.checks = probes.checks_for(service.config, service.log)
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        started.append([a for a in argv if not a.startswith(("core.", "protocol."))])
+        if argv[0] == "podman":
+            argv = ["printf", "%s", PS_JSON]
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    assert asyncio.run(service.run_pass())
+    started.clear()
+    for _ in range(3):
+        assert asyncio.run(service.run_pass())
+    assert [(argv[0], next(a for a in argv[1:] if not a.startswith("-")))
+            for argv in started] == [("git", "ls-remote"), ("podman", "ps")] * 3
+    assert service.seen is not None and service.seen.rows[0].health == "healthy"
+    assert service.record.state is State.OK and podman.calls[-1][0] == "gate"
+
+
+def test_a_moved_checkout_head_is_seen_without_a_fetch(tmp_path: Path, podman: Podman) -> None:
+    """HEAD is read again only when git may have moved it; moved, the pass puts it back."""
+    branch, service, first = deployed(tmp_path)
+    second = branch.commit("two", USES_ALL)
+    git(branch.work, "reset", "-q", "--hard", first)
+    git(branch.work, "push", "-qf", "origin", "HEAD:main")  # (second is fetched nowhere)
+    assert asyncio.run(service.run_pass())
+    checkout = tmp_path / "lib" / "svc"
+    git(checkout, "fetch", "-q", str(branch.bare), second)
+    git(checkout, "reset", "-q", "--hard", second)  # someone moves the checkout
+    assert podman.head() == second[:7]
+    assert asyncio.run(service.run_pass())
+    assert podman.head() == first[:7]
+    assert service.record.deployed == first
+
+
+def test_nothing_to_pull_or_build_starts_neither(tmp_path: Path, podman: Podman) -> None:
+    """A local image (podman-compose never pulls localhost/) and no build: no podman-compose
+    pull or build (nor their dry runs) that would do nothing."""
+    branch = Branch(tmp_path)
+    first = branch.commit("one", COMPOSE.replace("reg.example/web", "localhost/web"))
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    assert podman.calls == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+
+
+def test_a_restart_reads_the_deployed_project_once(tmp_path: Path, podman: Podman,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    branch, _, first = deployed(tmp_path)
+    trees: list[str] = []
+    real = workspace.read_project
+
+    async def counting(checkout: Any, config: Any, commit: str, *args: Any,
+                       **kwargs: Any) -> Any:
+        trees.append(commit)  # (one per read of the project)
+        return await real(checkout, config, commit, *args, **kwargs)
+    monkeypatch.setattr(workspace, "read_project", counting)
+    podman.calls.clear()
+    again = runner(tmp_path, branch)  # (the same config: a new pgod)
+    assert asyncio.run(again.run_pass())
+    assert trees == [first] and podman.calls == []

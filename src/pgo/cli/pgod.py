@@ -16,7 +16,15 @@ from typing import NoReturn
 
 from pgo import __version__, configrepo, hostenv, secretfiles
 from pgo.config import config_from_text, load_config
-from pgo.daemon import EXIT_ERROR, EXIT_OK, Daemon, Settings, open_host_key, prepare_state_dir
+from pgo.daemon import (
+    DEFAULT_JOBS,
+    EXIT_ERROR,
+    EXIT_OK,
+    Daemon,
+    Settings,
+    open_host_key,
+    prepare_state_dir,
+)
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
@@ -26,7 +34,7 @@ from pgo.sshserver import known_hosts_line
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
 _LONG = ("config", "config-branch", "ssh", "debug", "restart", "root", "duration", "dir",
-         "metrics", "webhook", "hosts", "version", "help", "caddy")
+         "metrics", "webhook", "hosts", "jobs", "version", "help", "caddy")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -73,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="time between pulls, Go syntax such as 90s or 1h30m "
                              f"(default {DEFAULT_INTERVAL}; each wait adds jitter up to half; "
                              "while fetches fail it doubles, up to 4x)")
+    parser.add_argument("-j", "--jobs", metavar="N", default=str(DEFAULT_JOBS),
+                        help="podman-compose runs (pull, build, down, up of deploys, ways "
+                             "back and self-heals) at once, over all services; the others "
+                             f"wait their turn (default {DEFAULT_JOBS}: twice the CPUs)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
     parser.add_argument("--hosts", metavar="NAMES",
@@ -185,6 +197,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         parser.error(str(err))
     if interval <= 0:
         parser.error(f"--duration {args.duration}: must be positive")
+    if not args.jobs.isdigit() or int(args.jobs) < 1:
+        parser.error(f"--jobs {args.jobs}: must be a whole number, 1 or more")
     hosts = parse_hosts(args.hosts)
     try:
         source = configrepo.parse_source(args.config, args.config_branch)
@@ -208,7 +222,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(config=config, directory=os.path.abspath(args.dir), interval=interval,
                     ssh_host=host, ssh_port=port, watch_config=args.restart,
                     as_root=args.root, http=http, webhook=webhook, hosts=hosts,
-                    config_repo=repo, age_identity=identity, caddy=caddy)
+                    config_repo=repo, age_identity=identity, caddy=caddy,
+                    jobs=int(args.jobs))
 
 
 def print_host_key(args: argparse.Namespace) -> int:

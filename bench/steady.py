@@ -1,0 +1,137 @@
+"""Benchmark: pgod's steady state, N configured services whose repositories do not change.
+
+    CONTAINERS_CONF=/etc/pgo/containers.conf /opt/pgo/venv/bin/python bench/steady.py \
+        [SERVICES [SECONDS [INTERVAL]]]
+
+Each service is a real local git repository (a bare one per service, on 4 service users)
+whose compose project's only service is in a profile nobody enables: nothing to run, so the
+containers cost nothing and what is measured is pgod's poll (fetch, checks, self-heal look).
+pgod starts with a state record per service that says its head is deployed (written the way
+pgod writes them), so no podman-compose runs at all; it clones each repository on its first
+pass. Then, over SECONDS, from /proc: pgod's CPU seconds (its own and its reaped children's)
+per pass over all N services (one "cycle"), the passes per second, the processes started per
+pass (pgod -d logs each), RSS at the start and end of the window.
+
+The reference, measured in the same run right after the window: a serial loop of plain
+`git fetch` over the same N checkouts, as the services' users, what any poller must at least
+do; the ratio is pgod's CPU per cycle to that loop's.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Daemon, append, bare_copies, git, heading, make_users, remove_users, usage
+from tests.integration.helpers import as_user
+
+from pgo import statestore
+from pgo.state import Record, State
+
+USERS = 4
+COMPOSE = ("services:\n  idle:\n    image: localhost/pgo-bench-idle\n"
+           "    profiles: [\"never\"]\n")
+
+
+def setup(root: Path, count: int, users: list[str]) -> tuple[Path, str]:
+    source = root / "source"
+    source.mkdir()
+    (source / "compose.yaml").write_text(COMPOSE)
+    git("init", "-q", str(source))
+    git("add", "-A", cwd=source)
+    git("commit", "-qm", "idle", cwd=source)
+    head = git("rev-parse", "HEAD", cwd=source).strip()
+    repos = bare_copies(source, root, count)
+    lines = []
+    state_dir = root / "lib" / ".pgod"
+    for i, repo in enumerate(repos):
+        user = users[i % len(users)]
+        lines.append(f'[[services]]\nname = "s{i}"\nuser = "{user}"\n'
+                     f'repository = "file://{repo}"\n')
+        statestore.save(str(state_dir), Record(service=f"s{i}", user=user, state=State.OK,
+                                               deployed=head, last_good=head, upstream=head))
+    config = root / "pgo.toml"
+    config.write_text("\n".join(lines))
+    return config, head
+
+
+def reference(root: Path, count: int, users: list[str]) -> tuple[float, float]:
+    """(CPU seconds, wall seconds) of `git fetch` in each checkout, one after the other."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    for i in range(count):
+        checkout = root / "lib" / f"s{i}"
+        kw = as_user(users[i % len(users)], checkout)  # pgod's gitconfig: safe.directory
+        kw["env"]["GIT_CONFIG_SYSTEM"] = str(root / "lib" / ".pgod-gitconfig")
+        subprocess.run(["git", "fetch", "-q", "origin"], **kw, check=True)
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - start
+    return (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime), wall
+
+
+def main(count: int, window: float, interval: str) -> None:
+    root = Path(tempfile.mkdtemp(prefix="pgo-bench-steady-", dir="/tmp"))
+    root.chmod(0o755)
+    users = make_users(USERS)
+    daemon: Daemon | None = None
+    try:
+        config, _ = setup(root, count, users)
+        daemon = Daemon(config, root / "lib", root / "pgod.log", "-t", interval, "-d",
+                        "-s", "127.0.0.1:0").start()
+        started = daemon.wait_each("in step at", [f"s{i}" for i in range(count)], 900)
+        print(f"all {count} passed once in {started:.1f}s", flush=True)
+        time.sleep(5)  # (the last first passes end: their keys)
+        offset, first = daemon.size(), usage(daemon.pid)
+        time.sleep(window)
+        last, text = usage(daemon.pid), daemon.log(offset)
+        ref_cpu, ref_wall = reference(root, count, users)
+        passes, procs = text.count("in step at"), text.count(" run as ")
+        report(count, window, interval, started, first, last, passes, procs, ref_cpu,
+               ref_wall)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        remove_users(users)
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def report(count: int, window: float, interval: str, started: float, first: object,
+           last: object, passes: int, procs: int, ref_cpu: float, ref_wall: float) -> None:
+    assert hasattr(first, "cpu") and hasattr(last, "cpu")
+    if passes == 0:
+        raise SystemExit("no pass in the window")
+    cpu = last.cpu() - first.cpu()
+    own, children = last.own - first.own, last.children - first.children
+    per_cycle = cpu / passes * count
+    cycle_wall = count / (passes / (last.at - first.at))
+    rows = [
+        ("services; interval", f"{count}; -t {interval}", ""),
+        ("first pass of all (clone, read, check)", f"{started:.1f} s", ""),
+        ("passes in the window", f"{passes} in {last.at - first.at:.0f} s", ""),
+        ("CPU seconds per cycle (N passes)", f"{per_cycle:.2f} s (pgod {own / passes * count:.2f}"
+         f", children {children / passes * count:.2f})", f"{per_cycle / ref_cpu:.2f}x"),
+        ("CPU seconds per 1,000 service passes", f"{cpu / passes * 1000:.2f} s", ""),
+        ("wall time of a cycle (N / passes per second)", f"{cycle_wall:.1f} s", ""),
+        ("processes started per pass per service", f"{procs / passes:.2f}", ""),
+        ("RSS of pgod, window start / end", f"{first.rss / 2**20:.1f} / "
+         f"{last.rss / 2**20:.1f} MiB", ""),
+        ("reference: serial `git fetch` loop over the N checkouts",
+         f"{ref_cpu:.2f} CPU s, {ref_wall:.1f} s wall", "1.00x"),
+    ]
+    lines = [heading(f"steady state, {count} unchanged services (bench/steady.py)"),
+             "| figure | value | vs reference |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    append("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    main(int(args[0]) if args else 200, float(args[1]) if len(args) > 1 else 60.0,
+         args[2] if len(args) > 2 else "30s")
