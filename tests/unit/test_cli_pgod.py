@@ -24,6 +24,9 @@ from pgo.cli.pgod import (
     (["-debug"], ["--debug"]),
     (["-d=true", "-r=false"], ["--debug", "--no-restart"]),
     (["-config", "x.toml"], ["--config", "x.toml"]),
+    (["-config-branch", "ops"], ["--config-branch", "ops"]),
+    (["-caddy-reload=caddy reload"], ["--caddy-reload=caddy reload"]),
+    (["-no-such-option"], ["-no-such-option"]),
     (["-c", "x.toml", "-t", "5m"], ["-c", "x.toml", "-t", "5m"]),
     (["--", "-root=false"], ["--", "-root=false"]),
 ])

@@ -34,7 +34,8 @@ from pgo.sshserver import known_hosts_line
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}
 _LONG = ("config", "config-branch", "ssh", "debug", "restart", "root", "duration", "dir",
-         "metrics", "webhook", "hosts", "jobs", "version", "help", "caddy")
+         "metrics", "webhook", "hosts", "jobs", "version", "help", "caddy", "caddy-reload",
+         "age-identity", "print-host-key")
 DEFAULT_METRICS = "127.0.0.1:9112"
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -116,7 +117,7 @@ def normalize_go_flags(argv: Sequence[str]) -> list[str]:
             out.extend(argv[len(out):])
             break
         name, eq, value = arg.partition("=")
-        if re.fullmatch(r"-[a-z]{2,}", name) and name[1:] in _LONG:
+        if re.fullmatch(r"-[a-z][a-z-]+", name) and name[1:] in _LONG:
             name = "-" + name
         name = _BOOL_FLAGS.get(name, name)
         if eq and name in _BOOL_FLAGS.values():
