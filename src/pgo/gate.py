@@ -34,6 +34,7 @@ from pgo.health import (
     judge,
 )
 from pgo.logformat import without_credentials
+from pgo.proc import Account
 
 LOG_LINES = 20        # the tail of a failed container's log that is kept
 CHECK_TIMEOUT = 120.0  # seconds a `podman healthcheck run` may take
@@ -84,17 +85,23 @@ async def observe(project: Project) -> list[ContainerState]:
 async def glance(project: Project) -> list[ContainerState]:
     """The project's containers as one `podman ps -a` shows them (what self-heal needs:
     `observe` runs two podman commands)."""
-    argv = ["podman", "ps", "-a", "--filter", f"label=io.podman.compose.project={project.name}",
-            "--format", "json"]
-    result = await proc.run(argv, project.account, project.workdir, timeout=DEFAULT_TIMEOUT,
-                            merge_stderr=False)
+    entries = await ps_json(project.account, project.workdir,
+                            f"io.podman.compose.project={project.name}")
+    return [from_ps(entry) for entry in entries]
+
+
+async def ps_json(account: Account, cwd: str, label: str) -> list[dict[str, Any]]:
+    """`podman ps -a --filter label=LABEL --format json`, as `account`: its entries (the
+    objects; CommandFailed if podman printed something else)."""
+    argv = ["podman", "ps", "-a", "--filter", f"label={label}", "--format", "json"]
+    result = await proc.run(argv, account, cwd, timeout=DEFAULT_TIMEOUT, merge_stderr=False)
     try:
         entries = json.loads(result.output or "[]")
     except ValueError:
         raise CommandFailed(argv, result.returncode, result.errors or result.output) from None
     if not isinstance(entries, list):
         raise CommandFailed(argv, result.returncode, result.output)
-    return [from_ps(entry) for entry in entries if isinstance(entry, dict)]
+    return [entry for entry in entries if isinstance(entry, dict)]
 
 
 async def run_checks(project: Project, containers: Collection[ContainerState],

@@ -12,13 +12,11 @@ than with a look of its own. The health gate never uses it (it inspects, every s
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
-from pgo import proc
-from pgo.compose import DEFAULT_TIMEOUT, Jobs, Project
-from pgo.errors import CommandFailed
+from pgo.compose import Jobs, Project
+from pgo.gate import ps_json
 from pgo.health import ContainerState, from_ps
 from pgo.proc import Account
 
@@ -45,12 +43,4 @@ class Looks:
 
 
 async def _all_of(account: Account, cwd: str) -> list[dict[str, Any]]:
-    argv = ["podman", "ps", "-a", "--filter", f"label={PROJECT_LABEL}", "--format", "json"]
-    result = await proc.run(argv, account, cwd, timeout=DEFAULT_TIMEOUT, merge_stderr=False)
-    try:
-        entries = json.loads(result.output or "[]")
-    except ValueError:
-        raise CommandFailed(argv, result.returncode, result.errors or result.output) from None
-    if not isinstance(entries, list):
-        raise CommandFailed(argv, result.returncode, result.output)
-    return [e for e in entries if isinstance(e, dict)]
+    return await ps_json(account, cwd, PROJECT_LABEL)
