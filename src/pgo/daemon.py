@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
@@ -24,7 +23,6 @@ from pgo.compose import Jobs, check_podman_compose, find_podman_compose
 from pgo.config import Config, ServiceConfig, config_from_text
 from pgo.configchange import config_change, here
 from pgo.configrepo import ConfigRepo
-from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
 from pgo.http import statuspage, webhook
@@ -47,8 +45,8 @@ from pgo.sshserver import (
     MAC_ALGS,
     SIGNATURE_ALGS,
     KeyServer,
-    load_host_key,
 )
+from pgo.statedir import check_private, digest, open_host_key, write_public
 from pgo.status import ServiceLog
 
 log = logging.getLogger("pgo.daemon")
@@ -57,7 +55,6 @@ EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
 CONFIG_POLL = 1.0
 STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
 NOTIFY_GRACE = 10.0  # seconds a stop waits for queued notifications to go out
-HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
 LOOK_FRESH = 0.25  # of the interval: how old a shared look at a user's containers may be
 DEFAULT_JOBS = 2 * (os.cpu_count() or 1)  # podman-compose runs at once (-j)
@@ -221,7 +218,7 @@ class Daemon:
             webhook.register(self.routes if self.settings.webhook == self.settings.http
                              else self.hooks, self.runners)
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
-        mode = _check_private(self.settings.directory)
+        mode = check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)
         os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # noqa: S103
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -244,7 +241,7 @@ class Daemon:
         return os.path.join(self.settings.directory, GIT_CONFIG)
 
     def _write_git_config(self) -> None:
-        _write_public(self.git_config, system_config_text(
+        write_public(self.git_config, system_config_text(
             [s.repository for s in self.settings.config.services]))
 
     def _set_elsewhere(self) -> None:
@@ -348,56 +345,13 @@ class Daemon:
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path
-        first = _digest(path)
+        first = digest(path)
         while True:
             await asyncio.sleep(CONFIG_POLL)
-            if _digest(path) != first:
+            if digest(path) != first:
                 log.info("config %s changed, sending SIGHUP to ourselves", path)
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
-
-
-def open_host_key(directory: str) -> asyncssh.SSHKey:
-    """pgod's host key, DIR/.pgod/ssh_host_ed25519_key, generated if missing (DIR and
-    DIR/.pgod made, and DIR checked, as at pgod's start)."""
-    return load_host_key(os.path.join(prepare_state_dir(directory), HOST_KEY))
-
-
-def prepare_state_dir(directory: str) -> str:
-    """DIR/.pgod, made if missing (DIR too), after checking DIR is pgod's own."""
-    os.makedirs(directory, mode=0o711, exist_ok=True)
-    _check_private(directory)
-    state_dir = os.path.join(directory, ".pgod")
-    os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    return state_dir
-
-
-def _check_private(directory: str) -> int:
-    """The mode of `directory`, which pgod must own and nobody else may write: pgod (root)
-    chowns and writes what it finds there, so a planted symlink must be impossible."""
-    st = os.stat(directory)
-    if st.st_uid != os.getuid() or st.st_mode & 0o022:
-        raise PgoError(f"{directory} belongs to uid {st.st_uid} with mode "
-                       f"{st.st_mode & 0o7777:04o}: --dir must belong to the user running "
-                       "pgod and be writable by nobody else (chmod go-w)")
-    return st.st_mode
-
-
-def _write_public(path: str, text: str) -> None:
-    """Write a root-owned file every user may read, atomically."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _digest(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).digest()
-    except OSError:
-        return None
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
