@@ -86,7 +86,9 @@ def compose(service: Service, checkout: Path, project: str, *args: str) -> None:
 
 
 class Watch:
-    """Samples, every 0.2 s: podman-compose processes running; pgod's RSS."""
+    """Samples, every 0.2 s: podman-compose processes running (its runs and pgod's dry runs,
+    `python -I -c SOURCE`, together; not a child of one caught between its fork and its exec
+    of podman, which still has its parent's command line); pgod's RSS."""
 
     def __init__(self, uids: set[int], pid: int | None = None) -> None:
         self.pid, self.most, self.rss, self.done = pid, 0, 0, False
@@ -96,22 +98,31 @@ class Watch:
 
     def _run(self) -> None:
         while not self.done:
-            count = 0
-            for entry in os.listdir("/proc"):
-                if entry.isdigit():
-                    try:
-                        with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                            argv = handle.read().split(b"\0")
-                    except OSError:
-                        continue
-                    if any(a.endswith(b"/podman-compose") for a in argv[:2]) and \
-                            os.stat(f"/proc/{entry}").st_uid in self.uids:
-                        count += 1
-            self.most = max(self.most, count)
+            found = self.composes()
+            self.most = max(self.most, sum(1 for parent in found.values()
+                                           if parent not in found))
             if self.pid is not None:
                 with contextlib.suppress(OSError):
                     self.rss = max(self.rss, usage(self.pid).rss)
             time.sleep(0.2)
+
+    def composes(self) -> dict[str, str]:
+        """{pid: parent pid} of the podman-compose processes of the bench's users."""
+        found = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    argv = handle.read().split(b"\0")
+                if (any(a.endswith(b"/podman-compose") for a in argv[:2])
+                        or (argv[1:3] == [b"-I", b"-c"] and b"podman_compose" in argv[3])) \
+                        and os.stat(f"/proc/{entry}").st_uid in self.uids:
+                    with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                        found[entry] = handle.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+        return found
 
     def stop(self) -> None:
         self.done = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -57,9 +58,10 @@ def find_podman_compose() -> str:
 
 
 class Jobs:
-    """What every project pgod runs shares: at most `limit` podman-compose runs at once
-    (-j), and when the last run of each project (by name) ended, so that a look at its
-    containers taken before that is known to be stale (see pgo.looks)."""
+    """What every project pgod runs shares: at most `limit` podman-compose processes at
+    once (-j: its runs and the argument layer's dry runs, see pgo.dryrun), and when the
+    last run of each project (by name) ended, so that a look at its containers taken
+    before that is known to be stale (see pgo.looks)."""
 
     def __init__(self, limit: int) -> None:
         self.slots = asyncio.Semaphore(limit)
@@ -86,6 +88,11 @@ class Project:
         return {**self.env, **ENV}
     # pgod's, shared by every project
     jobs: Jobs | None = field(default=None, compare=False, repr=False, kw_only=True)
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """One of the shared -j slots (nothing to wait for without `jobs`): held while a
+        podman-compose process of this project runs."""
+        return self.jobs.slots if self.jobs is not None else contextlib.nullcontext()
 
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,

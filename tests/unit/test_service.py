@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose, deploy, probes, proc, state, statestore, workspace
+from pgo import compose, deploy, dryrun, probes, proc, state, statestore, workspace
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -692,20 +692,34 @@ def test_watchers_see_every_event_and_a_failing_one_changes_nothing(tmp_path: Pa
 
 
 @pytest.mark.parametrize("jobs", [1, 2, None])
-def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
+def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
         tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
         jobs: int | None) -> None:
     """Six services deploying at once with -j N share N slots: never more podman-compose
-    runs than that at a time (and with no bound, more run at once: the test can fail)."""
+    processes than that at a time, its runs and the argument layer's dry runs (a Python
+    podman-compose each) counted together (and with no bound, more run at once: the test
+    can fail)."""
     now, most, ran = [0], [0], []
 
-    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+    async def busy(name: str, what: str) -> None:
         now[0] += 1
         most[0] = max(most[0], now[0])
         await asyncio.sleep(0.05)
         now[0] -= 1
-        ran.append((self.name, args[0]))
+        ran.append((name, what))
+
+    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        await busy(self.name, args[0])
+    real_run = proc.run
+
+    async def dry(argv: Sequence[str], *args: Any, **kwargs: Any) -> proc.Result:
+        if list(argv[1:3]) != ["-I", "-c"]:  # (git: for real)
+            return await real_run(argv, *args, **kwargs)
+        await busy(argv[argv.index("-p") + 1], "dry run " + argv[argv.index("-p") + 2])
+        return proc.Result(0, '{"calls": []}\n')
     monkeypatch.setattr(compose.Project, "_run", slow)
+    monkeypatch.setattr(proc, "run", dry)
+    monkeypatch.setattr(deploy, "argument_problems", dryrun.argument_problems)
 
     def checks(config: ServiceConfig, log: ServiceLog) -> Checks:
         async def ready(project: Project, at: ProjectAt) -> str | None:
@@ -734,7 +748,10 @@ def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
     for i in range(6):
         (tmp_path / f"b{i}").mkdir()
     assert asyncio.run(main()) == [True] * 6
-    assert len(ran) == 6 * 3  # pull, down, up each (nothing to build)
+    # each: the dry runs of pull and up, then pull, down, up (nothing to build)
+    assert sorted(what for name, what in ran if name == "svc0") == [
+        "down", "dry run pull", "dry run up", "pull", "up"]
+    assert len(ran) == 6 * 5
     assert most[0] == jobs if jobs is not None else most[0] > 2
 
 
