@@ -698,7 +698,7 @@ def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
     """Six services deploying at once with -j N share N slots: never more podman-compose
     processes than that at a time, its runs and the argument layer's dry runs (a Python
     podman-compose each) counted together (and with no bound, more run at once: the test
-    can fail)."""
+    can fail); a deploy holds its slot from its first step to its last."""
     now, most, ran = [0], [0], []
 
     async def busy(name: str, what: str) -> None:
@@ -753,6 +753,9 @@ def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
         "down", "dry run pull", "dry run up", "pull", "up"]
     assert len(ran) == 6 * 5
     assert most[0] == jobs if jobs is not None else most[0] > 2
+    if jobs == 1:  # a deploy keeps its slot for all its steps: one deploy after another
+        names = [name for name, _ in ran]
+        assert names == sorted(names, key=names.index)
 
 
 PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
