@@ -148,6 +148,10 @@ class Deployer:
                 self.log.info("no image changed at %s; containers left running",
                               at.commit[:12])
                 return False
+            if action is Action.DOWN and decided.if_containers \
+                    and not await project.containers():
+                self.log.debug("no containers to take down")
+                continue
             verify(at, self.work.path)  # before down too: a bad tree costs no downtime
             if all(a is Action.CHECKOUT for a in done):  # before the first podman step
                 await self.work.place_secrets(at.commit)

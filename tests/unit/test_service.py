@@ -41,6 +41,7 @@ class Podman:
     fail: dict[str, int] = field(default_factory=dict)
     unready: list[str] = field(default_factory=list)  # what the next gates say, in turn
     dead: list[str] = field(default_factory=list)     # what the next self-heal check finds
+    left: list[str] = field(default_factory=list)     # the project's containers (podman ps)
 
     def checks(self, config: ServiceConfig, log: ServiceLog) -> Checks:
         async def ready(project: Project, at: ProjectAt) -> str | None:
@@ -74,7 +75,7 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
         recorder.did(args[0])
 
     async def containers(self: compose.Project) -> list[str]:
-        return []
+        return recorder.left
     async def no_problems(*_: Any) -> list[str]:  # the argument layer runs podman-compose
         return []
     monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
@@ -748,10 +749,11 @@ def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
     for i in range(6):
         (tmp_path / f"b{i}").mkdir()
     assert asyncio.run(main()) == [True] * 6
-    # each: the dry runs of pull and up, then pull, down, up (nothing to build)
+    # each: the dry runs of pull and up, then pull and up (nothing to build; no containers
+    # to take down)
     assert sorted(what for name, what in ran if name == "svc0") == [
-        "down", "dry run pull", "dry run up", "pull", "up"]
-    assert len(ran) == 6 * 5
+        "dry run pull", "dry run up", "pull", "up"]
+    assert len(ran) == 6 * 4
     assert most[0] == jobs if jobs is not None else most[0] > 2
     if jobs == 1:  # a deploy keeps its slot for all its steps: one deploy after another
         names = [name for name, _ in ran]
@@ -811,7 +813,24 @@ def test_nothing_to_pull_or_build_starts_neither(tmp_path: Path, podman: Podman)
     first = branch.commit("one", COMPOSE.replace("reg.example/web", "localhost/web"))
     service = runner(tmp_path, branch)
     assert asyncio.run(service.run_pass())
-    assert podman.calls == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+    assert podman.calls == [("up", first[:7]), ("gate", first[:7])]
+
+
+@pytest.mark.parametrize("left", [[], ["svc_web_1"]])
+def test_a_first_deploy_takes_down_only_containers_that_exist(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
+        left: list[str]) -> None:
+    """Containers left from a lost state file are taken down before the first up; with none
+    (the usual first start) no podman-compose down runs."""
+    async def down(self: compose.Project) -> None:
+        podman.did("down")
+    monkeypatch.setattr(compose.Project, "down", down)
+    branch = Branch(tmp_path)
+    first = branch.commit("one", COMPOSE.replace("reg.example/web", "localhost/web"))
+    podman.left = left
+    assert asyncio.run(runner(tmp_path, branch).run_pass())
+    assert podman.calls == [("down", first[:7])] * bool(left) + [("up", first[:7]),
+                                                                 ("gate", first[:7])]
 
 
 def test_a_restart_reads_the_deployed_project_once(tmp_path: Path, podman: Podman,
