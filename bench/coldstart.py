@@ -9,7 +9,8 @@ port (the image, FROM scratch with Debian's static busybox, built once per servi
 beforehand: localhost/ images are never pulled), its page mounted from the checkout; the
 services spread over 4 users. For each configuration, on empty state: the wall time until
 every service serves its own page over HTTP, pgod's peak RSS (sampled every 0.2 s), the most
-podman-compose processes seen at once, and the failures (services that never came up or whose
+podman-compose processes seen at once (pgod's dry runs counted, a podman-compose's child
+between its fork and its exec not), and the failures (services that never came up or whose
 deploy failed). The reference is the serial loop over checkouts cloned beforehand (the clone
 is not timed; pgod's time includes its clones). After the default -j run, pgod is restarted
 with everything running: the time until every service has passed once, and how many
@@ -219,6 +220,7 @@ def restarted(daemon: Daemon, services: list[Service]) -> dict[str, object]:
 
 
 def main(count: int, jobs: list[int]) -> None:
+    load = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="pgo-bench-cold-", dir="/tmp"))
     root.chmod(0o755)
     users = make_users(USERS)
@@ -228,14 +230,14 @@ def main(count: int, jobs: list[int]) -> None:
         rows = [serial_loop(root, services)]
         for j in jobs:
             rows += with_pgod(root, services, j, restart=j == DEFAULT_JOBS)
-        report(count, rows)
+        report(count, rows, load)
     finally:
         remove_users(users)
         if not os.environ.get("KEEP"):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def report(count: int, rows: list[dict[str, object]]) -> None:
+def report(count: int, rows: list[dict[str, object]], load: float) -> None:
     reference = float(rows[0]["time"])  # type: ignore[arg-type]
     lines = [heading(f"cold start of {count} services on {USERS} users (bench/coldstart.py)"),
              "| run | until all serve | vs serial loop | failures | most podman-compose at "
@@ -250,6 +252,8 @@ def report(count: int, rows: list[dict[str, object]]) -> None:
         lines.append(f"| {row['what']} | {float(row['time']):.1f} s | "  # type: ignore[arg-type]
                      f"{float(row['time']) / reference:.2f}x | {row['failed']} | "  # type: ignore[arg-type]
                      f"{row['most']} | {rss} | {note} |")
+    lines.append(f"\nLoad average (1 min) when the bench began {load:.1f}, at its end "
+                 f"{os.getloadavg()[0]:.1f}.")
     append("\n".join(lines) + "\n")
 
 
