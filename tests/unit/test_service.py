@@ -760,6 +760,36 @@ def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
         assert names == sorted(names, key=names.index)
 
 
+def test_a_first_pass_clones_and_reads_head_once(tmp_path: Path, podman: Podman,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clone fetched the branch: no fetch nor ls-remote after it in the same pass, and
+    HEAD read once (it was read three times, and fetched twice, per service at a cold
+    start of 100)."""
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        if argv[0] == "git":
+            started.append([a for a in argv[1:] if a != "-c" and not a.startswith(
+                ("core.", "protocol."))])
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    branch = Branch(tmp_path)
+    first = branch.commit("one", USES_ALL)
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    assert service.record.deployed == first and service.record.upstream == first
+    commands = [argv[0] for argv in started]
+    assert commands.count("clone") == 1
+    assert "fetch" not in commands and "ls-remote" not in commands
+    assert started.count(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) == 1
+    second = branch.commit("two", USES_ALL)
+    started.clear()
+    assert asyncio.run(service.run_pass())  # (the next pass fetches)
+    assert "ls-remote" in [argv[0] for argv in started]
+    assert service.record.deployed == second
+
+
 PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
            ' "ExitCode": 0, "Labels": {"io.podman.compose.service": "web"}, "Id": "c1"}]')
 
