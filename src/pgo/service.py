@@ -274,9 +274,10 @@ class ServiceRunner:
         would fail), or a clone that never finished (no HEAD): emptied and cloned again.
         Both as the service user, who owns everything in the checkout."""
         lock = os.path.join(self.path, ".git", "index.lock")
-        await proc.run(["rm", "-f", "--", lock], self.account, self.path, timeout=60)
+        if os.path.lexists(lock):  # (a look as root; the removal as the user)
+            await proc.run(["rm", "-f", "--", lock], self.account, self.path, timeout=60)
         try:
-            await self.checkout.head()
+            await self._checkout_head()  # (kept: the pass reads it next)
         except PgoError:
             self.log.warning("%s holds an unfinished clone; cloning again", self.path)
             await proc.run(["find", self.path, "-mindepth", "1", "-delete"], self.account,

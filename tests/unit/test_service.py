@@ -790,6 +790,27 @@ def test_a_first_pass_clones_and_reads_head_once(tmp_path: Path, podman: Podman,
     assert service.record.deployed == second
 
 
+def test_a_restart_runs_no_rm_without_a_lock(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart's first pass over a healthy checkout: no `rm` of an index.lock that is
+    not there; HEAD read by the repair's look and once more after the fetch (which writes
+    in .git: the stamp moves), not more."""
+    branch, _, first = deployed(tmp_path)
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        started.append([a for a in argv if a != "-c" and not a.startswith(
+            ("core.", "protocol."))])
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    again = runner(tmp_path, branch)  # (a new pgod)
+    assert asyncio.run(again.run_pass())
+    assert again.record.deployed == first and again.record.state is State.OK
+    assert "rm" not in [argv[0] for argv in started]
+    assert started.count(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) == 2
+
+
 PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
            ' "ExitCode": 0, "Labels": {"io.podman.compose.service": "web"}, "Id": "c1"}]')
 
