@@ -9,7 +9,8 @@ port (the image, FROM scratch with Debian's static busybox, built once per servi
 beforehand: localhost/ images are never pulled), its page mounted from the checkout; the
 services spread over 4 users. For each configuration, on empty state: the wall time until
 every service serves its own page over HTTP, pgod's peak RSS (sampled every 0.2 s), the most
-podman-compose processes seen at once, and the failures (services that never came up or whose
+podman-compose processes seen at once (pgod's dry runs counted, a podman-compose's child
+between its fork and its exec not), and the failures (services that never came up or whose
 deploy failed). The reference is the serial loop over checkouts cloned beforehand (the clone
 is not timed; pgod's time includes its clones). After the default -j run, pgod is restarted
 with everything running: the time until every service has passed once, and how many
@@ -79,6 +80,14 @@ def build_images(root: Path, users: list[str]) -> None:
                        **as_user(user, context), check=True, capture_output=True)
 
 
+def clear(users: list[str]) -> None:
+    """Every container and network of the bench's users gone (what 100 serial `down`s
+    would do, in a few podman calls): the next configuration starts on empty podman state."""
+    for user in users:
+        for argv in (["podman", "rm", "-af", "-t", "0"], ["podman", "network", "prune", "-f"]):
+            subprocess.run(argv, **as_user(user, Path("/")), check=False, capture_output=True)
+
+
 def compose(service: Service, checkout: Path, project: str, *args: str) -> None:
     subprocess.run([PODMAN_COMPOSE, "-f", str(checkout / "compose.yaml"), "-p", project,
                     *args], **as_user(service.user, checkout), check=False,
@@ -86,7 +95,9 @@ def compose(service: Service, checkout: Path, project: str, *args: str) -> None:
 
 
 class Watch:
-    """Samples, every 0.2 s: podman-compose processes running; pgod's RSS."""
+    """Samples, every 0.2 s: podman-compose processes running (its runs and pgod's dry runs,
+    `python -I -c SOURCE`, together; not a child of one caught between its fork and its exec
+    of podman, which still has its parent's command line); pgod's RSS."""
 
     def __init__(self, uids: set[int], pid: int | None = None) -> None:
         self.pid, self.most, self.rss, self.done = pid, 0, 0, False
@@ -96,22 +107,31 @@ class Watch:
 
     def _run(self) -> None:
         while not self.done:
-            count = 0
-            for entry in os.listdir("/proc"):
-                if entry.isdigit():
-                    try:
-                        with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                            argv = handle.read().split(b"\0")
-                    except OSError:
-                        continue
-                    if any(a.endswith(b"/podman-compose") for a in argv[:2]) and \
-                            os.stat(f"/proc/{entry}").st_uid in self.uids:
-                        count += 1
-            self.most = max(self.most, count)
+            found = self.composes()
+            self.most = max(self.most, sum(1 for parent in found.values()
+                                           if parent not in found))
             if self.pid is not None:
                 with contextlib.suppress(OSError):
                     self.rss = max(self.rss, usage(self.pid).rss)
             time.sleep(0.2)
+
+    def composes(self) -> dict[str, str]:
+        """{pid: parent pid} of the podman-compose processes of the bench's users."""
+        found = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    argv = handle.read().split(b"\0")
+                if (any(a.endswith(b"/podman-compose") for a in argv[:2])
+                        or (argv[1:3] == [b"-I", b"-c"] and b"podman_compose" in argv[3])) \
+                        and os.stat(f"/proc/{entry}").st_uid in self.uids:
+                    with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                        found[entry] = handle.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                continue
+        return found
 
     def stop(self) -> None:
         self.done = True
@@ -123,12 +143,14 @@ def uids(services: list[Service]) -> set[int]:
 
 
 def wait_serving(services: list[Service], start: float, timeout: float) -> tuple[float, int]:
-    """(seconds from `start` until all serve, how many never did within `timeout`)."""
-    left = list(services)
-    while left and time.monotonic() - start < timeout:
+    """(seconds from `start` until all serve, how many never did within `timeout` of the
+    first look: each is looked at at least once, however long the start took)."""
+    left, first = list(services), time.monotonic()
+    while left:
         left = [s for s in left if not s.serves()]
-        if left:
-            time.sleep(0.3)
+        if not left or time.monotonic() - first > timeout:
+            break
+        time.sleep(0.3)
     return time.monotonic() - start, len(left)
 
 
@@ -146,8 +168,7 @@ def serial_loop(root: Path, services: list[Service]) -> dict[str, object]:
         compose(service, checkouts / service.name, service.name, "up", "-d")
     elapsed, failed = wait_serving(services, start, 300)
     watch.stop()
-    for service in services:
-        compose(service, checkouts / service.name, service.name, "down")
+    clear(sorted({s.user for s in services}))
     return {"what": "serial `podman-compose up -d` loop", "time": elapsed, "failed": failed,
             "most": watch.most, "rss": None}
 
@@ -180,8 +201,7 @@ def with_pgod(root: Path, services: list[Service], jobs: int, restart: bool,
             rows.append(restarted(daemon, services))
     finally:
         daemon.stop()
-        for service in services:
-            compose(service, directory / service.name, service.name, "down")
+        clear(sorted({s.user for s in services}))
     return rows
 
 
@@ -202,6 +222,7 @@ def restarted(daemon: Daemon, services: list[Service]) -> dict[str, object]:
 
 
 def main(count: int, jobs: list[int]) -> None:
+    load = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="pgo-bench-cold-", dir="/tmp"))
     root.chmod(0o755)
     users = make_users(USERS)
@@ -211,14 +232,14 @@ def main(count: int, jobs: list[int]) -> None:
         rows = [serial_loop(root, services)]
         for j in jobs:
             rows += with_pgod(root, services, j, restart=j == DEFAULT_JOBS)
-        report(count, rows)
+        report(count, rows, load)
     finally:
         remove_users(users)
         if not os.environ.get("KEEP"):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def report(count: int, rows: list[dict[str, object]]) -> None:
+def report(count: int, rows: list[dict[str, object]], load: float) -> None:
     reference = float(rows[0]["time"])  # type: ignore[arg-type]
     lines = [heading(f"cold start of {count} services on {USERS} users (bench/coldstart.py)"),
              "| run | until all serve | vs serial loop | failures | most podman-compose at "
@@ -227,12 +248,16 @@ def report(count: int, rows: list[dict[str, object]]) -> None:
         rss = f"{int(row['rss']) / 2**20:.0f} MiB" if row.get("rss") else "-"  # type: ignore[call-overload]
         note = ""
         if "gated" in row:
-            note = f"all health-gated (state ok) after {float(row['gated']):.1f} s"  # type: ignore[arg-type]
+            gated = float(row["time"]) + float(row["gated"])  # type: ignore[arg-type]
+            note = f"all health-gated (state ok) {float(row['gated']):.1f} s later: " \
+                   f"{gated:.1f} s, {gated / reference:.2f}x"  # type: ignore[arg-type]
         if "runs" in row:
             note = f"until every service passed once; podman-compose runs: {row['runs']}"
         lines.append(f"| {row['what']} | {float(row['time']):.1f} s | "  # type: ignore[arg-type]
                      f"{float(row['time']) / reference:.2f}x | {row['failed']} | "  # type: ignore[arg-type]
                      f"{row['most']} | {rss} | {note} |")
+    lines.append(f"\nLoad average (1 min) when the bench began {load:.1f}, at its end "
+                 f"{os.getloadavg()[0]:.1f}.")
     append("\n".join(lines) + "\n")
 
 

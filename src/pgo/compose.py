@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import re
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pgo import proc
@@ -56,14 +58,40 @@ def find_podman_compose() -> str:
     return found
 
 
+# Whether this task holds a -j slot already (a deploy's, for all its steps).
+_HOLDING: contextvars.ContextVar[bool] = contextvars.ContextVar("pgo_job_slot", default=False)
+
+
 class Jobs:
-    """What every project pgod runs shares: at most `limit` podman-compose runs at once
-    (-j), and when the last run of each project (by name) ended, so that a look at its
-    containers taken before that is known to be stale (see pgo.looks)."""
+    """What every project pgod runs shares: at most `limit` deploys at once (-j), each
+    holding its slot from its first podman-compose process to its last (the argument
+    layer's dry runs, see pgo.dryrun, pull, build, down, up; not the health gate), and any
+    other podman-compose run a slot of its own; and when the last run of each project (by
+    name) ended, so that a look at its containers taken before that is known to be stale
+    (see pgo.looks).
+
+    Per deploy rather than per process: with one queue of processes, 100 deploys would
+    each wait in it three times over, every one of them done only near the end, their
+    health gates all at once; a slot a deploy keeps finishes the deploys that started
+    first, and their gates overlap the next ones' work."""
 
     def __init__(self, limit: int) -> None:
         self.slots = asyncio.Semaphore(limit)
         self.ended: dict[str, float] = {}
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """A slot for this task until the block ends; nothing to wait for if it holds one
+        already (the steps of a deploy in one)."""
+        if _HOLDING.get():
+            yield
+            return
+        async with self.slots:
+            token = _HOLDING.set(True)
+            try:
+                yield
+            finally:
+                _HOLDING.reset(token)
 
 
 @dataclass(frozen=True)
@@ -87,16 +115,22 @@ class Project:
     # pgod's, shared by every project
     jobs: Jobs | None = field(default=None, compare=False, repr=False, kw_only=True)
 
+    def slot(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """One of the shared -j slots (nothing to wait for without `jobs`, or if this task
+        holds one): held while podman-compose processes of this project run."""
+        return self.jobs.slot() if self.jobs is not None else contextlib.nullcontext()
+
     def argv(self, *args: str) -> list[str]:
         return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,
                 *args]
 
     async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
         """Run a podman-compose subcommand to completion; CommandFailed on failure. With
-        `jobs`, it waits for a slot first (pull, build, down, up: the heavy steps)."""
+        `jobs`, it waits for a slot first (pull, build, down, up: the heavy steps), unless
+        this task holds one (a deploy)."""
         if self.jobs is None:
             return await self._run(*args, timeout=timeout)
-        async with self.jobs.slots:
+        async with self.jobs.slot():
             try:
                 return await self._run(*args, timeout=timeout)
             finally:

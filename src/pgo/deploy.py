@@ -70,7 +70,8 @@ class Deployer:
         project = self.work.compose(at.file)
         saved = await self._images(project, decided)
         try:
-            restarted = await self._execute(project, decided, at, done, unsure)
+            async with project.slot():  # (-j: one for all its podman-compose steps)
+                restarted = await self._execute(project, decided, at, done, unsure)
             if restarted:
                 await self.gate(project, at)
         except PgoError as err:
@@ -147,6 +148,10 @@ class Deployer:
                 self.log.info("no image changed at %s; containers left running",
                               at.commit[:12])
                 return False
+            if action is Action.DOWN and decided.if_containers \
+                    and not await project.containers():
+                self.log.debug("no containers to take down")
+                continue
             verify(at, self.work.path)  # before down too: a bad tree costs no downtime
             if all(a is Action.CHECKOUT for a in done):  # before the first podman step
                 await self.work.place_secrets(at.commit)
@@ -178,15 +183,16 @@ class Deployer:
             raise PgoError("its compose project cannot be read: " + "; ".join(at.problems))
         project = self.work.compose(at.file)
         await self.work.place_secrets(commit)
-        await self.check_arguments(project, (Action.UP,))
-        try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
-            # container left stopped, with this commit's configuration)
-            await project.run("down", "--remove-orphans")
-        except PgoError as err:
-            self.log.warning("down before bringing %s up failed, bringing it up anyway: %s",
-                             commit[:12], err)
-        verify(at, self.work.path)  # after down: the failed deploy's containers cannot race
-        await project.run("up", "-d")
+        async with project.slot():  # (-j: one for its dry run, down and up)
+            await self.check_arguments(project, (Action.UP,))
+            try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
+                # container left stopped, with this commit's configuration)
+                await project.run("down", "--remove-orphans")
+            except PgoError as err:
+                self.log.warning("down before bringing %s up failed, bringing it up "
+                                 "anyway: %s", commit[:12], err)
+            verify(at, self.work.path)  # after down: the failed deploy's containers cannot
+            await project.run("up", "-d")  # race
         await self.gate(project, at)
 
     async def gate(self, project: Project, at: ProjectAt) -> None:

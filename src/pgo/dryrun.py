@@ -44,8 +44,9 @@ async def recorded_calls(project: Project, args: Sequence[str]) -> list[list[str
     argv = [python_of(project.executable), "-I", "-c", source,
             *project.argv(*args)[1:]]
     try:
-        result = await proc.run(argv, project.account, project.workdir, timeout=TIMEOUT,
-                                env=project.environment, merge_stderr=False)
+        async with project.slot():  # a podman-compose too (Python, CPU-heavy): under -j
+            result = await proc.run(argv, project.account, project.workdir, timeout=TIMEOUT,
+                                    env=project.environment, merge_stderr=False)
     except CommandFailed as err:
         return str(err)
     lines = result.output.strip().splitlines()

@@ -64,10 +64,12 @@ def scrub(text: str) -> str:
     return _SECRET.sub(r"\1\2\3***", without_credentials(text))
 
 
-async def observe(project: Project) -> list[ContainerState]:
+async def observe(project: Project, names: Collection[str] | None = None,
+                  ) -> list[ContainerState]:
     """The project's containers, running or not, as `podman container inspect` shows them
-    (a container removed meanwhile is left out)."""
-    names = await project.containers()
+    (a container removed meanwhile is left out); `names`: those, not listed again."""
+    if names is None:
+        names = await project.containers()
     if not names:
         return []
     argv = ["podman", "container", "inspect", "--", *names]
@@ -134,13 +136,17 @@ async def wait_ready(project: Project, model: Mapping[str, Any], timeout: float,
     deadline = time.monotonic() + timeout
     settling: Settling | None = None
     checked: dict[str, float] = {}
+    names: list[str] | None = None  # listed once (`up -d` has made them all), then inspected
     while True:
-        containers = await observe(project)
+        containers = await observe(project, names)
         if due := checks_due(containers, checked, time.monotonic()):
             left = max(deadline - time.monotonic(), 5.0)
             await run_checks(project, due, min(left, CHECK_TIMEOUT), log)
             checked.update((c.id, time.monotonic()) for c in due)
-            containers = await observe(project)
+            containers = await observe(project, names)
+        # one podman a poll, not two; listed again if one went missing (or none was there)
+        names = [c.name for c in containers] if containers and (
+            names is None or len(containers) == len(names)) else None
         now = time.monotonic()
         verdict = judge(containers, expected, now, settling, settle=settle,
                         timed_out=now >= deadline)

@@ -48,6 +48,9 @@ class Plan:
     # DOWN and UP only if BUILD changed an image (or a container is not running): a change
     # to build inputs alone, e.g. a README in the build context that no COPY reads.
     if_image_changed: bool = False
+    # DOWN only if the project has containers: a first deploy's, for containers left from
+    # a lost state file (without any, `down` is a podman-compose run that stops nothing)
+    if_containers: bool = False
 
     @property
     def restarts(self) -> bool:
@@ -61,7 +64,7 @@ def plan(seen: Observed) -> Plan:
         return stop
     if seen.deployed is None:  # DOWN: containers left from a lost state file use old images
         return Plan((*checkout, Action.PULL, Action.BUILD, Action.DOWN, Action.UP),
-                    "first deploy")
+                    "first deploy", if_containers=True)
     if seen.deployed == seen.target:
         if seen.unsure:
             return Plan((*checkout, Action.UP), "ensure the deployed commit is up")

@@ -252,7 +252,7 @@ class ServiceRunner:
         """No usable record: what runs says what is deployed. Containers of the project
         exist: the checkout's commit (pgod moves it before every up). None: nothing."""
         self._rebuild = False
-        head = await self.checkout.head()
+        head = await self._checkout_head()
         running = await self.work.compose("-").containers()
         if running and self._cloned:  # a new clone's head says nothing of what runs
             self.log.warning("state rebuilt: %d container(s) of project %s run, from a "
@@ -274,9 +274,10 @@ class ServiceRunner:
         would fail), or a clone that never finished (no HEAD): emptied and cloned again.
         Both as the service user, who owns everything in the checkout."""
         lock = os.path.join(self.path, ".git", "index.lock")
-        await proc.run(["rm", "-f", "--", lock], self.account, self.path, timeout=60)
+        if os.path.lexists(lock):  # (a look as root; the removal as the user)
+            await proc.run(["rm", "-f", "--", lock], self.account, self.path, timeout=60)
         try:
-            await self.checkout.head()
+            await self._checkout_head()  # (kept: the pass reads it next)
         except PgoError:
             self.log.warning("%s holds an unfinished clone; cloning again", self.path)
             await proc.run(["find", self.path, "-mindepth", "1", "-delete"], self.account,
@@ -289,9 +290,14 @@ class ServiceRunner:
         checkoutdir.prepare(self.path, self.account)
         self.log.info("cloning %s (branch %s) into %s", without_credentials(
             self.config.repository), self.config.branch, self.path)
+        started = time.monotonic()
         await self.checkout.clone()
+        self.fetch_took = time.monotonic() - started  # (the pass's fetch: see _timed_fetch)
         self._cloned = True
-        self.log.info("checked out at %s", (await self.checkout.head())[:12])
+        # the clone fetched the branch (its head is the upstream's): no fetch in this pass,
+        # and its HEAD is read once (the stamp says when to read it again)
+        self._fetched = await self._checkout_head()
+        self.log.info("checked out at %s", self._fetched[:12])
 
     async def fetch(self) -> tuple[bool, str]:
         """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
@@ -313,6 +319,8 @@ class ServiceRunner:
 
     async def _timed_fetch(self) -> str:
         started = time.monotonic()
+        if self._cloned and self._fetched is not None:  # (just fetched by the clone)
+            return self._fetched
         try:
             self._fetched = await self.checkout.fetch(self._fetched)
             return self._fetched

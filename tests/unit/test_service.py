@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose, deploy, probes, proc, state, statestore, workspace
+from pgo import compose, deploy, dryrun, probes, proc, state, statestore, workspace
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -41,6 +41,7 @@ class Podman:
     fail: dict[str, int] = field(default_factory=dict)
     unready: list[str] = field(default_factory=list)  # what the next gates say, in turn
     dead: list[str] = field(default_factory=list)     # what the next self-heal check finds
+    left: list[str] = field(default_factory=list)     # the project's containers (podman ps)
 
     def checks(self, config: ServiceConfig, log: ServiceLog) -> Checks:
         async def ready(project: Project, at: ProjectAt) -> str | None:
@@ -74,7 +75,7 @@ def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
         recorder.did(args[0])
 
     async def containers(self: compose.Project) -> list[str]:
-        return []
+        return recorder.left
     async def no_problems(*_: Any) -> list[str]:  # the argument layer runs podman-compose
         return []
     monkeypatch.setattr(compose.Project, "_run", run)  # (run itself waits for a slot)
@@ -692,20 +693,34 @@ def test_watchers_see_every_event_and_a_failing_one_changes_nothing(tmp_path: Pa
 
 
 @pytest.mark.parametrize("jobs", [1, 2, None])
-def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
+def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
         tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
         jobs: int | None) -> None:
     """Six services deploying at once with -j N share N slots: never more podman-compose
-    runs than that at a time (and with no bound, more run at once: the test can fail)."""
+    processes than that at a time, its runs and the argument layer's dry runs (a Python
+    podman-compose each) counted together (and with no bound, more run at once: the test
+    can fail); a deploy holds its slot from its first step to its last."""
     now, most, ran = [0], [0], []
 
-    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+    async def busy(name: str, what: str) -> None:
         now[0] += 1
         most[0] = max(most[0], now[0])
         await asyncio.sleep(0.05)
         now[0] -= 1
-        ran.append((self.name, args[0]))
+        ran.append((name, what))
+
+    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+        await busy(self.name, args[0])
+    real_run = proc.run
+
+    async def dry(argv: Sequence[str], *args: Any, **kwargs: Any) -> proc.Result:
+        if list(argv[1:3]) != ["-I", "-c"]:  # (git: for real)
+            return await real_run(argv, *args, **kwargs)
+        await busy(argv[argv.index("-p") + 1], "dry run " + argv[argv.index("-p") + 2])
+        return proc.Result(0, '{"calls": []}\n')
     monkeypatch.setattr(compose.Project, "_run", slow)
+    monkeypatch.setattr(proc, "run", dry)
+    monkeypatch.setattr(deploy, "argument_problems", dryrun.argument_problems)
 
     def checks(config: ServiceConfig, log: ServiceLog) -> Checks:
         async def ready(project: Project, at: ProjectAt) -> str | None:
@@ -734,8 +749,66 @@ def test_jobs_bound_the_podman_compose_runs_of_all_services_at_once(
     for i in range(6):
         (tmp_path / f"b{i}").mkdir()
     assert asyncio.run(main()) == [True] * 6
-    assert len(ran) == 6 * 3  # pull, down, up each (nothing to build)
+    # each: the dry runs of pull and up, then pull and up (nothing to build; no containers
+    # to take down)
+    assert sorted(what for name, what in ran if name == "svc0") == [
+        "dry run pull", "dry run up", "pull", "up"]
+    assert len(ran) == 6 * 4
     assert most[0] == jobs if jobs is not None else most[0] > 2
+    if jobs == 1:  # a deploy keeps its slot for all its steps: one deploy after another
+        names = [name for name, _ in ran]
+        assert names == sorted(names, key=names.index)
+
+
+def test_a_first_pass_clones_and_reads_head_once(tmp_path: Path, podman: Podman,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clone fetched the branch: no fetch nor ls-remote after it in the same pass, and
+    HEAD read once (it was read three times, and fetched twice, per service at a cold
+    start of 100)."""
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        if argv[0] == "git":
+            started.append([a for a in argv[1:] if a != "-c" and not a.startswith(
+                ("core.", "protocol."))])
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    branch = Branch(tmp_path)
+    first = branch.commit("one", USES_ALL)
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    assert service.record.deployed == first and service.record.upstream == first
+    commands = [argv[0] for argv in started]
+    assert commands.count("clone") == 1
+    assert "fetch" not in commands and "ls-remote" not in commands
+    assert started.count(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) == 1
+    second = branch.commit("two", USES_ALL)
+    started.clear()
+    assert asyncio.run(service.run_pass())  # (the next pass fetches)
+    assert "ls-remote" in [argv[0] for argv in started]
+    assert service.record.deployed == second
+
+
+def test_a_restart_runs_no_rm_without_a_lock(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart's first pass over a healthy checkout: no `rm` of an index.lock that is
+    not there; HEAD read by the repair's look and once more after the fetch (which writes
+    in .git: the stamp moves), not more."""
+    branch, _, first = deployed(tmp_path)
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        started.append([a for a in argv if a != "-c" and not a.startswith(
+            ("core.", "protocol."))])
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", counting)
+    again = runner(tmp_path, branch)  # (a new pgod)
+    assert asyncio.run(again.run_pass())
+    assert again.record.deployed == first and again.record.state is State.OK
+    assert "rm" not in [argv[0] for argv in started]
+    assert started.count(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) == 2
 
 
 PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
@@ -791,7 +864,24 @@ def test_nothing_to_pull_or_build_starts_neither(tmp_path: Path, podman: Podman)
     first = branch.commit("one", COMPOSE.replace("reg.example/web", "localhost/web"))
     service = runner(tmp_path, branch)
     assert asyncio.run(service.run_pass())
-    assert podman.calls == [("down", first[:7]), ("up", first[:7]), ("gate", first[:7])]
+    assert podman.calls == [("up", first[:7]), ("gate", first[:7])]
+
+
+@pytest.mark.parametrize("left", [[], ["svc_web_1"]])
+def test_a_first_deploy_takes_down_only_containers_that_exist(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
+        left: list[str]) -> None:
+    """Containers left from a lost state file are taken down before the first up; with none
+    (the usual first start) no podman-compose down runs."""
+    async def down(self: compose.Project) -> None:
+        podman.did("down")
+    monkeypatch.setattr(compose.Project, "down", down)
+    branch = Branch(tmp_path)
+    first = branch.commit("one", COMPOSE.replace("reg.example/web", "localhost/web"))
+    podman.left = left
+    assert asyncio.run(runner(tmp_path, branch).run_pass())
+    assert podman.calls == [("down", first[:7])] * bool(left) + [("up", first[:7]),
+                                                                 ("gate", first[:7])]
 
 
 def test_a_restart_reads_the_deployed_project_once(tmp_path: Path, podman: Podman,

@@ -82,9 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                              f"(default {DEFAULT_INTERVAL}; each wait adds jitter up to half; "
                              "while fetches fail it doubles, up to 4x)")
     parser.add_argument("-j", "--jobs", metavar="N", default=str(DEFAULT_JOBS),
-                        help="podman-compose runs (pull, build, down, up of deploys, ways "
-                             "back and self-heals) at once, over all services; the others "
-                             f"wait their turn (default {DEFAULT_JOBS}: twice the CPUs)")
+                        help="deploys (their dry runs, pull, build, down, up; not the "
+                             "gate) and other podman-compose runs at once, over all "
+                             "services; the others wait their turn (default "
+                             f"{DEFAULT_JOBS}: twice the CPUs)")
     parser.add_argument("--dir", metavar="DIR", default="/var/lib/pgo",
                         help="where repositories are checked out, DIR/NAME (default /var/lib/pgo)")
     parser.add_argument("--hosts", metavar="NAMES",
