@@ -52,7 +52,7 @@ class Phase:
     connects: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     wall: float = 0.0
-    stalls: list[tuple[float, float]] = field(default_factory=list)  # (ms, ms on the CPU)
+    stalls: list[tuple[float, float]] = field(default_factory=list)  # (ms, not waiting)
     deploys: int = 0
 
     def quantile(self, q: float) -> float:
@@ -124,8 +124,9 @@ class Pusher:
 
 
 def stalls(log: str) -> list[tuple[float, float]]:
-    return [(float(m[1]), float(m[2])) for m in re.finditer(
-        r"event loop stalled (\d+) ms \((\d+) ms of it on the CPU\)", log)]
+    """(ms, ms of it not waiting for a CPU) of each stall the lag probe logged."""
+    return [(float(m[1]), float(m[1]) - float(m[2])) for m in re.finditer(
+        r"event loop stalled (\d+) ms \((\d+) ms of it waiting for a CPU\)", log)]
 
 
 def phase(name: str, daemon: Daemon, ssh_port: int, key: Path, requests: int,
@@ -137,7 +138,7 @@ def phase(name: str, daemon: Daemon, ssh_port: int, key: Path, requests: int,
     result.stalls, result.deploys = stalls(log), log.count(" up at ")
     print(f"{name}: {len(result.latencies)} requests in {result.wall:.1f}s, p50 "
           f"{result.quantile(0.5) * 1000:.0f} ms p99 {result.quantile(0.99) * 1000:.0f} ms, "
-          f"{len(result.failures)} failures {result.failures[:3]}, stalls {result.stalls}, "
+          f"{len(result.failures)} failures {result.failures[:3]}, {len(result.stalls)} stalls, "
           f"{result.deploys} deploys", flush=True)
     return result
 
@@ -190,17 +191,19 @@ def report(requests: int, clients: int, phases: list[Phase]) -> None:
              f"asyncssh clients, {requests} requests per phase (ping and status in turn), "
              f"{DEPLOYING} other services pushed every {PUSH_EVERY:.0f} s under load.\n",
              "| phase | p50 | vs idle | p99 | vs idle | failures | connect p50 / max | "
-             "requests/s | stalls > 50 ms (longest, its CPU) | deploys |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "requests/s | stalls > 50 ms (longest) | of them > 50 ms not waiting for a "
+             "CPU (longest) | deploys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in phases:
-        worst = max(p.stalls, default=(0.0, 0.0))
+        own = [mine for _, mine in p.stalls if mine > 50]
         lines.append(
             f"| {p.name} | {p.quantile(0.5) * 1000:.0f} ms | "
             f"{p.quantile(0.5) / idle.quantile(0.5):.2f}x | {p.quantile(0.99) * 1000:.0f} ms | "
             f"{p.quantile(0.99) / idle.quantile(0.99):.2f}x | {len(p.failures)} | "
             f"{statistics.median(p.connects) * 1000:.0f} / {max(p.connects) * 1000:.0f} ms | "
-            f"{len(p.latencies) / p.wall:.0f} | {len(p.stalls)} ({worst[0]:.0f} ms, "
-            f"{worst[1]:.0f} ms) | {p.deploys} |")
+            f"{len(p.latencies) / p.wall:.0f} | {len(p.stalls)} "
+            f"({max((t for t, _ in p.stalls), default=0):.0f} ms) | {len(own)} "
+            f"({max(own, default=0):.0f} ms) | {p.deploys} |")
     append("\n".join(lines) + "\n")
 
 
