@@ -10,8 +10,8 @@ port each, so nothing collides): "hand" (the person's checkout), "push" (a pgod 
 with -w: the sync and webhook rounds), "poll" (a second pgod at -t 5s). Each round pushes
 to every one of them in turn, interleaved, two commits each: one that changes the page
 mounted from the checkout (served as soon as the checkout moves), one that changes the
-container (the page is written by the command in compose.yaml: served once the container is
-recreated). Each push's time is measured on its own, after the one before has settled (pgod:
+container (a second page, written by the command in compose.yaml: served once the container
+is recreated). Each push's time is measured on its own, after the one before has settled (pgod:
 status ok at the new commit; by hand: the command ended). pgod runs with -d: its log's
 timestamps give the time of each step (printed per round, for finding where time goes).
 """
@@ -43,13 +43,15 @@ from tests.integration.sshclients import keygen, pgoctl, pgoctl_argv
 
 SECRET = "bench-live-webhook-secret"  # noqa: S105 (the bench's own)
 KINDS = ("page", "container")
-# the page, mounted from the checkout; or written by the container's command (a change to
-# compose.yaml: the container is recreated)
+# Two pages: / is the page mounted from the checkout (a link to it: served as soon as the
+# checkout moves), /box.html is written by the container's command (a change to compose.yaml:
+# served once the container is recreated).
 COMPOSE = ("services:\n  web:\n    image: " + IMAGE + "\n    ports: [\"{port}:8080\"]\n"
-           "    volumes: [\"./www:/www:ro\"]\n    init: true\n    stop_grace_period: 1s\n")
-COMMAND = ("    command: [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir -p /w && "
-           "echo '<p>{text}</p>' > /w/index.html && exec /bin/busybox httpd -f -p 8080 "
-           "-h /w\"]\n")
+           "    volumes: [\"./www:/www:ro\"]\n    init: true\n    stop_grace_period: 1s\n"
+           "    command: [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir -p /w && "
+           "/bin/busybox ln -s /www/index.html /w/index.html && echo '<p>{text}</p>' > "
+           "/w/box.html && exec /bin/busybox httpd -f -p 8080 -h /w\"]\n")
+PATHS = {"page": "/", "container": "/box.html"}
 
 
 class Project:
@@ -66,7 +68,7 @@ class Project:
         self.git("init", "-q", "--bare", str(self.repo), cwd=self.repo)
         self.git("init", "-q", cwd=self.work)
         self.git("remote", "add", "origin", f"file://{self.repo}")
-        self.text = ""
+        self.texts = {kind: f"{name} first {kind}" for kind in KINDS}
         self.commit("page", "first")
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
@@ -81,10 +83,9 @@ class Project:
     def commit(self, kind: str, label: str) -> str:
         """A commit whose page says something new (`kind`: where the page comes from),
         pushed; returns the new text."""
-        self.text = f"{self.name} {label} {os.urandom(4).hex()}"
-        files = {"compose.yaml": COMPOSE.format(port=self.port) + (
-                     COMMAND.format(text=self.text) if kind == "container" else ""),
-                 "www/index.html": f"<p>{self.text if kind == 'page' else 'mounted'}</p>\n",
+        self.texts[kind] = f"{self.name} {label} {kind} {os.urandom(4).hex()}"
+        files = {"compose.yaml": COMPOSE.format(port=self.port, text=self.texts["container"]),
+                 "www/index.html": f"<p>{self.texts['page']}</p>\n",
                  "ssh/op.pub": self.key_pub}
         for path, content in files.items():
             (self.work / path).parent.mkdir(exist_ok=True)
@@ -94,18 +95,19 @@ class Project:
         self.git("add", "-A")
         self.git("commit", "-qm", f"{kind}: {label}")
         self.git("push", "-q", "origin", "HEAD:main")
-        return self.text
+        return self.texts[kind]
 
-    def serves(self, text: str) -> bool:
+    def serves(self, text: str, kind: str = "page") -> bool:
         try:
-            return text in http_get(self.port, timeout=2)
+            return text in http_get(self.port, timeout=2, path=PATHS[kind])
         except OSError:
             return False
 
 
-def until_served(project: Project, text: str, start: float, timeout: float = 120) -> float:
+def until_served(project: Project, text: str, kind: str, start: float,
+                 timeout: float = 180) -> float:
     """Seconds from `start` until a GET returns `text` (polled every 20 ms)."""
-    while not project.serves(text):
+    while not project.serves(text, kind):
         if time.monotonic() - start > timeout:
             raise SystemExit(f"{project.name}: {text!r} not served in {timeout:.0f}s")
         time.sleep(0.02)
@@ -168,8 +170,8 @@ class Pgods:
         return pgoctl(self.root, self.ssh[name], str(self.key), f"{name}//{args[0]}",
                       *args[1:])
 
-    def wait_ok(self, name: str, text: str, timeout: float = 180) -> None:
-        """Until the service's state is ok at the commit that serves `text`."""
+    def wait_ok(self, name: str, timeout: float = 300) -> None:
+        """Until the service's state is ok at the branch's head."""
         start = time.monotonic()
         while time.monotonic() - start < timeout:
             result = self.ctl(name, "status", "--json")
@@ -225,13 +227,13 @@ def measure(projects: dict[str, Project], hand: Hand, pgods: Pgods, kind: str, l
         text = project.commit(kind, label)
         start = time.monotonic()
         started = act()
-        took[method] = until_served(project, text, start)
+        took[method] = until_served(project, text, kind, start)
         if isinstance(started, subprocess.Popen):
             started.wait()
         if method == "by hand":
             took["by hand: command ended"] = time.monotonic() - start
         else:
-            pgods.wait_ok(name, text)
+            pgods.wait_ok(name)
             if os.environ.get("STEPS"):
                 print(f"{method} {kind} {took[method] * 1000:.0f} ms:\n"
                       f"{steps(pgods.daemons[name].log(), since)}")
@@ -257,7 +259,7 @@ def main(rounds: int) -> None:
         pgods = Pgods(root, user, key, projects["push"], projects["poll"])
         for name in ("push", "poll"):  # (a key offered before it is known is penalised)
             pgods.daemons[name].wait_for("operator key(s)", 1, 300)
-            pgods.wait_ok(name, projects[name].text)
+            pgods.wait_ok(name)
         samples: dict[tuple[str, str], list[float]] = {}
         for i in range(rounds):
             for kind in KINDS:
