@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import asyncssh
 
-from pgo import secretfiles, systemd
+from pgo import lagprobe, secretfiles, systemd
 from pgo.compose import Jobs, check_podman_compose, find_podman_compose
 from pgo.config import Config, ServiceConfig, config_from_text
 from pgo.configchange import config_change, here
@@ -116,6 +116,10 @@ class Daemon:
         for signum, code in ((signal.SIGINT, EXIT_OK), (signal.SIGTERM, EXIT_OK),
                              (signal.SIGHUP, EXIT_HUP)):
             loop.add_signal_handler(signum, self._on_signal, signum, code)
+        # -d: the event loop's stalls, each logged; their count and the longest at the end
+        probe = lagprobe.Probe()
+        probing = [asyncio.create_task(probe.run(), name="lag probe")] \
+            if log.isEnabledFor(logging.DEBUG) else []
         self._startup()
         await check_podman_compose(self.compose_exe)
         await remove_unconfigured(self.state_dir, self.settings.directory, self.runners,
@@ -128,7 +132,7 @@ class Daemon:
         if self.settings.webhook not in (None, self.settings.http):
             self.webhook = await http.start(self.hooks, *self.settings.webhook)
         watchdog = self._ready()
-        tasks = self._start_all()
+        tasks = [*probing, *self._start_all()]
         await self._stop.wait()
         self.systemd.stopping()
         listener.close()  # (open connections stay: their new commands are refused)
@@ -147,6 +151,7 @@ class Daemon:
         if self.router is not None:  # (a write or reload under way finishes first)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.router.idle(), 10)
+        log.debug("%s", probe.stalls.summary())
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
 

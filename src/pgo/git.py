@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from pgo import proc
 from pgo.errors import PgoError
@@ -49,6 +50,8 @@ class Checkout:
     branch: str
     account: Account
     system_config: str | None = None  # pgod's gitconfig, in place of /etc/gitconfig
+    # the last commit's whole tree listing, by its hash (see `full_tree`)
+    _trees: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def upstream(self) -> str:
@@ -207,7 +210,7 @@ class Checkout:
     async def blobs_ending(self, commit: str, suffix: str) -> list[TreeEntry]:
         """Every regular file of the tree of `commit` whose path ends in `suffix` (with
         its size), at any depth."""
-        out = await self._git("ls-tree", "-r", "-z", "-l", "--full-tree", commit)
+        out = await self.full_tree(commit)
         entries = []
         for record in out.split("\0"):
             meta, _, name = record.partition("\t")
@@ -217,13 +220,25 @@ class Checkout:
                                          int(size[0]) if size and size[0].isdigit() else None))
         return entries
 
+    async def full_tree(self, commit: str) -> str:
+        """`git ls-tree -r -z -l --full-tree COMMIT`: kept for the last commit named by
+        its hash (a commit's tree never changes; reading a new commit and deploying it list
+        its tree three times)."""
+        if (out := self._trees.get(commit)) is not None:
+            return out
+        out = await self._git("ls-tree", "-r", "-z", "-l", "--full-tree", commit)
+        if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
+            self._trees.clear()
+            self._trees[commit] = out
+        return out
+
     async def blob_bytes(self, oid: str) -> bytes:
         """Blob `oid` as it is, undecoded (at most proc.DATA_LIMIT bytes)."""
         return (await self._git_result("cat-file", "blob", oid)).data
 
     async def symlinks(self, commit: str) -> frozenset[str]:
         """The path of every symlink in the tree of `commit`."""
-        out = await self._git("ls-tree", "-r", "-z", "--full-tree", commit)
+        out = await self.full_tree(commit)
         return frozenset(record.split("\t", 1)[1] for record in out.split("\0")
                          if record.startswith("120000 "))
 

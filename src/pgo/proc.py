@@ -12,6 +12,7 @@ import grp
 import logging
 import os
 import pwd
+import shutil
 import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 PASSTHROUGH = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "TZ")
 OUTPUT_LIMIT = 1024 * 1024       # the tail kept of a log-like output (merged stderr)
 DATA_LIMIT = 16 * 1024 * 1024    # data on stdout: more than this is an error, never cut
+SETPRIV = shutil.which("setpriv", path=SAFE_PATH) or "/usr/bin/setpriv"  # (util-linux)
 TERM_GRACE = 2.0                 # seconds between SIGTERM and SIGKILL when a command ends early
 
 
@@ -85,20 +87,39 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
     log.debug("run as %s (uid %d gid %d groups %s) in %s: %s [env: %s]", account.user,
               account.uid, account.gid, account.extra_groups, cwd or "-", _shown(argv),
               " ".join(sorted(full_env)))
-    drop = account.uid != os.getuid()
+    switch = switch_to(account) if account.uid != os.getuid() else []
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=full_env,
+            *switch, *argv, cwd=cwd, env=full_env,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
             start_new_session=True,
-            user=account.uid if drop else None, group=account.gid if drop else None,
-            extra_groups=account.extra_groups if drop else None,
         )
-    except OSError as err:  # not found, not executable by the user, cwd gone, ...
+    except OSError as err:  # not found, cwd gone, ...
         raise CommandFailed(argv, None, f"{err.strerror or err}: {err.filename or argv[0]}",
                             status=f"could not be started as {account.user}") from None
+
+
+def switch_to(account: Account) -> list[str]:
+    """The argv prefix that runs a command as `account`: setpriv(1) sets the groups, then
+    the gid, then the uid (real, effective and saved), and execs the command in place (same
+    pid, same process group). Not Popen's user=/group=/extra_groups=: with those, Python
+    forks without vfork, and copying pgod's page tables takes tens of milliseconds on a
+    busy machine, on the event loop, at every command."""
+    groups = ",".join(map(str, account.extra_groups))
+    return [SETPRIV, f"--groups={groups}" if groups else "--clear-groups",
+            f"--regid={account.gid}", f"--reuid={account.uid}", "--"]
+
+
+def unstarted(argv: Sequence[str], account: Account, code: int, output: str,
+              ) -> CommandFailed | None:
+    """setpriv's own failure to exec the command (not found, not executable by the
+    user: 127 or 126 and its message) as the failure to start it that it is."""
+    if code in (126, 127) and output.startswith("setpriv: failed to execute"):
+        return CommandFailed(argv, None, output.strip().removeprefix("setpriv: "),
+                             status=f"could not be started as {account.user}")
+    return None
 
 
 def _shown(argv: Sequence[str]) -> str:
@@ -161,6 +182,8 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
         raise CommandFailed(argv, None, f"more than {DATA_LIMIT} bytes of output")
     output, errors = raw.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     code = proc.returncode if proc.returncode is not None else -1
+    if (failed := unstarted(argv, account, code, errors or output)) is not None:
+        raise failed
     if check and code != 0:
         raise CommandFailed(argv, code, errors or output)
     return Result(code, output, errors, raw)

@@ -216,7 +216,8 @@ class ServiceRunner:
 
     async def _pass(self, trigger: str) -> bool:
         await self._prepare()
-        fetched, target = await self.fetch()
+        # (a sync or a push event says the branch moved: no `ls-remote` to ask first)
+        fetched, target = await self.fetch(ask_first=trigger == "poll")
         self._passes += 1
         await self._adopt_deployed()
         if await self._host_stop() or self.record.stopped is not None:
@@ -299,11 +300,12 @@ class ServiceRunner:
         self._fetched = await self._checkout_head()
         self.log.info("checked out at %s", self._fetched[:12])
 
-    async def fetch(self) -> tuple[bool, str]:
+    async def fetch(self, ask_first: bool = True) -> tuple[bool, str]:
         """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
-        the head last fetched is used (the checkout and its keys stay)."""
+        the head last fetched is used (the checkout and its keys stay). `ask_first`: ask the
+        remote for its head before fetching (see Checkout.fetch)."""
         try:
-            target = await self._timed_fetch()
+            target = await self._timed_fetch(ask_first)
         except PgoError as err:
             error = without_credentials(str(err))
             self.log.warning("fetch failed, will retry next pass: %s", error)
@@ -317,12 +319,12 @@ class ServiceRunner:
         self.event(state.Fetched(target))
         return True, target
 
-    async def _timed_fetch(self) -> str:
+    async def _timed_fetch(self, ask_first: bool) -> str:
         started = time.monotonic()
         if self._cloned and self._fetched is not None:  # (just fetched by the clone)
             return self._fetched
         try:
-            self._fetched = await self.checkout.fetch(self._fetched)
+            self._fetched = await self.checkout.fetch(self._fetched if ask_first else None)
             return self._fetched
         finally:
             self.fetch_took = time.monotonic() - started
