@@ -274,17 +274,64 @@ def relay(argv: list[str], env: dict[str, str]) -> tuple[int, int | None, bool]:
     pid, reader = spawn(argv, env)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # ssh ends the session
         signal.signal(signum, lambda sig, _frame: os.kill(pid, sig))
-    refusal, changed, line = None, False, b""
-    while data := os.read(reader, 65536):
-        _write_all(2, data)
-        *complete, line = (line + data).split(b"\n")
-        for text in complete:
-            refusal = _refusal(text) or refusal
-            changed = changed or _CHANGED in text
-    refusal = _refusal(line) or refusal
-    os.close(reader)
+    refusal, changed = watch(reader)
     status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     return (status if status >= 0 else 128 - status), refusal, changed
+
+
+def watch(reader: int) -> tuple[int | None, bool]:
+    """Relay the stderr pipe `reader` to ours until its end (then close it): pgod's refusal
+    status if one was announced, and whether ssh reported a changed host key."""
+    refusal, changed, line = None, False, b""
+    try:
+        while data := os.read(reader, 65536):
+            _write_all(2, data)
+            *complete, line = (line + data).split(b"\n")
+            for text in complete:
+                refusal = _refusal(text) or refusal
+                changed = changed or _CHANGED in text
+    finally:
+        os.close(reader)
+    return _refusal(line) or refusal, changed
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise _Interrupted
+
+
+def relay_mux(path: str, remote: str) -> tuple[int, int | None, bool] | None:
+    """The command as a session of the held master at `path`, without ssh (what `relay`
+    returns), or None if the master cannot run it (it has not run: run ssh instead). A
+    signal ends the session, as it ends ssh's: 255."""
+    from pgo.cli import muxclient  # noqa: PLC0415 (only with a held connection)
+
+    reader, writer = os.pipe()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        sock, session, rest = muxclient.open_session(path, os.fsencode(remote),
+                                                     (stdin, 1, writer))
+    except muxclient.MuxError:
+        os.close(reader)
+        return None
+    finally:
+        os.close(stdin)
+        os.close(writer)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _interrupted)
+    try:
+        refusal, _ = watch(reader)
+    except _Interrupted:
+        sock.close()
+        return 255, None, False
+    try:
+        return muxclient.wait_exit(sock, session, rest) & 0xFF, refusal, False
+    except _Interrupted:
+        sock.close()
+        return 255, refusal, False
 
 
 def _refusal(line: bytes) -> int | None:
@@ -311,17 +358,22 @@ def _leave(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds KeyFile: no copy of a key is left behind
 
 
-def reuse_options(args: Args, key_path: str, host: str) -> list[str]:
-    """ssh's options for a master connection shared by the calls with this key to this
-    host, port and user, checking host keys the same way; or for none (--no-reuse, or a
-    socket that must not be used: a warning says why)."""
+def reuse_path(args: Args, key_path: str, host: str) -> str | None:
+    """The socket of a master connection shared by the calls with this key to this host,
+    port and user, checking host keys the same way; or None (--no-reuse, or a socket that
+    must not be used: a warning says why)."""
     if not args.reuse:
-        return mux_options(None)
+        return None
     where = "\0".join((login_name(), host, str(args.port), str(args.insecure),
                        known_hosts_file()))
     path, problem = control_path(key_path, where)
     if problem:
         print(f"pgoctl: not reusing connections: {problem}", file=sys.stderr)
+    return path
+
+
+def reuse_options(path: str | None) -> list[str]:
+    """ssh's options for the master connection at `path` (or for none)."""
     return mux_options(path, ssh_path(path) if path else "")
 
 
@@ -332,8 +384,13 @@ def run(args: Args, targets: Sequence[Target]) -> list[tuple[int, int | None, bo
         signal.signal(signum, _leave)
     key = KeyFile(args.identity)
     with key as key_path:
+        paths = [reuse_path(args, key_path, t.host) for t in targets]
+        if len(targets) == 1 and not args.json and paths[0] and os.path.exists(paths[0]):
+            held = relay_mux(paths[0], targets[0].remote_command())
+            if held is not None:
+                return [held]
         argvs = [ssh_argv(t.host, args.port, key_path, t.remote_command(), args.insecure,
-                          reuse_options(args, key_path, t.host)) for t in targets]
+                          reuse_options(path)) for t, path in zip(targets, paths, strict=True)]
         if not args.insecure:
             os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
         env = ssh_environment(key.variable)
