@@ -22,7 +22,7 @@ from pgo.target import looks_like_target, parse_targets
 signal = __import__("_signal")
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: see pgo.target
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from pgo.target import Target
 
@@ -320,18 +320,18 @@ def relay_mux(path: str, remote: str) -> tuple[int, int | None, bool] | None:
     finally:
         os.close(stdin)
         os.close(writer)
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signum, _interrupted)
+    signums = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    before = [signal.signal(signum, _interrupted) for signum in signums]
+    refusal = None
     try:
         refusal, _ = watch(reader)
-    except _Interrupted:
-        sock.close()
-        return 255, None, False
-    try:
         return muxclient.wait_exit(sock, session, rest) & 0xFF, refusal, False
-    except _Interrupted:
-        sock.close()
+    except _Interrupted:  # closing the control connection ends the session
         return 255, refusal, False
+    finally:
+        sock.close()
+        for signum, handler in zip(signums, before, strict=True):
+            signal.signal(signum, handler)
 
 
 def _refusal(line: bytes) -> int | None:
@@ -372,6 +372,16 @@ def reuse_path(args: Args, key_path: str, host: str) -> str | None:
     return path
 
 
+def held_socket(args: Args, paths: Sequence[str | None],
+                exists: Callable[[str], bool]) -> str | None:
+    """The control socket to run the command over without ssh (`relay_mux`): that of the
+    one target, when there is one (no socket yet: ssh runs, and becomes the master). For
+    several targets, or --json, or without reuse, None: ssh runs (over its masters)."""
+    if len(paths) != 1 or args.json or not (path := paths[0]) or not exists(path):
+        return None
+    return path
+
+
 def reuse_options(path: str | None) -> list[str]:
     """ssh's options for the master connection at `path` (or for none)."""
     return mux_options(path, ssh_path(path) if path else "")
@@ -385,8 +395,8 @@ def run(args: Args, targets: Sequence[Target]) -> list[tuple[int, int | None, bo
     key = KeyFile(args.identity)
     with key as key_path:
         paths = [reuse_path(args, key_path, t.host) for t in targets]
-        if len(targets) == 1 and not args.json and paths[0] and os.path.exists(paths[0]):
-            held = relay_mux(paths[0], targets[0].remote_command())
+        if (socket := held_socket(args, paths, os.path.exists)) is not None:
+            held = relay_mux(socket, targets[0].remote_command())
             if held is not None:
                 return [held]
         argvs = [ssh_argv(t.host, args.port, key_path, t.remote_command(), args.insecure,
