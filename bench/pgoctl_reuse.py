@@ -42,8 +42,6 @@ from tests.integration.helpers import (
 from tests.integration.pgod_process import one_service
 from tests.integration.sshclients import PGOCTL, SSH_OPTIONS, keygen
 
-import pgo
-
 
 class Meter:
     """Wall time of a call, and the CPU time it cost everywhere: the client's processes
@@ -98,19 +96,17 @@ class Meter:
 
 
 def wrappers(root: Path) -> dict[str, str]:
-    """pgoctl started other ways: `-IS` (no site, no .pth files; the package's directory
-    put on sys.path by the script itself), and, with PGOCTL_BEFORE=DIR, the pgoctl of
-    another source tree DIR (the before, started like the console script)."""
-    python, src = sys.executable, str(Path(pgo.__file__).resolve().parents[1])
-    made = {}
-    lines = {"pgoctl-light": (f"#!{python} -IS", src)}
+    """pgoctl started as pip's console script starts it (with site: the .pth files and
+    sitecustomize; scripts/install writes an -IS one instead), and, with PGOCTL_BEFORE=DIR,
+    the pgoctl of another source tree DIR (the before, started like pip's script)."""
+    made, lines = {}, {"pgoctl-site": ""}
     if os.environ.get("PGOCTL_BEFORE"):
-        lines["pgoctl-before"] = (f"#!{python}", os.path.join(os.environ["PGOCTL_BEFORE"],
-                                                             "src"))
-    for name, (shebang, path) in lines.items():
+        lines["pgoctl-before"] = os.path.join(os.environ["PGOCTL_BEFORE"], "src")
+    for name, path in lines.items():
         script = root / name
-        script.write_text(f"{shebang}\nimport sys\nsys.path.insert(0, {path!r})\n"
-                          "from pgo.cli.pgoctl import main\nsys.exit(main())\n")
+        script.write_text(f"#!{sys.executable}\nimport sys\n"
+                          + (f"sys.path.insert(0, {path!r})\n" if path else "")
+                          + "from pgo.cli.pgoctl import main\nsys.exit(main())\n")
         script.chmod(0o755)
         made[name] = str(script)
     return made
@@ -129,12 +125,12 @@ def clients(key: Path, ssh_port: int, scripts: dict[str, str],
         "pgoctl before, held connection": (False, before and [before, *words]),
         "pgoctl, first call": (True, [PGOCTL, *words]),
         "pgoctl, held connection": (False, [PGOCTL, *words]),
-        "pgoctl -IS, held connection": (False, [scripts["pgoctl-light"], *words]),
+        "pgoctl with site, held connection": (False, [scripts["pgoctl-site"], *words]),
     }
     return {name: (drop, argv) for name, (drop, argv) in found.items() if argv}
 
 
-def baselines(socket: Path) -> dict[str, tuple[bool, list[str]]]:
+def baselines(socket: Path, scripts: dict[str, str]) -> dict[str, tuple[bool, list[str]]]:
     """What the held connection cannot save: ssh's own session over pgoctl's master (no
     Python), and Python's start-up (`pgoctl --version`: the interpreter, site, pgoctl's
     imports; `python -IS -c pass`: the interpreter alone)."""
@@ -142,6 +138,8 @@ def baselines(socket: Path) -> dict[str, tuple[bool, list[str]]]:
                 "ssh", "-o", f"ControlPath={socket}", "-o", "ControlMaster=no", "x",
                 "bench//ping"]),
             "pgoctl --version (no SSH)": (False, [PGOCTL, "--version"]),
+            "pgoctl with site --version (no SSH)": (False, [scripts["pgoctl-site"],
+                                                           "--version"]),
             "python -IS -c pass (no SSH)": (False, [sys.executable, "-IS", "-c", "pass"])}
 
 
@@ -183,14 +181,15 @@ def main(rounds: int, out: str | None) -> None:
     try:
         wait_for_http(port, "bench")
         pgod.wait_log("operator key(s)")
-        argvs = clients(key, ssh_port, wrappers(root))
+        scripts = wrappers(root)
+        argvs = clients(key, ssh_port, scripts)
         subprocess.run(argvs["pgoctl, first call"][1], env=env, capture_output=True,
                        check=True)  # makes the socket, to learn its name
         socket = next((root / ".cache" / "pgoctl").glob("k*"))
         assert pgod.proc is not None
         meter = Meter(pgod.proc.pid, socket)
         meter.master = meter.master_pid()
-        argvs.update(baselines(socket))
+        argvs.update(baselines(socket, scripts))
         for drop, argv in argvs.values():
             if drop:
                 meter.drop_master()

@@ -5,7 +5,8 @@ imports) and behaves like ssh towards keys and hosts. pgoctl adds: the key from 
 an environment variable, its own trust-on-first-use known-hosts file, and pgod's refusal
 statuses (400..500, which ssh truncates to 8 bits) mapped to small documented exit codes,
 several targets at once (`pgo.cli.fanout`) and connections kept open for the next call
-(ssh's own master connections, `pgo.cli.sshmux`).
+(ssh's own master connections, `pgo.cli.sshmux`), which a later call with one target runs
+over without starting ssh at all (`pgo.cli.muxclient`: ssh's multiplexing protocol).
 """
 
 from __future__ import annotations
