@@ -116,6 +116,7 @@ def clients(key: Path, ssh_port: int, scripts: dict[str, str],
             ) -> dict[str, tuple[bool, list[str]]]:
     """name -> (whether the held connection is dropped before it, argv)."""
     words = ["--insecure", "-i", str(key), "-p", str(ssh_port), "127.0.0.1:bench//ping"]
+    from_variable = [*words[:1], "-i", "$BENCH_KEY", *words[3:]]  # BENCH_KEY: the key's text
     ssh = ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(ssh_port), "127.0.0.1", "bench//ping"]
     before = scripts.get("pgoctl-before")
     found: dict[str, tuple[bool, list[str] | None]] = {
@@ -126,6 +127,9 @@ def clients(key: Path, ssh_port: int, scripts: dict[str, str],
         "pgoctl, first call": (True, [PGOCTL, *words]),
         "pgoctl, held connection": (False, [PGOCTL, *words]),
         "pgoctl with site, held connection": (False, [scripts["pgoctl-site"], *words]),
+        "pgoctl before -i '$VAR', held connection": (False, before and [before,
+                                                                        *from_variable]),
+        "pgoctl -i '$VAR', held connection": (False, [PGOCTL, *from_variable]),
     }
     return {name: (drop, argv) for name, (drop, argv) in found.items() if argv}
 
@@ -177,7 +181,8 @@ def main(rounds: int, out: str | None) -> None:
     files["ssh/k.pub"] = key.with_suffix(".pub").read_text()
     repo = make_repo_in(root, files)
     pgod = one_service(root, "bench", user, repo.url, port, ssh_port)
-    env = {"PATH": os.environ["PATH"], "HOME": str(root), "USER": "root"}
+    env = {"PATH": os.environ["PATH"], "HOME": str(root), "USER": "root",
+           "BENCH_KEY": key.read_text()}
     try:
         wait_for_http(port, "bench")
         pgod.wait_log("operator key(s)")
