@@ -83,7 +83,9 @@ COMMANDS: dict[str, CommandSpec] = {
                       mutates=True),
     "down": CommandSpec(("down", "--remove-orphans"), "stop and remove the containers "
                         "(orphans too, as pgod's own down)", mutates=True),
-    "ps": CommandSpec(("ps",), "list the containers"),
+    "ps": CommandSpec(("ps",), "list the containers; --json: one JSON array (name, service, "
+                      "id, image, state, status, health, exit_code, started, ports)",
+                      {"--json": "--json"}),
     "pull": CommandSpec(("pull",), "pull the images", services=True, mutates=True),
     "build": CommandSpec(("build",), "build the images", services=True, mutates=True),
     "restart": CommandSpec(("restart",), "restart containers", services=True, mutates=True),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pgo.config import Config
@@ -74,9 +74,11 @@ class ConfigRepo:
         head = await self.checkout.head()
         return load(await self._text(head), self.source.describe(head)), head
 
-    async def follow(self, interval: float, running: Config,
-                     load: Callable[[str, str], Config], restart: Callable[[], None]) -> None:
-        """Fetch every `interval`; a new valid commit: HEAD moves there, `restart()`."""
+    async def follow(self, interval: float, running: Callable[[], Config],
+                     load: Callable[[str, str], Config],
+                     apply: Callable[[Config], Awaitable[None]]) -> None:
+        """Fetch every `interval`; a new valid commit (judged by `running()`'s signers):
+        HEAD moves there, then `apply(its config)`."""
         while True:
             await asyncio.sleep(interval)
             try:
@@ -92,16 +94,16 @@ class ConfigRepo:
                 continue
             self._judged = head
             try:
-                await self._judge(head, load, running.signers)
+                config = await self._judge(head, load, running().signers)
             except (ConfigError, PgoError) as err:
                 self.problem = f"config commit {head[:12]} refused: {err}"
                 log.error("%s; the config of %s stays in force", self.problem,
                           (await self.checkout.head())[:12])
                 continue
             await self.checkout.reset(head)
-            log.info("config commit %s is valid: restarting pgod on it", head[:12])
-            restart()
-            return
+            self.problem = None
+            log.info("config commit %s is valid: applying it", head[:12])
+            await apply(config)
 
     async def _judge(self, commit: str, load: Callable[[str, str], Config],
                      signers: str | None) -> Config:

@@ -2,26 +2,27 @@
 
 SIGINT/SIGTERM: exit 0 and leave every container running. SIGHUP: exit 2, so systemd
 restarts us with the new config. With `watch_config`, a changed config file means SIGHUP.
+A new config commit (`config_repo`) is applied in place: only the services it adds,
+removes or changes are touched.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import asyncssh
 
 from pgo import secretfiles, systemd
 from pgo.compose import Jobs, check_podman_compose, find_podman_compose
 from pgo.config import Config, ServiceConfig, config_from_text
+from pgo.configchange import config_change, here
 from pgo.configrepo import ConfigRepo
-from pgo.errors import PgoError
 from pgo.git import system_config_text
 from pgo.http import server as http
 from pgo.http import statuspage, webhook
@@ -44,8 +45,8 @@ from pgo.sshserver import (
     MAC_ALGS,
     SIGNATURE_ALGS,
     KeyServer,
-    load_host_key,
 )
+from pgo.statedir import check_private, digest, open_host_key, write_public
 from pgo.status import ServiceLog
 
 log = logging.getLogger("pgo.daemon")
@@ -54,7 +55,6 @@ EXIT_OK, EXIT_ERROR, EXIT_HUP = 0, 1, 2
 CONFIG_POLL = 1.0
 STOP_GRACE = 60.0  # seconds a stop waits for deploys that have taken a service down
 NOTIFY_GRACE = 10.0  # seconds a stop waits for queued notifications to go out
-HOST_KEY = "ssh_host_ed25519_key"
 GIT_CONFIG = ".pgod-gitconfig"  # in DIR (0711): readable by the service users
 LOOK_FRESH = 0.25  # of the interval: how old a shared look at a user's containers may be
 DEFAULT_JOBS = 2 * (os.cpu_count() or 1)  # podman-compose runs at once (-j)
@@ -101,6 +101,10 @@ class Daemon:
         self.systemd = systemd.StatusLine(systemd.Notifier.from_env())  # sd_notify(3)
         self.notifications: Notifications | None = None  # the config's notify URLs
         self.router: Router | None = None  # --caddy: keeps Caddy's routes in step
+        self.metrics: Metrics | None = None
+        self.tasks: dict[str, asyncio.Task[None]] = {}  # each runner's run_forever
+        self._jobs = Jobs(settings.jobs)  # podman-compose runs at once, shared by every service
+        self._looks = Looks(self._jobs, settings.interval * LOOK_FRESH)
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -124,13 +128,7 @@ class Daemon:
         if self.settings.webhook not in (None, self.settings.http):
             self.webhook = await http.start(self.hooks, *self.settings.webhook)
         watchdog = self._ready()
-        tasks = [asyncio.create_task(r.run_forever(), name=f"service {n}")
-                 for n, r in self.runners.items()]
-        if self.settings.config_repo is not None:
-            tasks.append(asyncio.create_task(self._follow_config(self.settings.config_repo),
-                                             name="config repository"))
-        elif self.settings.watch_config:
-            tasks.append(asyncio.create_task(self._watch_config(), name="config watch"))
+        tasks = self._start_all()
         await self._stop.wait()
         self.systemd.stopping()
         listener.close()  # (open connections stay: their new commands are refused)
@@ -140,7 +138,7 @@ class Daemon:
         for runner in self.runners.values():
             runner.stopping = True
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
-        await _cancel_all(tasks)
+        await _cancel_all([*tasks, *self.tasks.values()])
         await self._let_commands_finish(deadline)
         if watchdog is not None:  # (pinging through the stop: it may take STOP_GRACE)
             await _cancel_all([watchdog])
@@ -151,6 +149,17 @@ class Daemon:
                 await asyncio.wait_for(self.router.idle(), 10)
         log.info("stopped (exit %d); containers keep running", self.exit_code)
         return self.exit_code
+
+    def _start_all(self) -> list[asyncio.Task[None]]:
+        """Every service's loop (in self.tasks), and the config's follower: its task."""
+        for name in self.runners:
+            self._start(name)
+        if self.settings.config_repo is not None:
+            return [asyncio.create_task(self._follow_config(self.settings.config_repo),
+                                        name="config repository")]
+        if self.settings.watch_config:
+            return [asyncio.create_task(self._watch_config(), name="config watch")]
+        return []
 
     def _ready(self) -> asyncio.Task[None] | None:
         """Tell systemd we are ready (config loaded, listeners up); start the watchdog's
@@ -209,42 +218,100 @@ class Daemon:
             webhook.register(self.routes if self.settings.webhook == self.settings.http
                              else self.hooks, self.runners)
         os.makedirs(self.settings.directory, mode=0o711, exist_ok=True)
-        mode = _check_private(self.settings.directory)
+        mode = check_private(self.settings.directory)
         # service users must pass through to their checkouts (and list nothing)
         os.chmod(self.settings.directory, mode & 0o7777 | 0o111)  # noqa: S103
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-        compose_exe = self.compose_exe = find_podman_compose()
-        git_config = os.path.join(self.settings.directory, GIT_CONFIG)
-        _write_public(git_config, system_config_text(
-            [s.repository for s in self.settings.config.services]))
+        self.compose_exe = find_podman_compose()
+        self._write_git_config()
         log.info("using %s; checkouts under %s; at most %d podman-compose run(s) at once",
-                 compose_exe, self.settings.directory, self.settings.jobs)
-        jobs = Jobs(self.settings.jobs)  # shared by every service
-        looks = Looks(jobs, self.settings.interval * LOOK_FRESH)
-
-        def checks(config: ServiceConfig, service_log: ServiceLog) -> Checks:
-            return checks_for(config, service_log, looks)
+                 self.compose_exe, self.settings.directory, self.settings.jobs)
         self.watchers.append(self.systemd.watch)
         if self.settings.caddy is not None:
             self._route(self.settings.caddy)
-        here = [s for s in self.settings.config.services if s.runs_on(self.settings.hosts)]
-        self.elsewhere = {s.name: s.machines for s in self.settings.config.services
-                          if not s.runs_on(self.settings.hosts)}
+        services = here(self.settings.config, self.settings.hosts)
+        self._set_elsewhere()
+        self._add_metrics(list(services))
+        self._set_notify_targets()
+        for service in services.values():
+            self.runners[service.name] = self._runner(service)
+
+    @property
+    def git_config(self) -> str:
+        return os.path.join(self.settings.directory, GIT_CONFIG)
+
+    def _write_git_config(self) -> None:
+        write_public(self.git_config, system_config_text(
+            [s.repository for s in self.settings.config.services]))
+
+    def _set_elsewhere(self) -> None:
+        """The services the config puts on other machines (SSH answers "runs on ...")."""
+        self.elsewhere.clear()  # (in place: Sessions holds it)
+        self.elsewhere.update({s.name: s.machines for s in self.settings.config.services
+                               if not s.runs_on(self.settings.hosts)})
         if self.elsewhere:
             log.info("%d service(s) run on other machines, not on %s: %s", len(self.elsewhere),
                      ", ".join(sorted(self.settings.hosts or ())), ", ".join(self.elsewhere))
-        self._add_metrics([s.name for s in here])
-        targets = {s.name: s.notify for s in here}
-        if any(targets.values()):
+
+    def _set_notify_targets(self) -> None:
+        targets = {s.name: s.notify for s in here(self.settings.config,
+                                                   self.settings.hosts).values()}
+        if self.notifications is not None:
+            self.notifications.targets = {n: t for n, t in targets.items() if t}
+        elif any(targets.values()):
             self.notifications = Notifications(targets)
             self.watchers.append(self.notifications.watch)
-        for service in here:
-            account = (Account.lookup(service.user, service.group) if self.settings.as_root
-                       else Account.current())
-            self.runners[service.name] = ServiceRunner(
-                service, account, self.settings.directory, self.state_dir, compose_exe,
-                self.settings.interval, checks, git_config, watchers=self.watchers,
-                age_identity=self.settings.age_identity, jobs=jobs)
+
+    def _runner(self, service: ServiceConfig) -> ServiceRunner:
+        account = (Account.lookup(service.user, service.group) if self.settings.as_root
+                   else Account.current())
+
+        def checks(config: ServiceConfig, service_log: ServiceLog) -> Checks:
+            return checks_for(config, service_log, self._looks)
+        return ServiceRunner(
+            service, account, self.settings.directory, self.state_dir, self.compose_exe,
+            self.settings.interval, checks, self.git_config, watchers=self.watchers,
+            age_identity=self.settings.age_identity, jobs=self._jobs)
+
+    def _start(self, name: str) -> None:
+        self.tasks[name] = asyncio.create_task(self.runners[name].run_forever(),
+                                               name=f"service {name}")
+
+    async def apply_config(self, config: Config) -> None:
+        """A new config, in place: the services it removes or changes are stopped (a
+        deploy past its down finishes first, an SSH command holding the lock too), the
+        removed ones taken down as at a start; the changed and added ones start as they
+        would at a start of pgod. Every other service, its loop and containers, stays."""
+        change = config_change(self.settings.config, config, self.settings.hosts)
+        self.settings = replace(self.settings, config=config)
+        self._write_git_config()
+        self._set_elsewhere()
+        self._set_notify_targets()
+        if self.router is not None:
+            self.router.services = config.services
+        for name in (*change.removed, *change.changed):
+            await self._retire(name)
+        services = here(config, self.settings.hosts)
+        await remove_unconfigured(self.state_dir, self.settings.directory, services,
+                                  self.settings.as_root)
+        for name in (*change.changed, *change.added):
+            self.runners[name] = self._runner(services[name])
+            self._start(name)
+        self.systemd.keep(self.runners)
+        if self.metrics is not None:
+            self.metrics.observer.add(change.added)
+        if self.router is not None:
+            self.router.update()
+        log.info("config %s applied in place: %s", config.path, change.describe())
+
+    async def _retire(self, name: str) -> None:
+        """Stop the service's loop (and let a command holding its lock end), then forget
+        its runner."""
+        runner = self.runners[name]
+        await _cancel_all([self.tasks.pop(name)])
+        async with runner.lock:
+            runner.stopping = True  # (SSH sessions still holding it are refused)
+        del self.runners[name]
 
     def _route(self, caddy: CaddySettings) -> None:
         """--caddy: a watcher keeps the snippet (and Caddy) in step with the records."""
@@ -255,74 +322,36 @@ class Daemon:
                  " ".join(caddy.reload) or '(nothing: --caddy-reload "")')
 
     async def _follow_config(self, repo: ConfigRepo) -> None:
-        """A new valid config commit: exit 2, so systemd restarts pgod on it."""
+        """A new valid config commit is applied in place (see apply_config)."""
         def load(text: str, path: str) -> Config:
             return config_from_text(text, path, check_accounts=self.settings.as_root,
                                     hosts=self.settings.hosts)
-        await repo.follow(self.settings.interval, self.settings.config, load,
-                          lambda: self.stop(EXIT_HUP))
+        async def apply(config: Config) -> None:
+            try:
+                await self.apply_config(config)
+            except Exception:  # half applied: a restart applies it whole (HEAD is there)
+                log.exception("applying the new config in place failed; restarting (exit 2)")
+                self.stop(EXIT_HUP)
+        await repo.follow(self.settings.interval, lambda: self.settings.config, load, apply)
 
     def _add_metrics(self, services: list[str]) -> None:
         """GET /metrics, and what it counts told of every record change and SSH session of
         `services` (those this machine runs)."""
-        metrics = Metrics(services, self.runners, self.penalties,
-                          lambda: KeyServer.unauthenticated)
+        metrics = self.metrics = Metrics(services, self.runners, self.penalties,
+                                         lambda: KeyServer.unauthenticated)
         self.watchers.append(metrics.observer.watch)
         self.sessions_ended.append(metrics.observer.session_ended)
         self.routes.get("/metrics", metrics.handle)
 
     async def _watch_config(self) -> None:
         path = self.settings.config.path
-        first = _digest(path)
+        first = digest(path)
         while True:
             await asyncio.sleep(CONFIG_POLL)
-            if _digest(path) != first:
+            if digest(path) != first:
                 log.info("config %s changed, sending SIGHUP to ourselves", path)
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
-
-
-def open_host_key(directory: str) -> asyncssh.SSHKey:
-    """pgod's host key, DIR/.pgod/ssh_host_ed25519_key, generated if missing (DIR and
-    DIR/.pgod made, and DIR checked, as at pgod's start)."""
-    return load_host_key(os.path.join(prepare_state_dir(directory), HOST_KEY))
-
-
-def prepare_state_dir(directory: str) -> str:
-    """DIR/.pgod, made if missing (DIR too), after checking DIR is pgod's own."""
-    os.makedirs(directory, mode=0o711, exist_ok=True)
-    _check_private(directory)
-    state_dir = os.path.join(directory, ".pgod")
-    os.makedirs(state_dir, mode=0o700, exist_ok=True)
-    return state_dir
-
-
-def _check_private(directory: str) -> int:
-    """The mode of `directory`, which pgod must own and nobody else may write: pgod (root)
-    chowns and writes what it finds there, so a planted symlink must be impossible."""
-    st = os.stat(directory)
-    if st.st_uid != os.getuid() or st.st_mode & 0o022:
-        raise PgoError(f"{directory} belongs to uid {st.st_uid} with mode "
-                       f"{st.st_mode & 0o7777:04o}: --dir must belong to the user running "
-                       "pgod and be writable by nobody else (chmod go-w)")
-    return st.st_mode
-
-
-def _write_public(path: str, text: str) -> None:
-    """Write a root-owned file every user may read, atomically."""
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _digest(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).digest()
-    except OSError:
-        return None
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

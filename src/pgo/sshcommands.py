@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import asyncssh
 
-from pgo import controls, sshstream
+from pgo import controls, gate, pslist, sshstream
 from pgo.command import Request, parse_request
 from pgo.compose import Project
 from pgo.dryrun import argument_problems
@@ -58,7 +58,7 @@ class Sessions:
         self.ended = ended  # each told of every session's command line and exit status
         self.routes: dict[str, Handler] = {
             "ping": ping, "status": functools.partial(status, notes=notes),
-            "history": history, "sync": sync, "diff": diff,
+            "history": history, "sync": sync, "diff": diff, "ps": ps,
             "freeze": locked(freeze), "unfreeze": locked(unfreeze),
             "rollback": locked(rollback)}
         self.running: dict[str, int] = {}
@@ -175,6 +175,22 @@ async def history(runner: ServiceRunner, request: Request,
     count = int(args[args.index("-n") + 1]) if "-n" in args else 100
     show = history_json if "--json" in args else history_text
     process.stdout.write(show(runner.record, count))
+    return 0
+
+
+async def ps(runner: ServiceRunner, request: Request,
+             process: asyncssh.SSHServerProcess[str]) -> int:
+    """podman-compose's `ps`; with --json, pgod's own array of the project's containers
+    (pgo.pslist), from one `podman ps` as the service user."""
+    if "--json" not in request.args:
+        return await compose(runner, request, process)
+    project = _deployed(runner, request)
+    try:
+        entries = await gate.ps_json(project.account, project.workdir,
+                                     f"io.podman.compose.project={project.name}")
+    except PgoError as err:
+        raise Refusal(500, f"ps: {err}") from None
+    process.stdout.write(pslist.ps_json(entries))
     return 0
 
 
@@ -331,8 +347,12 @@ async def _check_down(project: Project, process: asyncssh.SSHServerProcess[str])
 async def _stream(runner: ServiceRunner, request: Request,
                   process: asyncssh.SSHServerProcess[str]) -> int:
     """Run the command on the deployed project, its output copied to the client."""
-    project = runner.project
-    if project is None:
+    return await sshstream.run(_deployed(runner, request), request, process)
+
+
+def _deployed(runner: ServiceRunner, request: Request) -> Project:
+    """The project a podman command runs on; Refusal 500 before the first deploy."""
+    if runner.project is None:
         raise Refusal(500, f"service {request.service!r} has no deployed project yet "
                            f"(state: {runner.record.state.value})")
-    return await sshstream.run(project, request, process)
+    return runner.project

@@ -20,7 +20,7 @@ import collections
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from pgo import state
 from pgo.state import Record, State
@@ -124,6 +124,12 @@ class StatusLine:
         self._ready = True
         self.sent = summary(self.states)
         self.notifier.send("READY=1", f"STATUS={self.sent}")
+
+    def keep(self, names: Collection[str]) -> None:
+        """Only these services from now on (a config applied in place removed the others)."""
+        self.states = {n: s for n, s in self.states.items() if n in names}
+        if self._ready:
+            self._send()
 
     def stopping(self) -> None:
         self._ready = False

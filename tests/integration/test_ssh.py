@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import queue
 import secrets
 import shutil
@@ -72,8 +74,11 @@ def fleet() -> Iterator[Fleet]:
         f'ports = ["{http[s]}"]\n{FAST_GATE}\n' for s in ("alpha", "beta")))
     fleet.pgod = Pgod(config, root / "lib", "-s", f"127.0.0.1:{fleet.ssh_port}").start()
     try:
-        wait_for_http(http["alpha"], "alpha v1")
-        wait_for_http(http["beta"], "beta v1")
+        try:
+            wait_for_http(http["alpha"], "alpha v1")
+            wait_for_http(http["beta"], "beta v1")
+        except AssertionError as err:
+            raise AssertionError(f"{err}\npgod log:\n{fleet.pgod.log[-6000:]}") from None
         fleet.pgod.wait_log("operator key(s)", count=2)
         yield fleet
     finally:
@@ -89,6 +94,11 @@ def ctl(fleet: Fleet, key: str | None, target: str, *args: str,
     return pgoctl(fleet.home, fleet.ssh_port, path, target, *args, **kw)  # type: ignore[arg-type]
 
 
+def same(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """ps --json rows but their status ("Up 9 seconds ago"), which moves on."""
+    return [{k: v for k, v in row.items() if k != "status"} for row in rows]
+
+
 def test_ping_ps_logs_status_with_pgoctl_and_openssh(fleet: Fleet) -> None:
     for result in (ctl(fleet, "a", "alpha//ping"),
                    ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ping")):
@@ -100,6 +110,18 @@ def test_ping_ps_logs_status_with_pgoctl_and_openssh(fleet: Fleet) -> None:
     ps = ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ps")
     assert ps.returncode == 0, ps.stderr
     assert "alpha_web_1" in ps.stdout and "Up" in ps.stdout
+    (row,) = json.loads(ssh(fleet.ssh_port, [fleet.keys["a"]], "alpha//ps --json").stdout)
+    assert (row["name"], row["service"], row["state"]) == ("alpha_web_1", "web", "running")
+    assert f"0.0.0.0:{fleet.http['alpha']}->8080/tcp" in row["ports"], row
+    assert row["id"] in container_ids(fleet.users["alpha"], "alpha") and row["started"]
+    # pgoctl's own --json (merged by host:service) and the command's --json agree
+    assert same(json.loads(ctl(fleet, "a", "alpha//ps", "--json").stdout)) == same([row])
+    home = {"HOME": str(fleet.home), "USER": "root", "PATH": os.environ["PATH"]}
+    merged = subprocess.run([PGOCTL, "--json", *pgoctl_argv(fleet.ssh_port, str(fleet.keys["a"]),
+                                                            "alpha//ps")[1:]],
+                            capture_output=True, text=True, env=home, timeout=60, check=True)
+    assert list(json.loads(merged.stdout)) == ["127.0.0.1:alpha"]
+    assert same(json.loads(merged.stdout)["127.0.0.1:alpha"]) == same([row])
     probe = f"probe-{secrets.token_hex(4)}"
     with pytest.raises(urllib.error.HTTPError):
         http_get(fleet.http["alpha"], 10, "/" + probe)  # busybox httpd -vv logs the URL

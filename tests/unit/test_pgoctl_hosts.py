@@ -47,12 +47,13 @@ def test_after_a_double_dash_every_word_is_the_command_s() -> None:
     assert not looks_like_target("http://example.org") and looks_like_target("h:s//c")
 
 
-def test_json_adds_json_and_takes_only_status_and_history() -> None:
-    targets = targets_of(parse_args(["--json", "a,b:s//status", "c:t//history", "-n", "2"]))
+def test_json_adds_json_and_takes_only_status_history_and_ps() -> None:
+    targets = targets_of(parse_args(["--json", "a,b:s//status", "c:t//history", "-n", "2",
+                                     "d:u//ps"]))
     assert [t.remote_command() for t in targets] == ["s//status --json", "s//status --json",
-                                                     "t//history -n 2 --json"]
-    with pytest.raises(UsageError, match="ps has no JSON output"):
-        targets_of(parse_args(["--json", "a:s//status", "b:s//ps"]))
+                                                     "t//history -n 2 --json", "u//ps --json"]
+    with pytest.raises(UsageError, match="logs has no JSON output"):
+        targets_of(parse_args(["--json", "a:s//status", "b:s//logs"]))
 
 
 def test_labels_name_the_service_only_when_there_are_several() -> None:

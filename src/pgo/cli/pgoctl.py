@@ -38,7 +38,7 @@ OPTIONS = (
     ("-p", "--port", "PORT", "pgod's SSH port (default 2222)"),
     ("", "--insecure", "", "do not check or record the host key (for CI only)"),
     ("", "--no-reuse", "", "a connection of its own, none kept open for later calls"),
-    ("", "--json", "", "status/history --json of every target as one object"),
+    ("", "--json", "", "status/history/ps --json of every target as one object"),
     ("-h", "--help", "", "show this help and exit"),
     ("", "--version", "", "show pgoctl's version and exit"),
 )
@@ -458,14 +458,14 @@ def remember(targets: Sequence[Target], codes: Sequence[int]) -> None:
 
 
 def targets_of(args: Args) -> list[Target]:
-    """Every target of the command line; with --json, each a status or history --json."""
+    """Every target of the command line; with --json, each a status, history or ps --json."""
     targets = [t for text, words in args.targets for t in parse_targets(text, words)]
     for target in targets:
         if target.host.startswith("-"):
             raise UsageError(f"{target.host!r} is not a host name")
-        if args.json and target.command not in ("status", "history"):
+        if args.json and target.command not in ("status", "history", "ps"):
             raise UsageError(f"--json: {target.command} has no JSON output "
-                             "(status and history have)")
+                             "(status, history and ps have)")
         if args.json and "--json" not in target.args:
             target.args = (*target.args, "--json")
     return targets

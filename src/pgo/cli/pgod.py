@@ -22,14 +22,13 @@ from pgo.daemon import (
     EXIT_OK,
     Daemon,
     Settings,
-    open_host_key,
-    prepare_state_dir,
 )
 from pgo.duration import format_duration, parse_duration
 from pgo.errors import ConfigError, PgoError
 from pgo.logformat import SafeFormatter
 from pgo.proxy.caddy import DEFAULT_RELOAD, CaddySettings
 from pgo.sshserver import known_hosts_line
+from pgo.statedir import open_host_key, prepare_state_dir
 
 DEFAULT_INTERVAL = "5m0s"
 _BOOL_FLAGS = {"-d": "--debug", "-r": "--restart", "-o": "--root"}

@@ -55,8 +55,8 @@ class Observer:
 
     def __init__(self, services: Iterable[str], fetch_took: Callable[[str], float],
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.services = tuple(services)
-        self._known = frozenset(self.services)
+        self.services: tuple[str, ...] = ()
+        self._known: frozenset[str] = frozenset()
         self._fetch_took, self._clock = fetch_took, clock
         self.deploys = Counter()             # (service, outcome)
         self.deploy_seconds = Histogram(DEPLOY_BUCKETS)  # (service,)
@@ -67,7 +67,15 @@ class Observer:
         self.command_errors = Counter()      # (service, command)
         self.sessions = Counter()            # (exit,)
         self._deploying: dict[str, float] = {}  # service -> when its deploying began
-        for service in self.services:
+        self.add(services)
+
+    def add(self, services: Iterable[str]) -> None:
+        """Services configured since (a config applied in place): their series start at 0.
+        A removed service's series stay until pgod restarts, as Prometheus expects."""
+        new = [s for s in services if s not in self._known]
+        self.services = (*self.services, *new)
+        self._known = frozenset(self.services)
+        for service in new:
             for outcome in Outcome:
                 self.deploys.zero((service, outcome_label(outcome)))
             for counter in (self.fetch_failures, self.refusals):
