@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket as pysocket
 import subprocess
 from pathlib import Path
 
@@ -17,10 +18,10 @@ fleet = test_ssh.fleet  # the fixture: a pgod of its own for this module, alpha 
 
 
 def run_pgoctl(fleet: Fleet, home: Path, key: str, *words: str,
-               ) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "USER": "root"}
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {"PATH": os.environ["PATH"], "HOME": str(home), "USER": "root", **(env or {})}
     return subprocess.run([PGOCTL, "-i", str(fleet.keys[key]), "-p", str(fleet.ssh_port),
-                           *words], capture_output=True, text=True, timeout=120, env=env,
+                           *words], capture_output=True, text=True, timeout=120, env=full_env,
                           check=False, stdin=subprocess.DEVNULL)
 
 
@@ -128,3 +129,62 @@ def test_a_second_call_rides_the_held_connection_and_another_key_does_not(
     for socket in directory.iterdir():  # end the masters: the fleet's later tests start clean
         subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
                        capture_output=True, check=False, timeout=30)
+
+
+def test_a_reused_call_is_a_session_of_the_master_without_ssh(fleet: Fleet) -> None:
+    """pgoctl's fast path: with the master up, a call speaks ssh's mux protocol itself. It
+    runs with no ssh on PATH (the slow path cannot: shown first), opens no connection, and
+    prints and exits exactly as ssh (--no-reuse) does, refusals included."""
+    home = fresh_home(fleet, "fast")
+    no_ssh = fleet.root / "no-ssh"  # PATH for the fast calls: no ssh to be found there
+    no_ssh.mkdir(exist_ok=True)
+    blind = {"PATH": str(no_ssh)}
+    first = run_pgoctl(fleet, home, "a", "--no-reuse", "127.0.0.1:alpha//ping", env=blind)
+    assert first.returncode == 1 and "ssh client is needed" in first.stderr, first.stderr
+    port = fleet.ssh_port
+    before = connections(port)["established"]
+    assert run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping").returncode == 0
+    held = connections(port)["established"] - before
+    assert len(held) == 1, held
+    closed = connections(port)["time_wait"]
+    sessions = fleet.pgod.log.count("alpha//ping from 127.0.0.1")
+    fast = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping", env=blind)
+    assert fast.returncode == 0 and fast.stdout.startswith("pong! - "), fast.stderr
+    assert fleet.pgod.log.count("alpha//ping from 127.0.0.1") == sessions + 1  # it ran there
+    for target, code in (("alpha//shell", 65), ("gamma//ps", 68), ("alpha//down -v", 65),
+                         ("alpha//status", 0)):
+        words = f"127.0.0.1:{target}".split()
+        reused = run_pgoctl(fleet, home, "a", *words, env=blind)
+        alone = run_pgoctl(fleet, home, "a", "--no-reuse", *words)
+        assert (reused.returncode, reused.stderr) == (alone.returncode, alone.stderr) \
+            == (code, alone.stderr), (target, reused, alone)
+        if code:
+            assert reused.stdout == alone.stdout
+        else:
+            assert reused.stdout.split()[:3] == alone.stdout.split()[:3]
+    assert connections(port)["established"] - before == held
+    fast_closed = connections(port)["time_wait"] - closed  # only the --no-reuse calls'
+    assert len(fast_closed) == 4, fast_closed
+    (socket,) = (home / ".cache" / "pgoctl").iterdir()
+    subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
+                   capture_output=True, check=False, timeout=30)
+
+
+def test_a_stale_socket_falls_back_to_ssh_which_takes_its_place(fleet: Fleet) -> None:
+    """A socket whose master is gone (connection refused): ssh runs instead, as a new
+    master; the next call rides that one without ssh again."""
+    home = fresh_home(fleet, "stale")
+    assert run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping").returncode == 0
+    (path,) = (home / ".cache" / "pgoctl").iterdir()
+    subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
+                   capture_output=True, check=True, timeout=30)
+    stale = pysocket.socket(pysocket.AF_UNIX)
+    stale.bind(str(path))  # the file stays; nobody listens
+    stale.close()
+    again = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping")
+    assert again.returncode == 0 and again.stdout.startswith("pong! - "), again.stderr
+    blind = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping",
+                       env={"PATH": str(fleet.root)})
+    assert blind.returncode == 0, blind.stderr
+    subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
+                   capture_output=True, check=False, timeout=30)

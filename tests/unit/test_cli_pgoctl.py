@@ -4,7 +4,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -331,7 +330,7 @@ def test_a_sigterm_before_ssh_runs_leaves_no_copy_of_the_key(
     comes before ssh is started (and pgoctl forwards signals to it) still removes it."""
     monkeypatch.setenv("PGOCTL_ID", "not really a key")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     seen: list[str] = []
 
     def relay(argv: list[str], env: dict[str, str]) -> tuple[int, int | None, bool]:
@@ -347,3 +346,18 @@ def test_a_sigterm_before_ssh_runs_leaves_no_copy_of_the_key(
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
     assert stop.value.code == 128 + signal.SIGTERM
     assert seen and not [p for p in os.listdir(tmp_path) if p.startswith("pgoctl-")]
+
+
+def test_the_key_copys_directory_is_private_and_in_tmpdir(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    made = {pgoctl_module.private_directory() for _ in range(3)}
+    assert len(made) == 3
+    for path in made:
+        assert os.path.dirname(path) == str(tmp_path)
+        assert os.path.basename(path).startswith("pgoctl-")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
+    monkeypatch.setenv("TMPDIR", "relative")  # as tempfile, only an absolute one
+    path = pgoctl_module.private_directory()
+    os.rmdir(path)
+    assert os.path.dirname(path) == "/tmp"

@@ -5,7 +5,8 @@ imports) and behaves like ssh towards keys and hosts. pgoctl adds: the key from 
 an environment variable, its own trust-on-first-use known-hosts file, and pgod's refusal
 statuses (400..500, which ssh truncates to 8 bits) mapped to small documented exit codes,
 several targets at once (`pgo.cli.fanout`) and connections kept open for the next call
-(ssh's own master connections, `pgo.cli.sshmux`).
+(ssh's own master connections, `pgo.cli.sshmux`), which a later call with one target runs
+over without starting ssh at all (`pgo.cli.muxclient`: ssh's multiplexing protocol).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pgo.target import looks_like_target, parse_targets
 signal = __import__("_signal")
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # nothing below imports re, argparse, subprocess or typing: see pgo.target
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from pgo.target import Target
 
@@ -207,6 +208,23 @@ def ssh_environment(variable: str | None) -> dict[str, str]:
             if name not in ("PGOCTL_ID", variable)}
 
 
+def private_directory() -> str:
+    """A new directory, mode 0700, in $TMPDIR (if absolute) or /tmp, made the way
+    tempfile.mkdtemp makes one but without tempfile's imports (random, shutil, re: 20 ms
+    of CPU here, at every call with the key in a variable)."""
+    base = os.environ.get("TMPDIR", "")
+    if not base.startswith("/"):
+        base = "/tmp"  # noqa: S108 (a new 0700 directory, random name, os.mkdir: as mkdtemp)
+    for _ in range(100):
+        path = os.path.join(base, "pgoctl-" + os.urandom(8).hex())
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(17, "no unused name", os.path.join(base, "pgoctl-*"))
+
+
 class KeyFile:
     """`with KeyFile(option) as path`: the private key file named by -i, or a private
     temporary copy of key text from an environment variable, removed on the way out."""
@@ -230,9 +248,7 @@ class KeyFile:
             hint = (f"environment variable {variable} is empty or unset" if option else
                     "no key: give -i FILE, -i '$VAR', or the key's text in PGOCTL_ID")
             raise SystemExit(f"pgoctl: {hint}")
-        import tempfile  # noqa: PLC0415 (only here: start-up time is part of every command)
-
-        self.directory = tempfile.mkdtemp(prefix="pgoctl-")
+        self.directory = private_directory()
         path = os.path.join(self.directory, "id")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -274,17 +290,64 @@ def relay(argv: list[str], env: dict[str, str]) -> tuple[int, int | None, bool]:
     pid, reader = spawn(argv, env)
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # ssh ends the session
         signal.signal(signum, lambda sig, _frame: os.kill(pid, sig))
-    refusal, changed, line = None, False, b""
-    while data := os.read(reader, 65536):
-        _write_all(2, data)
-        *complete, line = (line + data).split(b"\n")
-        for text in complete:
-            refusal = _refusal(text) or refusal
-            changed = changed or _CHANGED in text
-    refusal = _refusal(line) or refusal
-    os.close(reader)
+    refusal, changed = watch(reader)
     status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
     return (status if status >= 0 else 128 - status), refusal, changed
+
+
+def watch(reader: int) -> tuple[int | None, bool]:
+    """Relay the stderr pipe `reader` to ours until its end (then close it): pgod's refusal
+    status if one was announced, and whether ssh reported a changed host key."""
+    refusal, changed, line = None, False, b""
+    try:
+        while data := os.read(reader, 65536):
+            _write_all(2, data)
+            *complete, line = (line + data).split(b"\n")
+            for text in complete:
+                refusal = _refusal(text) or refusal
+                changed = changed or _CHANGED in text
+    finally:
+        os.close(reader)
+    return _refusal(line) or refusal, changed
+
+
+class _Interrupted(Exception):
+    pass
+
+
+def _interrupted(_signum: int, _frame: object) -> None:
+    raise _Interrupted
+
+
+def relay_mux(path: str, remote: str) -> tuple[int, int | None, bool] | None:
+    """The command as a session of the held master at `path`, without ssh (what `relay`
+    returns), or None if the master cannot run it (it has not run: run ssh instead). A
+    signal ends the session, as it ends ssh's: 255."""
+    from pgo.cli import muxclient  # noqa: PLC0415 (only with a held connection)
+
+    reader, writer = os.pipe()
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        sock, session, rest = muxclient.open_session(path, os.fsencode(remote),
+                                                     (stdin, 1, writer))
+    except muxclient.MuxError:
+        os.close(reader)
+        return None
+    finally:
+        os.close(stdin)
+        os.close(writer)
+    signums = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    before = [signal.signal(signum, _interrupted) for signum in signums]
+    refusal = None
+    try:
+        refusal, _ = watch(reader)
+        return muxclient.wait_exit(sock, session, rest) & 0xFF, refusal, False
+    except _Interrupted:  # closing the control connection ends the session
+        return 255, refusal, False
+    finally:
+        sock.close()
+        for signum, handler in zip(signums, before, strict=True):
+            signal.signal(signum, handler)
 
 
 def _refusal(line: bytes) -> int | None:
@@ -311,17 +374,32 @@ def _leave(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds KeyFile: no copy of a key is left behind
 
 
-def reuse_options(args: Args, key_path: str, host: str) -> list[str]:
-    """ssh's options for a master connection shared by the calls with this key to this
-    host, port and user, checking host keys the same way; or for none (--no-reuse, or a
-    socket that must not be used: a warning says why)."""
+def reuse_path(args: Args, key_path: str, host: str) -> str | None:
+    """The socket of a master connection shared by the calls with this key to this host,
+    port and user, checking host keys the same way; or None (--no-reuse, or a socket that
+    must not be used: a warning says why)."""
     if not args.reuse:
-        return mux_options(None)
+        return None
     where = "\0".join((login_name(), host, str(args.port), str(args.insecure),
                        known_hosts_file()))
     path, problem = control_path(key_path, where)
     if problem:
         print(f"pgoctl: not reusing connections: {problem}", file=sys.stderr)
+    return path
+
+
+def held_socket(args: Args, paths: Sequence[str | None],
+                exists: Callable[[str], bool]) -> str | None:
+    """The control socket to run the command over without ssh (`relay_mux`): that of the
+    one target, when there is one (no socket yet: ssh runs, and becomes the master). For
+    several targets, or --json, or without reuse, None: ssh runs (over its masters)."""
+    if len(paths) != 1 or args.json or not (path := paths[0]) or not exists(path):
+        return None
+    return path
+
+
+def reuse_options(path: str | None) -> list[str]:
+    """ssh's options for the master connection at `path` (or for none)."""
     return mux_options(path, ssh_path(path) if path else "")
 
 
@@ -332,8 +410,13 @@ def run(args: Args, targets: Sequence[Target]) -> list[tuple[int, int | None, bo
         signal.signal(signum, _leave)
     key = KeyFile(args.identity)
     with key as key_path:
+        paths = [reuse_path(args, key_path, t.host) for t in targets]
+        if (socket := held_socket(args, paths, os.path.exists)) is not None:
+            held = relay_mux(socket, targets[0].remote_command())
+            if held is not None:
+                return [held]
         argvs = [ssh_argv(t.host, args.port, key_path, t.remote_command(), args.insecure,
-                          reuse_options(args, key_path, t.host)) for t in targets]
+                          reuse_options(path)) for t, path in zip(targets, paths, strict=True)]
         if not args.insecure:
             os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
         env = ssh_environment(key.variable)
