@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pgo import checkoutdir, hostenv, images, proc, secretfiles, state, statestore
+from pgo import checkoutdir, hostenv, images, proc, remotestamp, secretfiles, state, statestore
 from pgo.compose import Jobs, Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
@@ -88,6 +88,9 @@ class ServiceRunner:
         self._woken_by = "poll"  # the trigger the next woken pass records
         self.deployer = Deployer(self.work, self.checks.ready, lambda: self.stopping)
         self.config_id = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+        # The next event saves, whatever it changed: the first of this pgod (what _load
+        # mended is written), or the one after a save that failed.
+        self._unsaved = True
         self.record, self._rebuild = self._load()
         self.project: Project | None = None    # the deployed commit's, for SSH commands
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
@@ -98,6 +101,7 @@ class ServiceRunner:
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
         self._fetched: str | None = None  # the head this pgod's last fetch brought
+        self._asked: remotestamp.Asked | None = None  # the local remote's stamp before it
         self._head: tuple[object, str] | None = None  # (Checkout.head_stamp(), HEAD) seen
         self._passes = 0
         self._cloned = False  # this pass cloned the checkout
@@ -128,10 +132,12 @@ class ServiceRunner:
         before, self.record = self.record, state.transition(self.record, event, time.time())
         if self.record.state is not before.state:
             self.log.info("state %s -> %s", before.state.value, self.record.state.value)
-        if self.record != before:
+        if self._unsaved or statestore.worth_saving(before, self.record):
             try:
                 statestore.save(self.state_dir, self.record)
+                self._unsaved = False
             except OSError as err:
+                self._unsaved = True  # (tried again at the next event)
                 self.log.error("cannot save the state record (the previous one stays): %s",
                                err)
         for watch in self.watchers:
@@ -216,7 +222,7 @@ class ServiceRunner:
 
     async def _pass(self, trigger: str) -> bool:
         await self._prepare()
-        fetched, target = await self.fetch()
+        fetched, target = await self.fetch(ask=trigger != "poll")
         self._passes += 1
         await self._adopt_deployed()
         if await self._host_stop() or self.record.stopped is not None:
@@ -293,11 +299,12 @@ class ServiceRunner:
         self._cloned = True
         self.log.info("checked out at %s", (await self.checkout.head())[:12])
 
-    async def fetch(self) -> tuple[bool, str]:
+    async def fetch(self, ask: bool = True) -> tuple[bool, str]:
         """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
-        the head last fetched is used (the checkout and its keys stay)."""
+        the head last fetched is used (the checkout and its keys stay). Unless `ask`, a
+        local remote whose refs' stamps did not change is not asked (remotestamp)."""
         try:
-            target = await self._timed_fetch()
+            target = await self._timed_fetch(ask)
         except PgoError as err:
             error = without_credentials(str(err))
             self.log.warning("fetch failed, will retry next pass: %s", error)
@@ -311,10 +318,17 @@ class ServiceRunner:
         self.event(state.Fetched(target))
         return True, target
 
-    async def _timed_fetch(self) -> str:
+    async def _timed_fetch(self, ask: bool) -> str:
         started = time.monotonic()
         try:
+            stamp = remotestamp.stamp(self.config.repository, self.config.branch,
+                                      self.account.home)
+            if not ask and self._fetched is not None and \
+                    remotestamp.unchanged(self._asked, stamp, started):
+                return self._fetched
+            self._asked = None  # (a failed run is never followed by a skip)
             self._fetched = await self.checkout.fetch(self._fetched)
+            self._asked = None if stamp is None else remotestamp.Asked(stamp, started)
             return self._fetched
         finally:
             self.fetch_took = time.monotonic() - started
