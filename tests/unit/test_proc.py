@@ -112,3 +112,47 @@ def test_input_goes_to_stdin_and_its_value_is_not_logged(
     assert result.output == "hush-hush\n"
     assert "SECRET_NAME" in caplog.text
     assert "hush" not in caplog.text
+
+
+def _identity(account: Account) -> dict[str, str]:
+    out = asyncio.run(proc.run(["grep", "-E", "^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)):",
+                                "/proc/self/status"], account, "/", timeout=10)).output
+    return {k: " ".join(v.split()) for k, v in
+            (line.split(":", 1) for line in out.splitlines())}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="switching user needs root")
+@pytest.mark.parametrize("through", [True, False])
+def test_a_command_runs_as_the_user_with_its_groups_and_no_capabilities(
+        monkeypatch: pytest.MonkeyPatch, through: bool) -> None:
+    """Through setpriv (pgod vforks) or without it (Python forks and switches): the same
+    identity, real, effective and saved; the share group as the only extra one."""
+    if not through:
+        monkeypatch.setattr(proc, "SETPRIV", None)
+    elif proc.SETPRIV is None:
+        pytest.skip("no setpriv")
+    entry = pwd.getpwnam("nobody")
+    share = grp.getgrnam("users").gr_gid
+    for account, groups in ((Account.lookup("nobody"), ""),
+                            (Account("nobody", entry.pw_uid, entry.pw_gid, "/", share),
+                             str(share))):
+        seen = _identity(account)
+        assert seen["Uid"] == " ".join([str(entry.pw_uid)] * 4)
+        assert seen["Gid"] == " ".join([str(entry.pw_gid)] * 4)
+        assert seen["Groups"] == groups
+        assert {seen[k] for k in ("CapInh", "CapPrm", "CapEff", "CapAmb")} == \
+            {"0000000000000000"}
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="switching user needs root")
+def test_a_program_the_user_cannot_start_is_a_command_failure(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    script = tmp_path / "tool"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o700)  # (root's: nobody may not run it)
+    for program in (str(tmp_path / "missing"), str(script)):
+        for check in (True, False):
+            with pytest.raises(CommandFailed, match="could not be started as nobody") as caught:
+                asyncio.run(proc.run([program, "x"], Account.lookup("nobody"), "/",
+                                     timeout=10, check=check))
+            assert program in str(caught.value)
