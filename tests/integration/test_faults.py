@@ -190,8 +190,8 @@ def test_checkout_deleted_on_disk_is_cloned_again_without_a_restart(
         run(["rm", "-rf", str(checkout)])
         svc.pgod.wait_log("svc: cloning ", count=clones + 1)
         svc.pgod.wait_log("svc: checked out at", count=2)
-        passes = svc.pgod.log.count(" ls-remote -- ")  # (each pass asks for the head)
-        svc.pgod.wait_log(" ls-remote -- ", count=passes + 3)  # passes go by
+        passes = svc.pgod.log.count("svc: in step at ")  # (each idle pass says so at -d)
+        svc.pgod.wait_log("svc: in step at ", count=passes + 3)  # passes go by
         status = svc.wait_state("ok")
         assert status["deployed"] == good, status
         assert checkout_head(checkout) == good
