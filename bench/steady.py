@@ -13,7 +13,9 @@ pgod starts with a state record per service that says its head is deployed (writ
 pgod writes them), so no podman-compose runs at all; it clones each repository on its first
 pass. Then, over SECONDS, from /proc: pgod's CPU seconds (its own and its reaped children's)
 per pass over all N services (one "cycle"), the passes per second, the processes started per
-pass (pgod -d logs each), RSS at the start and end of the window.
+pass (pgod -d logs each, by command), RSS at the start and end of the window. The window
+starts once every service passed twice (the second pass reads HEAD again: the first one's
+fetch wrote to .git).
 
 The reference, measured in the same run right after the window: a serial loop of plain
 `git fetch` over the same N checkouts, as the services' users, what any poller must at least
@@ -22,7 +24,9 @@ do; the ratio is pgod's CPU per cycle to that loop's.
 
 from __future__ import annotations
 
+import collections
 import os
+import re
 import resource
 import shutil
 import socket
@@ -112,6 +116,16 @@ def serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("git daemon did not listen")
 
 
+def passes_twice(daemon: Daemon, count: int, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        seen = collections.Counter(re.findall(r" s(\d+): in step at ", daemon.log()))
+        if len(seen) == count and min(seen.values()) >= 2:
+            return time.monotonic() - start
+        time.sleep(2)
+    raise SystemExit(f"not every service passed twice in {timeout:.0f}s")
+
+
 def main(count: int, window: float, interval: str, kind: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="pgo-bench-steady-", dir="/tmp"))
     root.chmod(0o755)
@@ -124,7 +138,10 @@ def main(count: int, window: float, interval: str, kind: str) -> None:
                         "-s", "127.0.0.1:0").start()
         started = daemon.wait_each("in step at", [f"s{i}" for i in range(count)], 900)
         print(f"all {count} passed once in {started:.1f}s", flush=True)
-        time.sleep(5)  # (the last first passes end: their keys)
+        # The second pass of each reads HEAD again (the first one's fetch wrote to .git):
+        # the window starts once every service had it.
+        seconds = passes_twice(daemon, count, 900)
+        print(f"all {count} passed twice {seconds:.1f}s later", flush=True)
         offset, first = daemon.size(), usage(daemon.pid)
         served = usage(server.pid) if server is not None else None
         time.sleep(window)
@@ -134,7 +151,7 @@ def main(count: int, window: float, interval: str, kind: str) -> None:
         ref_cpu, ref_wall = reference(root, count, users)
         passes, procs = text.count("in step at"), text.count(" run as ")
         report(Run(count, window, interval, kind, started, first, last, passes, procs,
-                   server_cpu, text.count(" ls-remote ")), ref_cpu, ref_wall)
+                   server_cpu, commands(text)), ref_cpu, ref_wall)
     finally:
         if daemon is not None:
             daemon.stop()
@@ -158,7 +175,21 @@ class Run:
     passes: int
     procs: int
     server_cpu: float | None  # the git daemon's (with its children's) over the window
-    asked: int  # git ls-remote runs in the window
+    started_by_command: dict[str, int]  # "git ls-remote", "podman ps": how many in the window
+
+
+def commands(log: str) -> dict[str, int]:
+    """The processes pgod -d logged starting, by program (and git's subcommand)."""
+    counts: dict[str, int] = {}
+    for line in log.splitlines():
+        if " run as " not in line or ": " not in line.split(" run as ", 1)[1]:
+            continue
+        argv = line.split(" run as ", 1)[1].split(": ", 1)[1].split(" [env: ")[0].split()
+        words = [a for i, a in enumerate(argv) if not a.startswith("-") and
+                 (i == 0 or argv[i - 1] != "-c")]
+        name = " ".join([os.path.basename(words[0]), *words[1:2]]) if words else "?"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def report(run: Run, ref_cpu: float, ref_wall: float) -> None:
@@ -181,8 +212,10 @@ def report(run: Run, ref_cpu: float, ref_wall: float) -> None:
          f", children {children / passes * count:.2f})", f"{per_cycle / ref_cpu:.2f}x"),
         ("CPU seconds per 1,000 service passes", f"{cpu / passes * 1000:.2f} s", ""),
         ("wall time of a cycle (N / passes per second)", f"{cycle_wall:.1f} s", ""),
-        ("processes started per pass per service", f"{run.procs / passes:.2f} (git "
-         f"ls-remote {run.asked / passes:.2f})", ""),
+        ("processes started per pass per service", f"{run.procs / passes:.2f}", ""),
+        ("of them, by command", ", ".join(
+            f"{name} {n / passes:.3f}" for name, n in sorted(
+                run.started_by_command.items(), key=lambda kv: -kv[1])[:4]) or "none", ""),
         ("pgod's own CPU per pass", f"{own / passes * 1000:.2f} ms", ""),
         *server,
         ("RSS of pgod, window start / end", f"{first.rss / 2**20:.1f} / "
