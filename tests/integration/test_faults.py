@@ -225,6 +225,8 @@ def test_pgod_killed_during_build_and_during_up_converges_after_a_restart(
         assert svc.pgod.wait() == -signal.SIGKILL
         svc.pgod.start()
         wait_for_http(svc.port, "three", timeout=300)
+        # (the killed pgod's podman-compose up serves three, maybe before this one listens)
+        svc.pgod.wait_log("SSH listening")
         status = deployed(svc, three)
         assert status["last_good"] == three, status
         assert history(svc)[0] == (three, "deployed")
