@@ -26,8 +26,13 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 PASSTHROUGH = ("CONTAINERS_CONF", "CONTAINERS_REGISTRIES_CONF", "CONTAINERS_STORAGE_CONF", "TZ")
 OUTPUT_LIMIT = 1024 * 1024       # the tail kept of a log-like output (merged stderr)
 DATA_LIMIT = 16 * 1024 * 1024    # data on stdout: more than this is an error, never cut
-SETPRIV = shutil.which("setpriv", path=SAFE_PATH) or "/usr/bin/setpriv"  # (util-linux)
 TERM_GRACE = 2.0                 # seconds between SIGTERM and SIGKILL when a command ends early
+# util-linux's setpriv switches to the user, then env (as the user, without capabilities:
+# setpriv keeps root's until its exec) finds and execs the command. Python forks all of pgod
+# (page tables for some 60 MiB, copy-on-write faults after) to switch user in the child
+# itself, where it starts setpriv with a vfork: some 9 ms of pgod's CPU less per process.
+SETPRIV = shutil.which("setpriv", path="/usr/bin:/bin")
+ENV = shutil.which("env", path="/usr/bin:/bin")
 
 
 @dataclass(frozen=True)
@@ -87,39 +92,42 @@ async def start(argv: Sequence[str], account: Account, cwd: str | None = None,
     log.debug("run as %s (uid %d gid %d groups %s) in %s: %s [env: %s]", account.user,
               account.uid, account.gid, account.extra_groups, cwd or "-", _shown(argv),
               " ".join(sorted(full_env)))
-    switch = switch_to(account) if account.uid != os.getuid() else []
+    drop = account.uid != os.getuid()
+    through = drop and SETPRIV is not None and ENV is not None and "=" not in argv[0]
     try:
         return await asyncio.create_subprocess_exec(
-            *switch, *argv, cwd=cwd, env=full_env,
+            *(as_account(argv, account) if through else argv), cwd=cwd, env=full_env,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE,
             start_new_session=True,
+            user=account.uid if drop and not through else None,
+            group=account.gid if drop and not through else None,
+            extra_groups=account.extra_groups if drop and not through else None,
         )
-    except OSError as err:  # not found, cwd gone, ...
+    except OSError as err:  # not found, not executable by the user, cwd gone, ...
         raise CommandFailed(argv, None, f"{err.strerror or err}: {err.filename or argv[0]}",
                             status=f"could not be started as {account.user}") from None
 
 
-def switch_to(account: Account) -> list[str]:
-    """The argv prefix that runs a command as `account`: setpriv(1) sets the groups, then
-    the gid, then the uid (real, effective and saved), and execs the command in place (same
-    pid, same process group). Not Popen's user=/group=/extra_groups=: with those, Python
-    forks without vfork, and copying pgod's page tables takes tens of milliseconds on a
-    busy machine, on the event loop, at every command."""
+def as_account(argv: Sequence[str], account: Account) -> list[str]:
+    """`argv` run through setpriv and env as `account`: real, effective and saved uid and
+    gid its, its supplementary groups only (none, or the share group), no capabilities
+    (setpriv's exec of env drops them); env looks the command up and execs it with the
+    user's own rights, as Python's exec in a forked child would."""
+    assert SETPRIV is not None and ENV is not None
     groups = ",".join(map(str, account.extra_groups))
-    return [SETPRIV, f"--groups={groups}" if groups else "--clear-groups",
-            f"--regid={account.gid}", f"--reuid={account.uid}", "--"]
+    return [SETPRIV, f"--reuid={account.uid}", f"--regid={account.gid}",
+            f"--groups={groups}" if groups else "--clear-groups", "--", ENV, "--", *argv]
 
 
-def unstarted(argv: Sequence[str], account: Account, code: int, output: str,
-              ) -> CommandFailed | None:
-    """setpriv's own failure to exec the command (not found, not executable by the
-    user: 127 or 126 and its message) as the failure to start it that it is."""
-    if code in (126, 127) and output.startswith("setpriv: failed to execute"):
-        return CommandFailed(argv, None, output.strip().removeprefix("setpriv: "),
-                             status=f"could not be started as {account.user}")
-    return None
+def _not_started(argv: Sequence[str], account: Account, code: int, text: str) -> None:
+    """env's word that it could not exec the command (126, 127): as when Python cannot."""
+    if ENV is not None and account.uid != os.getuid() and code in (126, 127) and \
+            text.startswith(f"{ENV}: "):
+        reason = text.strip().rsplit(": ", 1)[-1]
+        raise CommandFailed(argv, None, f"{reason}: {argv[0]}",
+                            status=f"could not be started as {account.user}")
 
 
 def _shown(argv: Sequence[str]) -> str:
@@ -182,8 +190,7 @@ async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
         raise CommandFailed(argv, None, f"more than {DATA_LIMIT} bytes of output")
     output, errors = raw.decode("utf-8", "replace"), err.decode("utf-8", "replace")
     code = proc.returncode if proc.returncode is not None else -1
-    if (failed := unstarted(argv, account, code, errors or output)) is not None:
-        raise failed
+    _not_started(argv, account, code, errors or output)
     if check and code != 0:
         raise CommandFailed(argv, code, errors or output)
     return Result(code, output, errors, raw)

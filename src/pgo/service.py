@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from pgo import checkoutdir, hostenv, images, proc, secretfiles, state, statestore
+from pgo import checkoutdir, hostenv, images, proc, remotestamp, secretfiles, state, statestore
 from pgo.compose import Jobs, Project
 from pgo.config import ServiceConfig
 from pgo.deploy import Deployer, Kind, Ready, Result, to_the_end, took_down
@@ -88,6 +88,9 @@ class ServiceRunner:
         self._woken_by = "poll"  # the trigger the next woken pass records
         self.deployer = Deployer(self.work, self.checks.ready, lambda: self.stopping)
         self.config_id = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+        # The next event saves, whatever it changed: the first of this pgod (what _load
+        # mended is written), or the one after a save that failed.
+        self._unsaved = True
         self.record, self._rebuild = self._load()
         self.project: Project | None = None    # the deployed commit's, for SSH commands
         self.deployed_at: ProjectAt | None = None  # and what was checked of it
@@ -98,6 +101,7 @@ class ServiceRunner:
         self._keys_commit: str | None = None
         self._read: ProjectAt | None = None  # the last target read (an idle pass reuses it)
         self._fetched: str | None = None  # the head this pgod's last fetch brought
+        self._asked: remotestamp.Asked | None = None  # the local remote's stamp before it
         self._head: tuple[object, str] | None = None  # (Checkout.head_stamp(), HEAD) seen
         self._passes = 0
         self._cloned = False  # this pass cloned the checkout
@@ -128,10 +132,12 @@ class ServiceRunner:
         before, self.record = self.record, state.transition(self.record, event, time.time())
         if self.record.state is not before.state:
             self.log.info("state %s -> %s", before.state.value, self.record.state.value)
-        if self.record != before:
+        if self._unsaved or statestore.worth_saving(before, self.record):
             try:
                 statestore.save(self.state_dir, self.record)
+                self._unsaved = False
             except OSError as err:
+                self._unsaved = True  # (tried again at the next event)
                 self.log.error("cannot save the state record (the previous one stays): %s",
                                err)
         for watch in self.watchers:
@@ -216,8 +222,9 @@ class ServiceRunner:
 
     async def _pass(self, trigger: str) -> bool:
         await self._prepare()
-        # (a sync or a push event says the branch moved: no `ls-remote` to ask first)
-        fetched, target = await self.fetch(ask_first=trigger == "poll")
+        # a pass of the loop may skip asking an unchanged local remote, and asks a remote
+        # for its head before fetching; a sync or a push event says the branch moved
+        fetched, target = await self.fetch(poll=trigger == "poll")
         self._passes += 1
         await self._adopt_deployed()
         if await self._host_stop() or self.record.stopped is not None:
@@ -300,12 +307,14 @@ class ServiceRunner:
         self._fetched = await self._checkout_head()
         self.log.info("checked out at %s", self._fetched[:12])
 
-    async def fetch(self, ask_first: bool = True) -> tuple[bool, str]:
+    async def fetch(self, poll: bool = False) -> tuple[bool, str]:
         """Fetch the branch: (fetched, its head). A failed fetch is kept in the record and
-        the head last fetched is used (the checkout and its keys stay). `ask_first`: ask the
-        remote for its head before fetching (see Checkout.fetch)."""
+        the head last fetched is used (the checkout and its keys stay). `poll` (a pass of
+        the loop): a local remote whose refs' stamps did not change is not asked
+        (remotestamp), and a remote is asked for its head before a fetch (see
+        Checkout.fetch); else (a sync, a push event, a diff) the fetch runs at once."""
         try:
-            target = await self._timed_fetch(ask_first)
+            target = await self._timed_fetch(poll)
         except PgoError as err:
             error = without_credentials(str(err))
             self.log.warning("fetch failed, will retry next pass: %s", error)
@@ -319,12 +328,19 @@ class ServiceRunner:
         self.event(state.Fetched(target))
         return True, target
 
-    async def _timed_fetch(self, ask_first: bool) -> str:
+    async def _timed_fetch(self, poll: bool) -> str:
         started = time.monotonic()
         if self._cloned and self._fetched is not None:  # (just fetched by the clone)
             return self._fetched
         try:
-            self._fetched = await self.checkout.fetch(self._fetched if ask_first else None)
+            stamp = remotestamp.stamp(self.config.repository, self.config.branch,
+                                      self.account.home)
+            if poll and self._fetched is not None and \
+                    remotestamp.unchanged(self._asked, stamp, started):
+                return self._fetched
+            self._asked = None  # (a failed run is never followed by a skip)
+            self._fetched = await self.checkout.fetch(self._fetched if poll else None)
+            self._asked = None if stamp is None else remotestamp.Asked(stamp, started)
             return self._fetched
         finally:
             self.fetch_took = time.monotonic() - started

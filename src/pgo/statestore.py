@@ -12,7 +12,7 @@ import json
 import os
 import re
 import stat
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from pgo.state import Attempt, Fetch, Mark, Outcome, Record, State
@@ -78,6 +78,16 @@ def _legacy_commit(path: str) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None  # not an old record (pgod wrote those in ASCII)
     return text if _COMMIT.fullmatch(text) else None
+
+
+def worth_saving(saved: Record, record: Record) -> bool:
+    """Whether `record` must be written when `saved` is on disk: it differs in more than the
+    time of a fetch that went as the last one did (an idle pass, whose only news is that
+    time, writes nothing; the record on disk keeps the time of the last write)."""
+    if saved.last_fetch is not None and record.last_fetch is not None and \
+            replace(saved.last_fetch, time=record.last_fetch.time) == record.last_fetch:
+        saved = replace(saved, last_fetch=record.last_fetch)
+    return saved != record
 
 
 def save(state_dir: str, record: Record) -> None:

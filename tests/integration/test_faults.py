@@ -190,8 +190,8 @@ def test_checkout_deleted_on_disk_is_cloned_again_without_a_restart(
         run(["rm", "-rf", str(checkout)])
         svc.pgod.wait_log("svc: cloning ", count=clones + 1)
         svc.pgod.wait_log("svc: checked out at", count=2)
-        passes = svc.pgod.log.count(" ls-remote -- ")  # (each pass asks for the head)
-        svc.pgod.wait_log(" ls-remote -- ", count=passes + 3)  # passes go by
+        passes = svc.pgod.log.count("svc: in step at ")  # (each idle pass says so at -d)
+        svc.pgod.wait_log("svc: in step at ", count=passes + 3)  # passes go by
         status = svc.wait_state("ok")
         assert status["deployed"] == good, status
         assert checkout_head(checkout) == good
@@ -225,6 +225,8 @@ def test_pgod_killed_during_build_and_during_up_converges_after_a_restart(
         assert svc.pgod.wait() == -signal.SIGKILL
         svc.pgod.start()
         wait_for_http(svc.port, "three", timeout=300)
+        # (the killed pgod's podman-compose up serves three, maybe before this one listens)
+        svc.pgod.wait_log("SSH listening")
         status = deployed(svc, three)
         assert status["last_good"] == three, status
         assert history(svc)[0] == (three, "deployed")

@@ -114,37 +114,45 @@ def test_input_goes_to_stdin_and_its_value_is_not_logged(
     assert "hush" not in caplog.text
 
 
-def test_another_user_is_switched_to_by_setpriv_in_the_command_line() -> None:
-    plain = Account("svc", 1234, 1235, "/home/svc")
-    assert proc.switch_to(plain) == [proc.SETPRIV, "--clear-groups", "--regid=1235",
-                                     "--reuid=1234", "--"]
-    shared = Account("svc", 1234, 1235, "/home/svc", share_gid=77)
-    assert proc.switch_to(shared)[1] == "--groups=77"
+def _identity(account: Account) -> dict[str, str]:
+    out = asyncio.run(proc.run(["grep", "-E", "^(Uid|Gid|Groups|Cap(Inh|Prm|Eff|Bnd|Amb)):",
+                                "/proc/self/status"], account, "/", timeout=10)).output
+    return {k: " ".join(v.split()) for k, v in
+            (line.split(":", 1) for line in out.splitlines())}
 
 
-def test_only_setpriv_failing_to_exec_is_a_command_that_could_not_start() -> None:
-    account = Account("svc", 1234, 1235, "/home/svc")
-    failed = proc.unstarted(["podman", "ps"], account, 127,
-                            "setpriv: failed to execute podman: No such file or directory\n")
-    assert failed is not None and "could not be started as svc" in str(failed)
-    assert "No such file or directory" in str(failed)
-    assert proc.unstarted(["sh"], account, 127, "sh: 1: x: not found\n") is None
-    assert proc.unstarted(["podman"], account, 1, "setpriv: failed to execute x") is None
+@pytest.mark.skipif(os.getuid() != 0, reason="switching user needs root")
+@pytest.mark.parametrize("through", [True, False])
+def test_a_command_runs_as_the_user_with_its_groups_and_no_capabilities(
+        monkeypatch: pytest.MonkeyPatch, through: bool) -> None:
+    """Through setpriv (pgod vforks) or without it (Python forks and switches): the same
+    identity, real, effective and saved; the share group as the only extra one."""
+    if not through:
+        monkeypatch.setattr(proc, "SETPRIV", None)
+    elif proc.SETPRIV is None:
+        pytest.fail("setpriv (util-linux) is missing: scripts/install installs it")
+    entry = pwd.getpwnam("nobody")
+    share = grp.getgrnam("users").gr_gid
+    for account, groups in ((Account.lookup("nobody"), ""),
+                            (Account("nobody", entry.pw_uid, entry.pw_gid, "/", share),
+                             str(share))):
+        seen = _identity(account)
+        assert seen["Uid"] == " ".join([str(entry.pw_uid)] * 4)
+        assert seen["Gid"] == " ".join([str(entry.pw_gid)] * 4)
+        assert seen["Groups"] == groups
+        assert {seen[k] for k in ("CapInh", "CapPrm", "CapEff", "CapAmb")} == \
+            {"0000000000000000"}
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
-def test_a_command_as_another_user_has_its_ids_and_groups_and_no_way_back(
-        tmp_path: Path) -> None:
-    nobody = pwd.getpwnam("nobody")
-    group = grp.getgrgid(0).gr_name  # a supplementary group, as a configured `group`
-    account = Account.lookup("nobody", group)
-    status = asyncio.run(proc.run(["cat", "/proc/self/status"], account, str(tmp_path),
-                                  timeout=30)).output
-    ids = {line.split(":")[0]: line.split()[1:] for line in status.splitlines()
-           if line.startswith(("Uid:", "Gid:", "Groups:", "CapEff:", "CapPrm:"))}
-    assert ids["Uid"] == [str(nobody.pw_uid)] * 4  # real, effective, saved, fs
-    assert ids["Gid"] == [str(nobody.pw_gid)] * 4
-    assert ids["Groups"] == ["0"]
-    assert ids["CapEff"] == ids["CapPrm"] == ["0000000000000000"]
-    with pytest.raises(CommandFailed, match="could not be started as nobody"):
-        asyncio.run(proc.run([str(tmp_path / "missing")], account, timeout=30))
+@pytest.mark.skipif(os.getuid() != 0, reason="switching user needs root")
+def test_a_program_the_user_cannot_start_is_a_command_failure(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    script = tmp_path / "tool"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o700)  # (root's: nobody may not run it)
+    for program in (str(tmp_path / "missing"), str(script)):
+        for check in (True, False):
+            with pytest.raises(CommandFailed, match="could not be started as nobody") as caught:
+                asyncio.run(proc.run([program, "x"], Account.lookup("nobody"), "/",
+                                     timeout=10, check=check))
+            assert program in str(caught.value)

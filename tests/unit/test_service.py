@@ -815,11 +815,12 @@ PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minute
            ' "ExitCode": 0, "Labels": {"io.podman.compose.service": "web"}, "Id": "c1"}]')
 
 
-def test_an_idle_pass_starts_one_git_and_one_podman_process(
+def test_an_idle_pass_starts_one_podman_process(
         tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Nothing changed upstream nor in the checkout: `git ls-remote` (the head did not
-    move: no fetch, no rev-parse, no re-read of the project) and the self-heal check's one
-    `podman ps` (the real check, podman's answer canned)."""
+    """Nothing changed upstream nor in the checkout: no git (the local remote's refs have
+    the stamp they had when `git ls-remote` last ran; no fetch, no rev-parse, no re-read of
+    the project) and the self-heal check's one `podman ps` (the real check, podman's answer
+    canned)."""
     _, service, _ = deployed(tmp_path)
     service.checks = probes.checks_for(service.config, service.log)
     started: list[list[str]] = []
@@ -836,7 +837,7 @@ def test_an_idle_pass_starts_one_git_and_one_podman_process(
     for _ in range(3):
         assert asyncio.run(service.run_pass())
     assert [(argv[0], next(a for a in argv[1:] if not a.startswith("-")))
-            for argv in started] == [("git", "ls-remote"), ("podman", "ps")] * 3
+            for argv in started] == [("podman", "ps")] * 3
     assert service.seen is not None and service.seen.rows[0].health == "healthy"
     assert service.record.state is State.OK and podman.calls[-1][0] == "gate"
 
@@ -899,3 +900,74 @@ def test_a_restart_reads_the_deployed_project_once(tmp_path: Path, podman: Podma
     again = runner(tmp_path, branch)  # (the same config: a new pgod)
     assert asyncio.run(again.run_pass())
     assert trees == [first] and podman.calls == []
+
+
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argv of every process started from now on (they still run)."""
+    started: list[list[str]] = []
+    real = proc.start
+
+    async def start(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
+        started.append(list(argv))
+        return await real(argv, *args, **kwargs)
+    monkeypatch.setattr(proc, "start", start)
+    return started
+
+
+def test_an_idle_pass_starts_no_process_and_writes_no_record(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The branch's stamp in the local remote is what it was: no git at all (the self-heal
+    look is the fake's here), and only the time of the fetch changed: no write."""
+    _, service, first = deployed(tmp_path)
+    asyncio.run(service.run_pass())  # (the head seen, the remote asked once with a stamp)
+    saved = Path(statestore.record_path(str(tmp_path / "state"), "svc")).stat()
+    started = counted(monkeypatch)
+    for _ in range(3):
+        assert asyncio.run(service.run_pass())
+    assert started == []
+    assert service.record.upstream == first and service.record.state is State.OK
+    again = Path(statestore.record_path(str(tmp_path / "state"), "svc")).stat()
+    assert (again.st_ino, again.st_mtime_ns) == (saved.st_ino, saved.st_mtime_ns)
+    asyncio.run(service.run_pass("sync"))  # an operator's pass asks git all the same
+    assert any("ls-remote" in argv for argv in started)
+
+
+@pytest.mark.parametrize("change", ["push", "force-push", "update-ref", "pack-refs"])
+def test_a_poll_sees_every_way_the_branch_moves(tmp_path: Path, podman: Podman,
+                                               change: str) -> None:
+    branch, service, first = deployed(tmp_path)
+    asyncio.run(service.run_pass())
+    if change == "push":
+        want = branch.commit("two", USES_ALL)
+    elif change == "force-push":
+        second = branch.commit("two", USES_ALL)
+        asyncio.run(service.run_pass())
+        assert service.record.deployed == second
+        git(branch.work, "push", "-qf", "origin", f"{first}:main")
+        want = first
+    else:
+        second = branch.commit("two", USES_ALL)
+        asyncio.run(service.run_pass())
+        assert service.record.deployed == second
+        git(branch.bare, "update-ref", "refs/heads/main", first)
+        if change == "pack-refs":
+            git(branch.bare, "pack-refs", "--all")
+        want = first
+    assert asyncio.run(service.run_pass())
+    assert service.record.upstream == want and service.record.deployed == want
+
+
+def test_a_failed_save_is_tried_again_at_the_next_event(tmp_path: Path, podman: Podman,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    _, service, _ = deployed(tmp_path)
+    real, failing = statestore.save, [True]
+
+    def save(state_dir: str, record: Record) -> None:
+        if failing.pop(0) if failing else False:
+            raise OSError(28, "No space left on device")
+        real(state_dir, record)
+    monkeypatch.setattr(statestore, "save", save)
+    service.event(state.Trouble("full"))     # (not written)
+    service.event(state.Fetched(service.record.upstream or ""))  # only a time: written now
+    assert statestore.load(str(tmp_path / "state"), "svc") == service.record

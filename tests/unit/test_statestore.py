@@ -119,3 +119,19 @@ def test_any_value_in_any_field_loads_or_is_unreadable(key: str, value: object) 
     status_text(record, "file:///r", "main", [])  # a record that loads can be shown
     history_text(record, 100)
     statestore.decode(statestore.encode(record))
+
+
+def test_only_a_later_time_of_a_fetch_like_the_last_is_not_worth_a_write() -> None:
+    record = full()
+    fetched = state.transition(record, state.Fetched(A), 2.0)
+    again = state.transition(fetched, state.Fetched(A), 3.0)
+    assert not statestore.worth_saving(fetched, again)       # an idle pass
+    assert statestore.worth_saving(record, fetched)          # the failure is over
+    failed = state.transition(again, state.FetchFailed("down"), 4.0)
+    assert statestore.worth_saving(again, failed)
+    assert statestore.worth_saving(failed, state.transition(failed, state.FetchFailed("down"),
+                                                            5.0))  # (one more failure)
+    assert statestore.worth_saving(again, state.transition(again, state.Fetched("b" * 40), 4.0))
+    assert statestore.worth_saving(Record(service="svc", user="u"),
+                                   state.transition(Record(service="svc", user="u"),
+                                                    state.Fetched(A), 1.0))
