@@ -928,8 +928,9 @@ def test_an_idle_pass_starts_no_process_and_writes_no_record(
     assert service.record.upstream == first and service.record.state is State.OK
     again = Path(statestore.record_path(str(tmp_path / "state"), "svc")).stat()
     assert (again.st_ino, again.st_mtime_ns) == (saved.st_ino, saved.st_mtime_ns)
-    asyncio.run(service.run_pass("sync"))  # an operator's pass asks git all the same
-    assert any("ls-remote" in argv for argv in started)
+    asyncio.run(service.run_pass("sync"))  # an operator's pass fetches all the same,
+    assert any("fetch" in argv for argv in started)  # without asking ls-remote first
+    assert not any("ls-remote" in argv for argv in started)
 
 
 @pytest.mark.parametrize("change", ["push", "force-push", "update-ref", "pack-refs"])
