@@ -262,7 +262,7 @@ class Daemon:
         targets = {s.name: s.notify for s in here(self.settings.config,
                                                    self.settings.hosts).values()}
         if self.notifications is not None:
-            self.notifications.targets = {n: t for n, t in targets.items() if t}
+            self.notifications.retarget(targets)
         elif any(targets.values()):
             self.notifications = Notifications(targets)
             self.watchers.append(self.notifications.watch)

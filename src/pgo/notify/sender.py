@@ -29,7 +29,8 @@ class Notifications:
     """Messages for each service's URLs (`targets`: service -> URLs), sent in a thread."""
 
     def __init__(self, targets: Mapping[str, tuple[str, ...]], host: str | None = None) -> None:
-        self.targets = {name: tuple(found) for name, found in targets.items() if found}
+        self.targets: dict[str, tuple[str, ...]] = {}
+        self.retarget(targets)
         self.host = host or socket.gethostname()
         self.sent = 0  # sends that worked (for tests and metrics to read)
         self.failed = 0
@@ -37,6 +38,10 @@ class Notifications:
         self._queue: queue.Queue[tuple[tuple[str, ...], Message] | None] = queue.Queue(QUEUE)
         self._thread = threading.Thread(target=self._work, name="notify", daemon=True)
         self._thread.start()
+
+    def retarget(self, targets: Mapping[str, tuple[str, ...]]) -> None:
+        """Each service's URLs from now on (a config applied in place); none: not told."""
+        self.targets = {name: tuple(found) for name, found in targets.items() if found}
 
     def watch(self, before: Record, event: state.Event, after: Record) -> None:
         found = self.targets.get(after.service)
