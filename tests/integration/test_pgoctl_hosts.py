@@ -8,6 +8,7 @@ import os
 import shutil
 import socket as pysocket
 import subprocess
+import time
 from pathlib import Path
 
 from . import test_ssh
@@ -178,9 +179,13 @@ def test_a_stale_socket_falls_back_to_ssh_which_takes_its_place(fleet: Fleet) ->
     (path,) = (home / ".cache" / "pgoctl").iterdir()
     subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
                    capture_output=True, check=True, timeout=30)
-    stale = pysocket.socket(pysocket.AF_UNIX)
-    stale.bind(str(path))  # the file stays; nobody listens
-    stale.close()
+    # The master acknowledges "exit" before it removes its socket: wait for that.
+    deadline = time.monotonic() + 30
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists(), "the master did not remove its socket"
+    with pysocket.socket(pysocket.AF_UNIX) as stale:
+        stale.bind(str(path))  # the file stays; nobody listens
     again = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping")
     assert again.returncode == 0 and again.stdout.startswith("pong! - "), again.stderr
     blind = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping",
