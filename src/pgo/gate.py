@@ -79,9 +79,17 @@ async def observe(project: Project, names: Collection[str] | None = None,
         entries = json.loads(result.output or "[]")
     except ValueError:
         raise CommandFailed(argv, result.returncode, result.errors or result.output) from None
-    if not isinstance(entries, list) or (result.returncode != 0 and not entries):
+    if not isinstance(entries, list) or (result.returncode != 0 and not entries
+                                         and not all_gone(result.errors)):
         raise CommandFailed(argv, result.returncode, result.errors or result.output)
     return [from_inspect(entry) for entry in entries if isinstance(entry, dict)]
+
+
+def all_gone(errors: str) -> bool:
+    """Whether `podman container inspect` failed only because every container it was
+    given went away after the listing (a `down` meanwhile): then there are none."""
+    lines = [line for line in errors.splitlines() if line.strip()]
+    return bool(lines) and all("no such container" in line for line in lines)
 
 
 async def glance(project: Project) -> list[ContainerState]:

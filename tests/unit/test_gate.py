@@ -1,6 +1,6 @@
 import pytest
 
-from pgo.gate import scrub
+from pgo.gate import all_gone, scrub
 
 
 @pytest.mark.parametrize(("text", "scrubbed"), [
@@ -19,3 +19,17 @@ from pgo.gate import scrub
 ])
 def test_scrub(text: str, scrubbed: str) -> None:
     assert scrub(text) == scrubbed
+
+
+@pytest.mark.parametrize(("errors", "gone"), [
+    # podman 4.3.1, two names both removed by a `down` after they were listed
+    ("error inspecting object: no such container a\n"
+     "Error: inspecting object: no such container b\n", True),
+    ("Error: inspecting object: no such container a\n", True),
+    ("", False),  # failed without saying why: not known to be gone
+    ("Error: inspecting object: no such container a\n"
+     "Error: database is locked\n", False),
+    ("Error: cannot open the storage\n", False),
+])
+def test_only_containers_gone_since_the_listing_mean_none(errors: str, gone: bool) -> None:
+    assert all_gone(errors) is gone
