@@ -115,12 +115,13 @@ class RefPool:
         self._starting: dict[Key, asyncio.Lock] = {}
         self._ids = itertools.count(1)
         self.closed = False
+        self.young = YOUNG  # a worker dead this many seconds after its start died young
 
     async def head(self, account: Account, env: Mapping[str, str], url: str, ref: str,
                    cwd: str, timeout: float) -> str | Defer | None:
         """`ref`'s object id at `url` (None: the server has no such ref); DEFER: ask git.
         CommandFailed when the server cannot be reached or refuses, as git's would."""
-        if self.closed or refwire.git_target(url) is None:
+        if self.closed or refwire.git_target(url) is None or refwire.env_defers(env):
             return DEFER
         worker = await self._worker(account, env)
         if worker is None:
@@ -155,9 +156,9 @@ class RefPool:
                 await worker.stop()
                 log.warning("refworker for %s ended (exit %s); %s", account.user,
                             worker.process.returncode, "starting another" if
-                            time.monotonic() - worker.started > YOUNG else
+                            time.monotonic() - worker.started > self.young else
                             f"git answers for {RESTART_AFTER:.0f}s")
-                if time.monotonic() - worker.started <= YOUNG:
+                if time.monotonic() - worker.started <= self.young:
                     self._not_before[key] = time.monotonic() + RESTART_AFTER
             if time.monotonic() < self._not_before.get(key, 0.0) or self.closed:
                 return None
