@@ -142,8 +142,11 @@ class RefPool:
             log.debug("refworker for %s leaves %s to git: %s", account.user,
                       without_credentials(url), reply["defer"])
             return DEFER
-        oid = reply.get("oid")
-        return oid if isinstance(oid, str) else None
+        oid = reply.get("oid", "")
+        if oid is None or refwire.is_oid(oid):  # (never anything else onwards)
+            return str(oid) if oid else None
+        log.warning("refworker for %s: not an answer: %.100r", account.user, reply)
+        return DEFER
 
     async def _worker(self, account: Account, env: Mapping[str, str]) -> Worker | None:
         key: Key = (account.uid, account.gid, account.share_gid, tuple(sorted(env.items())))

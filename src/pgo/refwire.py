@@ -158,6 +158,11 @@ def ls_refs(ref: str, caps: Mapping[str, str]) -> bytes:
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
+def is_oid(value: object) -> bool:
+    """An object id: 40 (sha1) or 64 (sha256) lower-case hex digits."""
+    return isinstance(value, str) and _OID.fullmatch(value) is not None
+
+
 def listed_refs(packets: Iterable[Packet]) -> dict[str, str]:
     """ls-refs' answer up to its flush: {ref name: object id}."""
     refs: dict[str, str] = {}

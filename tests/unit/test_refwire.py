@@ -202,3 +202,9 @@ def test_environment() -> None:
     for name in ("GIT_PROXY_COMMAND", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_GLOBAL",
                  "GIT_ALLOW_PROTOCOL", "GIT_CONFIG_COUNT"):
         assert refwire.env_defers({**ours, name: "x"}) == name
+
+
+def test_object_ids() -> None:
+    assert refwire.is_oid(A) and refwire.is_oid(S256)
+    for bad in (A.upper(), A[:39], A + "a", "", None, 1, "g" * 40, f"{A}\n"):
+        assert not refwire.is_oid(bad)
