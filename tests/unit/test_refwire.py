@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pgo import refwire
 from pgo.refwire import RemoteError, Special, Target, WireError
+from pgo.refworker import config_files
 
 A = "a" * 40
 B = "b" * 40
@@ -208,3 +209,14 @@ def test_object_ids() -> None:
     assert refwire.is_oid(A) and refwire.is_oid(S256)
     for bad in (A.upper(), A[:39], A + "a", "", None, 1, "g" * 40, f"{A}\n"):
         assert not refwire.is_oid(bad)
+
+
+def test_the_config_files_the_worker_watches() -> None:
+    env = {"HOME": "/home/a", "GIT_CONFIG_SYSTEM": "/var/lib/pgo/.pgod-gitconfig"}
+    assert config_files("/var/lib/pgo/s", env) == [
+        "/var/lib/pgo/.pgod-gitconfig", "/home/a/.gitconfig", "/home/a/.config/git/config",
+        "/var/lib/pgo/s/.git/config"]
+    assert config_files("/c", {"HOME": "/h", "GIT_CONFIG_NOSYSTEM": "1",
+                               "XDG_CONFIG_HOME": "/x"}) == [
+        "/h/.gitconfig", "/x/git/config", "/c/.git/config"]
+    assert config_files("/c", {"HOME": "/h"})[0] == "/etc/gitconfig"
