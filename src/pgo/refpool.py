@@ -121,7 +121,8 @@ class RefPool:
                    cwd: str, timeout: float) -> str | Defer | None:
         """`ref`'s object id at `url` (None: the server has no such ref); DEFER: ask git.
         CommandFailed when the server cannot be reached or refuses, as git's would."""
-        if self.closed or refwire.git_target(url) is None or refwire.env_defers(env):
+        if self.closed or refwire.env_defers(env, url) or \
+                (refwire.git_target(url) is None and refwire.http_base(url) is None):
             return DEFER
         worker = await self._worker(account, env)
         if worker is None:

@@ -126,6 +126,31 @@ def git_target(url: str) -> Target | None:
     return Target(host, port, found["authority"], path)
 
 
+_HTTP_URL = re.compile(r"https?://[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?/[\x21-\x7e]*")
+HTTP_ADVERTISEMENT = "application/x-git-upload-pack-advertisement"
+HTTP_RESULT = "application/x-git-upload-pack-result"
+HTTP_REQUEST = "application/x-git-upload-pack-request"
+# curl (git's HTTP) reads these; pgod gives git none, but a worker started otherwise might
+PROXY_ENV = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+
+
+def http_base(url: str) -> str | None:
+    """A smart-HTTP URL's base, ending in one slash, for `info/refs` and `git-upload-pack`
+    (as git builds them), or None when it is not one this module takes: credentials, an
+    IPv6 literal, %-escapes, a query or fragment, spaces or control characters."""
+    if _HTTP_URL.fullmatch(url) is None or any(c in url for c in "%?#\\@"):
+        return None
+    return url.rstrip("/") + "/"
+
+
+def service_header(packets: Sequence[Packet]) -> Sequence[Packet]:
+    """Smart HTTP's v0 answer without its `# service=git-upload-pack` line and flush."""
+    if len(packets) >= 2 and packets[0] == b"# service=git-upload-pack\n" and \
+            packets[1] is Special.FLUSH:
+        return packets[2:]
+    raise WireError("not a smart HTTP advertisement")
+
+
 # -- protocol v2 ------------------------------------------------------------------------
 
 def is_v2(first: Packet) -> bool:
@@ -202,24 +227,28 @@ def advertised_refs(packets: Sequence[Packet]) -> dict[str, str]:
 
 # -- may the worker answer --------------------------------------------------------------
 
-def env_defers(env: Mapping[str, str]) -> str | None:
-    """The first GIT_ variable not pgod's own (it could change what git does), or None."""
-    return next((name for name in sorted(env) if name.startswith("GIT_") and
-                 name not in OUR_GIT_ENV), None)
+def env_defers(env: Mapping[str, str], url: str = "") -> str | None:
+    """The first GIT_ variable not pgod's own (it could change what git does), or for an
+    HTTP URL a proxy variable, or None."""
+    http = url.startswith(("http://", "https://"))
+    return next((name for name in sorted(env) if (name.startswith("GIT_") and
+                 name not in OUR_GIT_ENV) or (http and name.lower() in PROXY_ENV)), None)
 
 
 def config_defers(keys: Iterable[str], url: str) -> str | None:
     """The first config key (as `git config --list` names them: section and key lower
     case) that could change how git reaches `url`, or None. URL rewriting (insteadOf,
     pushInsteadOf), a proxy (core.gitProxy, http.proxy), what protocols git allows or
-    speaks (protocol.*), an include (its file is not watched), and a remote named
-    as the URL (ls-remote would take that remote's URL)."""
+    speaks (protocol.*), an include (its file is not watched), a remote named as the URL
+    (ls-remote would take that remote's URL); for an HTTP URL any http.* (TLS, headers,
+    cookies, redirects) and credential.* key."""
     for key in keys:
         low = key.lower()
         if (low.startswith("url.") and low.endswith(("insteadof", "pushinsteadof"))) or \
                 low in ("core.gitproxy", "http.proxy") or \
                 low.startswith(("protocol.", "include.", "includeif.")) or \
-                key.startswith(f"remote.{url}."):
+                key.startswith(f"remote.{url}.") or \
+                (url.startswith("http") and low.startswith(("http.", "credential."))):
             return key
     return None
 

@@ -21,6 +21,7 @@ import json
 import os
 import pwd
 import sys
+from collections.abc import Awaitable
 from typing import Any
 
 from pgo import refwire
@@ -121,32 +122,76 @@ async def ask(target: refwire.Target, ref: str, version: int = 2) -> dict[str, s
             await writer.wait_closed()
 
 
-async def answer(request: dict[str, Any], configs: Configs) -> dict[str, Any]:
+class Web:
+    """Smart HTTP, on one aiohttp session for the worker's life: its connections are kept
+    and reused, one for many repositories on the same server (aiohttp is imported only
+    when a user has an HTTP URL)."""
+
+    def __init__(self) -> None:
+        self.session: Any = None
+
+    async def ask(self, base: str, ref: str) -> dict[str, str]:
+        import aiohttp  # noqa: PLC0415  (only for a user with an HTTP URL)
+        if self.session is None:
+            self.session = aiohttp.ClientSession(trust_env=False, auto_decompress=True)
+        v2 = {"Git-Protocol": "version=2", "Pragma": "no-cache"}
+        async with self.session.get(f"{base}info/refs?service=git-upload-pack",
+                                    headers=v2, allow_redirects=False) as reply:
+            first = _http_packets(reply.status, reply.content_type, await reply.read(),
+                                  refwire.HTTP_ADVERTISEMENT)
+        if not refwire.is_v2(first[0]):
+            return refwire.advertised_refs(refwire.service_header(first))
+        caps = refwire.capabilities(first[1:])
+        async with self.session.post(
+                f"{base}git-upload-pack", data=refwire.ls_refs(ref, caps), allow_redirects=False,
+                headers={**v2, "Content-Type": refwire.HTTP_REQUEST,
+                         "Accept": refwire.HTTP_RESULT}) as reply:
+            return refwire.listed_refs(_http_packets(reply.status, reply.content_type,
+                                                     await reply.read(), refwire.HTTP_RESULT))
+
+
+def _http_packets(status: int, kind: str, body: bytes, expect: str) -> list[refwire.Packet]:
+    if status in (404, 410):
+        raise refwire.RemoteError(f"repository not found (HTTP {status})")
+    if status != 200 or kind != expect:  # (a redirect, a login, a dumb server: git's)
+        raise refwire.WireError(f"HTTP {status} {kind}")
+    packets, rest = refwire.decode(body)
+    if rest or not packets:
+        raise refwire.WireError("a cut answer")
+    return packets
+
+
+async def answer(request: dict[str, Any], configs: Configs, web: Web) -> dict[str, Any]:
     url, ref, cwd = str(request["url"]), str(request["ref"]), str(request["cwd"])
-    target = refwire.git_target(url)
-    why = "not a plain git:// URL" if target is None else \
-        refwire.env_defers(configs.env) or await configs.defers(cwd, url)
-    if target is None or why:
+    target, base = refwire.git_target(url), refwire.http_base(url)
+    netrc = base is not None and os.path.exists(os.path.join(configs.env.get("HOME", "/"),
+                                                             ".netrc"))  # (curl reads it)
+    why = "not a plain git:// or http(s):// URL" if target is None and base is None else \
+        "~/.netrc" if netrc else \
+        refwire.env_defers(configs.env, url) or await configs.defers(cwd, url)
+    if why:
         return {"defer": why}
-    return await head(target, ref, float(request.get("timeout", 300)))
+    where = target.authority if target is not None else url
+    asking = ask(target, ref) if target is not None else web.ask(str(base), ref)
+    return await head(asking, where, ref, float(request.get("timeout", 300)))
 
 
-async def head(target: refwire.Target, ref: str, timeout: float) -> dict[str, Any]:
-    """The answer for `ref` at `target`: its oid (or null), an error git would have too,
-    or git's to answer (the server said what refwire does not understand)."""
+async def head(asking: Awaitable[dict[str, str]], where: str, ref: str,
+               timeout: float) -> dict[str, Any]:
+    """The answer for `ref` from `asking` (the server `where`): its oid (or null), an
+    error git would have too, or git's to answer (what refwire does not understand)."""
     try:
         async with asyncio.timeout(timeout):
-            refs = await ask(target, ref)
+            refs = await asking
     except TimeoutError:
-        return {"error": f"no answer from {target.authority} in {timeout:.0f}s",
-                "timeout": True}
+        return {"error": f"no answer from {where} in {timeout:.0f}s", "timeout": True}
     except refwire.RemoteError as err:
         return {"error": f"fatal: remote error: {err}", "timeout": False}
     except asyncio.IncompleteReadError:
-        return {"error": f"fatal: {target.authority}: the remote end hung up unexpectedly "
+        return {"error": f"fatal: {where}: the remote end hung up unexpectedly "
                 "(no such repository, or not exported?)", "timeout": False}
-    except OSError as err:
-        return {"error": f"fatal: unable to connect to {target.authority}: "
+    except OSError as err:  # (aiohttp's connection errors are OSErrors too)
+        return {"error": f"fatal: unable to connect to {where}: "
                 f"{os.strerror(err.errno) if err.errno else err}", "timeout": False}
     except refwire.WireError as err:
         return {"defer": f"the server's answer: {err}"}
@@ -157,11 +202,11 @@ async def serve() -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    configs, tasks = Configs(), set()
+    configs, web, tasks = Configs(), Web(), set()
 
     async def one(request: dict[str, Any]) -> None:
         try:
-            reply = await answer(request, configs)
+            reply = await answer(request, configs, web)
         except Exception as err:  # a bug: git answers this one
             reply = {"defer": f"internal error: {err!r}"}
         sys.stdout.write(json.dumps({"id": request.get("id"), **reply}) + "\n")
@@ -174,6 +219,8 @@ async def serve() -> None:
         _, late = await asyncio.wait(tasks, timeout=1)
         for task in late:
             task.cancel()
+    if web.session is not None:
+        await web.session.close()
 
 
 if __name__ == "__main__":

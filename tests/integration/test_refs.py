@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from pgo import refpool, refwire, refworker
 from pgo.errors import CommandFailed
@@ -137,3 +138,82 @@ def test_pgod_deploys_a_push_and_its_idle_passes_start_no_git(
         svc.pgod.stop()
     assert not Path(f"/proc/{pid}").exists() or "pgo.refworker" not in Path(
         f"/proc/{pid}/cmdline").read_text()
+
+
+class GitHttp:
+    """Smart HTTP for real: `git http-backend` (CGI) behind an aiohttp server on loopback,
+    in the test's event loop; it counts the connections it was asked on."""
+
+    def __init__(self, base: Path) -> None:
+        self.base, self.peers = base, set()  # type: ignore[var-annotated]
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self.cgi)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{self.port}"
+
+    async def cgi(self, request: web.Request) -> web.Response:
+        self.peers.add(request.transport.get_extra_info("peername"))  # type: ignore[union-attr]
+        body = await request.read()
+        env = {"GIT_PROJECT_ROOT": str(self.base), "GIT_HTTP_EXPORT_ALL": "1",
+               "PATH": "/usr/bin:/bin", "REQUEST_METHOD": request.method,
+               "PATH_INFO": request.path, "QUERY_STRING": request.query_string,
+               "CONTENT_TYPE": request.content_type, "CONTENT_LENGTH": str(len(body)),
+               "GIT_PROTOCOL": request.headers.get("Git-Protocol", ""),
+               "REMOTE_ADDR": "127.0.0.1"}
+        backend = await asyncio.create_subprocess_exec(
+            "git", "http-backend", env=env, stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        out, _ = await backend.communicate(body)
+        head, _, payload = out.partition(b"\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n") if line)
+        status = int(headers.pop("Status", "200").split()[0])
+        return web.Response(status=status, body=payload,
+                            content_type=headers.pop("Content-Type", "text/plain"),
+                            headers={k: v for k, v in headers.items()
+                                     if k.lower() not in ("content-length",)})
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def test_smart_http_like_ls_remote_one_connection_for_many_repositories(
+        workdir: Path, make_user: Any, make_repo: Any) -> None:
+    user = make_user()
+    account = Account.lookup(user)
+    repos = [make_repo({"a": str(i)}) for i in range(3)]
+    server = GitHttp(workdir)
+
+    async def scenario() -> None:
+        base = await server.start()
+        urls = [f"{base}/{repo.bare.relative_to(workdir)}" for repo in repos]
+        pool = refpool.RefPool()
+        try:
+            heads = [await pool.head(account, GIT_ENV, url, "refs/heads/main", "/", 30)
+                     for _ in range(2) for url in urls]
+            assert len(server.peers) == 1  # six answers, one connection
+            assert heads == 2 * [await asyncio.to_thread(ls_remote, user, url,
+                                                         "refs/heads/main") for url in urls]
+            assert None not in heads and len(set(heads)) == 3
+            assert await pool.head(account, GIT_ENV, urls[0], "refs/heads/nope", "/",
+                                   30) is None
+            with pytest.raises(CommandFailed, match="not found"):
+                await pool.head(account, GIT_ENV, f"{base}/gone.git", "refs/heads/main",
+                                "/", 30)
+            (Path(account.home) / ".gitconfig").write_text(
+                "[http]\n\textraHeader = X-A: b\n")
+            assert await pool.head(account, GIT_ENV, urls[0], "refs/heads/main", "/",
+                                   30) is refpool.DEFER
+        finally:
+            await pool.close()
+            await server.stop()
+
+    asyncio.run(scenario())

@@ -220,3 +220,37 @@ def test_the_config_files_the_worker_watches() -> None:
                                "XDG_CONFIG_HOME": "/x"}) == [
         "/h/.gitconfig", "/x/git/config", "/c/.git/config"]
     assert config_files("/c", {"HOME": "/h"})[0] == "/etc/gitconfig"
+
+
+@pytest.mark.parametrize(("url", "base"), [
+    ("https://example.org/r.git", "https://example.org/r.git/"),
+    ("http://127.0.0.1:8080/a/r/", "http://127.0.0.1:8080/a/r/"),
+])
+def test_http_urls_it_takes(url: str, base: str) -> None:
+    assert refwire.http_base(url) == base
+
+
+@pytest.mark.parametrize("url", [
+    "https://user:token@example.org/r.git", "https://u@h/r", "https://h/r?x", "https://h/a%2f",
+    "https://h", "https://[::1]/r", "https://h/a b", "ftp://h/r", "git://h/r",
+])
+def test_http_urls_it_leaves_to_git(url: str) -> None:
+    assert refwire.http_base(url) is None
+
+
+def test_smart_http_v0_service_header() -> None:
+    got, _ = refwire.decode(packets("# service=git-upload-pack\n", Special.FLUSH,
+                                    f"{A} refs/heads/main\0caps\n", Special.FLUSH))
+    assert refwire.advertised_refs(refwire.service_header(got)) == {"refs/heads/main": A}
+    with pytest.raises(WireError):
+        refwire.service_header(got[2:])
+
+
+def test_http_config_and_proxies() -> None:
+    url = "https://h/r.git"
+    for key in ("http.extraheader", "http.https://h/.sslverify", "credential.helper",
+                "http.proxy"):
+        assert refwire.config_defers(["user.name", key], url) == key
+        assert refwire.config_defers(["user.name", key], "git://h/r") in (None, "http.proxy")
+    assert refwire.env_defers({"HOME": "/h", "HTTPS_PROXY": "x"}, url) == "HTTPS_PROXY"
+    assert refwire.env_defers({"HOME": "/h", "https_proxy": "x"}, "git://h/r") is None
