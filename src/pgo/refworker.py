@@ -106,13 +106,12 @@ async def ask(target: refwire.Target, ref: str, version: int = 2) -> dict[str, s
     try:
         writer.write(target.request(version))
         first = await _packets(reader)
-        if refwire.is_v2(first[0]):
+        if refwire.is_v2(first[0]):  # (then closed: v2's upload-pack ends at EOF quietly)
             caps = refwire.capabilities(first[1:])
             writer.write(refwire.ls_refs(ref, caps))
-            refs = refwire.listed_refs(await _packets(reader))
-        else:
-            refs = refwire.advertised_refs(first)
-        writer.write(refwire.Special.FLUSH.value)  # (done: as git ends a connection)
+            return refwire.listed_refs(await _packets(reader))
+        refs = refwire.advertised_refs(first)
+        writer.write(refwire.Special.FLUSH.value)  # (v0's upload-pack: "I want nothing")
         with contextlib.suppress(OSError):
             await writer.drain()
         return refs
