@@ -81,11 +81,16 @@ def decode(data: bytes) -> tuple[list[Packet], bytes]:
     return packets, data[pos:]
 
 
+def refused(packet: Packet) -> None:
+    """RemoteError if `packet` is the server's ERR packet."""
+    if isinstance(packet, bytes) and packet.startswith(b"ERR "):
+        raise RemoteError(packet[4:].decode("utf-8", "replace").strip())
+
+
 def _text(packet: Packet) -> str:
     if isinstance(packet, Special):
         raise WireError(f"unexpected {packet.name.lower()} packet")
-    if packet.startswith(b"ERR "):
-        raise RemoteError(packet[4:].decode("utf-8", "replace").strip())
+    refused(packet)
     return packet.decode("utf-8", "replace").removesuffix("\n")
 
 

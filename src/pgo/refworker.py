@@ -89,12 +89,15 @@ class Configs:
 
 
 async def _packets(reader: asyncio.StreamReader) -> list[refwire.Packet]:
-    """Packets up to and with the next flush."""
+    """Packets up to and with the next flush (RemoteError at an ERR packet: the server
+    hangs up after it, no flush)."""
     packets: list[refwire.Packet] = []
     while True:
         size = refwire.length(await reader.readexactly(4))
         kind = refwire.special(size)
-        packets.append(kind if kind is not None else await reader.readexactly(size - 4))
+        packet = kind if kind is not None else await reader.readexactly(size - 4)
+        refwire.refused(packet)
+        packets.append(packet)
         if kind is refwire.Special.FLUSH:
             return packets
 

@@ -254,3 +254,10 @@ def test_http_config_and_proxies() -> None:
         assert refwire.config_defers(["user.name", key], "git://h/r") in (None, "http.proxy")
     assert refwire.env_defers({"HOME": "/h", "HTTPS_PROXY": "x"}, url) == "HTTPS_PROXY"
     assert refwire.env_defers({"HOME": "/h", "https_proxy": "x"}, "git://h/r") is None
+
+
+def test_an_err_packet_is_the_servers_refusal() -> None:
+    refwire.refused(f"{A} refs/heads/main\n".encode())
+    refwire.refused(Special.FLUSH)
+    with pytest.raises(RemoteError, match=r"^access denied or repository not exported: /x$"):
+        refwire.refused(b"ERR access denied or repository not exported: /x")
