@@ -13,7 +13,9 @@ pgod starts with a state record per service that says its head is deployed (writ
 pgod writes them), so no podman-compose runs at all; it clones each repository on its first
 pass. Then, over SECONDS, from /proc: pgod's CPU seconds (its own and its reaped children's)
 per pass over all N services (one "cycle"), the passes per second, the processes started per
-pass (pgod -d logs each, by command), RSS at the start and end of the window. The window
+pass (pgod -d logs each, by command; a ref worker tells pgod its own), RSS at the start and
+end of the window. The CPU of pgod's children alive through the window (the ref workers,
+one per user, long-lived: in no cutime of pgod's yet) is counted with the children's. The window
 starts once every service passed twice (the second pass reads HEAD again: the first one's
 fetch wrote to .git).
 
@@ -40,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
+    TICK,
     Daemon,
     Usage,
     append,
@@ -116,6 +119,29 @@ def serve(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("git daemon did not listen")
 
 
+def living_children(pid: int) -> dict[tuple[int, str], float]:
+    """pgod's children alive now (the ref workers, long-lived: their CPU is in no cutime
+    of pgod's until they end), by (pid, start time): CPU seconds, theirs and their reaped
+    children's."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found[int(entry), fields[19]] = sum(int(x) for x in fields[11:15]) / TICK
+    return found
+
+
+def kept_cpu(before: dict[tuple[int, str], float], after: dict[tuple[int, str], float]) -> float:
+    """The CPU seconds of the children alive at both moments, between them."""
+    return sum(after[key] - before[key] for key in after.keys() & before.keys())
+
+
 def passes_twice(daemon: Daemon, count: int, timeout: float) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -144,14 +170,16 @@ def main(count: int, window: float, interval: str, kind: str) -> None:
         print(f"all {count} passed twice {seconds:.1f}s later", flush=True)
         offset, first = daemon.size(), usage(daemon.pid)
         served = usage(server.pid) if server is not None else None
+        kept = living_children(daemon.pid)
         time.sleep(window)
         last, text = usage(daemon.pid), daemon.log(offset)
+        workers = kept_cpu(kept, living_children(daemon.pid))
         server_cpu = usage(server.pid).cpu() - served.cpu() \
             if server is not None and served is not None else None
         ref_cpu, ref_wall = reference(root, count, users)
         passes, procs = text.count("in step at"), text.count(" run as ")
         report(Run(count, window, interval, kind, started, first, last, passes, procs,
-                   server_cpu, commands(text)), ref_cpu, ref_wall)
+                   server_cpu, commands(text), workers), ref_cpu, ref_wall)
     finally:
         if daemon is not None:
             daemon.stop()
@@ -176,6 +204,7 @@ class Run:
     procs: int
     server_cpu: float | None  # the git daemon's (with its children's) over the window
     started_by_command: dict[str, int]  # "git ls-remote", "podman ps": how many in the window
+    workers: float = 0.0  # CPU seconds of pgod's long-lived children (ref workers) in it
 
 
 def commands(log: str) -> dict[str, int]:
@@ -196,8 +225,8 @@ def report(run: Run, ref_cpu: float, ref_wall: float) -> None:
     count, first, last, passes = run.count, run.first, run.last, run.passes
     if passes == 0:
         raise SystemExit("no pass in the window")
-    cpu = last.cpu() - first.cpu()
-    own, children = last.own - first.own, last.children - first.children
+    cpu = last.cpu() - first.cpu() + run.workers
+    own, children = last.own - first.own, last.children - first.children + run.workers
     per_cycle = cpu / passes * count
     cycle_wall = count / (passes / (last.at - first.at))
     kind = "file://" if run.kind == "file" else "git:// (loopback git daemon)"
@@ -217,6 +246,8 @@ def report(run: Run, ref_cpu: float, ref_wall: float) -> None:
             f"{name} {n / passes:.3f}" for name, n in sorted(
                 run.started_by_command.items(), key=lambda kv: -kv[1])[:4]) or "none", ""),
         ("pgod's own CPU per pass", f"{own / passes * 1000:.2f} ms", ""),
+        ("of the children's, the ref workers' (alive through the window) per pass",
+         f"{run.workers / passes * 1000:.2f} ms", ""),
         *server,
         ("RSS of pgod, window start / end", f"{first.rss / 2**20:.1f} / "
          f"{last.rss / 2**20:.1f} MiB", ""),

@@ -34,6 +34,7 @@ from pgo.penalties import Penalties
 from pgo.probes import checks_for
 from pgo.proc import Account
 from pgo.proxy.caddy import CaddySettings, Router
+from pgo.refpool import RefPool
 from pgo.removal import remove_unconfigured
 from pgo.service import Checks, ServiceRunner, Watch
 from pgo.sshcommands import Sessions
@@ -105,6 +106,7 @@ class Daemon:
         self.tasks: dict[str, asyncio.Task[None]] = {}  # each runner's run_forever
         self._jobs = Jobs(settings.jobs)  # podman-compose runs at once, shared by every service
         self._looks = Looks(self._jobs, settings.interval * LOOK_FRESH)
+        self.refs = RefPool()  # a ref worker per service user: git:// heads without git
 
     def stop(self, code: int) -> None:
         if not self._stop.is_set():
@@ -144,6 +146,7 @@ class Daemon:
         deadline = asyncio.get_running_loop().time() + STOP_GRACE
         await _cancel_all([*tasks, *self.tasks.values()])
         await self._let_commands_finish(deadline)
+        await self.refs.close()
         if watchdog is not None:  # (pinging through the stop: it may take STOP_GRACE)
             await _cancel_all([watchdog])
         if self.notifications is not None:  # what is queued, briefly
@@ -276,7 +279,7 @@ class Daemon:
         return ServiceRunner(
             service, account, self.settings.directory, self.state_dir, self.compose_exe,
             self.settings.interval, checks, self.git_config, watchers=self.watchers,
-            age_identity=self.settings.age_identity, jobs=self._jobs)
+            age_identity=self.settings.age_identity, jobs=self._jobs, refs=self.refs)
 
     def _start(self, name: str) -> None:
         self.tasks[name] = asyncio.create_task(self.runners[name].run_forever(),

@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from pgo import proc
+from pgo import proc, refpool
 from pgo.errors import PgoError
 from pgo.proc import Account
 from pgo.signatures import Signature, judge, judge_gpg
@@ -50,6 +50,8 @@ class Checkout:
     branch: str
     account: Account
     system_config: str | None = None  # pgod's gitconfig, in place of /etc/gitconfig
+    # asks the user's ref worker first: no git process for a git:// remote's head
+    heads: refpool.RefPool | None = field(default=None, compare=False, repr=False)
     # the last commit's whole tree listing, by its hash (see `full_tree`)
     _trees: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -97,6 +99,11 @@ class Checkout:
     async def remote_head(self) -> str | None:
         """The branch's head on the remote (`git ls-remote`); None if it has no such branch."""
         ref = f"refs/heads/{self.branch}"
+        if self.heads is not None:
+            found = await self.heads.head(self.account, self._env(), self.url, ref,
+                                          self.path, GIT_TIMEOUT)
+            if found is not refpool.DEFER:
+                return found
         out = await self._git("ls-remote", "--", self.url, ref, timeout=GIT_TIMEOUT)
         for line in out.splitlines():  # (a pattern also matches refs/heads/x/<branch>)
             oid, _, name = line.partition("\t")

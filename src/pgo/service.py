@@ -30,6 +30,7 @@ from pgo.logformat import without_credentials
 from pgo.proc import Account
 from pgo.project import ProjectAt
 from pgo.reconcile import Action, Observed, Plan, plan
+from pgo.refpool import RefPool
 from pgo.removal import take_down
 from pgo.state import Record, State
 from pgo.status import ContainerRow, ServiceLog
@@ -71,13 +72,14 @@ class ServiceRunner:
                  compose_exe: str, interval: float,
                  checks: Callable[[ServiceConfig, ServiceLog], Checks],
                  git_config: str | None = None, watchers: Sequence[Watch] = (),
-                 age_identity: str = secretfiles.IDENTITY, jobs: Jobs | None = None) -> None:
+                 age_identity: str = secretfiles.IDENTITY, jobs: Jobs | None = None,
+                 refs: RefPool | None = None) -> None:
         path = os.path.join(root, config.name)
         log = ServiceLog(logging.getLogger("pgo.service"), {"service": config.name})
         self.work = Workspace(config, account, path,
                               Checkout(path, config.repository, config.branch, account,
-                                       git_config), compose_exe, log, age_identity,
-                              jobs=jobs)
+                                       git_config, heads=refs), compose_exe, log,
+                              age_identity, jobs=jobs)
         self.config, self.account, self.path, self.log = config, account, path, log
         self.checkout = self.work.checkout
         self.state_dir, self.interval = state_dir, interval
