@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import stat
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
@@ -134,7 +136,42 @@ class Checkout:
         await self._git("fetch", "--quiet", "--prune", "--no-tags", "--", self.url,
                         f"+refs/heads/{self.branch}:{self.upstream}", timeout=GIT_TIMEOUT)
         await self._restart_batch()
-        return await self.rev_parse(self.upstream)
+        if (hint := self.fetched_hint()) is None:
+            return await self.rev_parse(self.upstream)
+        # the new commit's tree is listed while the ref is read (the ref has the last word)
+        listing = asyncio.ensure_future(self._list_quietly(hint))
+        try:
+            head = await self.rev_parse(self.upstream)
+        except BaseException:
+            listing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listing
+            raise
+        await listing
+        return head
+
+    def fetched_hint(self) -> str | None:
+        """The commit the fetch just brought, as git wrote it to .git/FETCH_HEAD (read as
+        pgod, no symlink followed, 4 KiB at most): only a hint, the ref says which commit
+        the pass takes."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            git_dir = os.open(os.path.join(self.path, ".git"), flags | os.O_DIRECTORY)
+            try:
+                fd = os.open("FETCH_HEAD", flags | os.O_NONBLOCK, dir_fd=git_dir)
+            finally:
+                os.close(git_dir)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                data = handle.read(4096)
+        except OSError:
+            return None
+        return gittree.fetched_head(data)
+
+    async def _list_quietly(self, commit: str) -> None:
+        with contextlib.suppress(PgoError):
+            await self.tree(commit)
 
     async def remote_head(self) -> str | None:
         """The branch's head on the remote (`git ls-remote`); None if it has no such branch."""

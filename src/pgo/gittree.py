@@ -86,6 +86,13 @@ def changed(old: Iterable[TreeEntry], new: Iterable[TreeEntry]) -> frozenset[str
     return frozenset(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
 
 
+def fetched_head(data: bytes) -> str | None:
+    """The commit of `.git/FETCH_HEAD`'s first line (what `git fetch` of one branch just
+    brought: `<oid>TAB[not-for-merge]TAB<what>`), or None if it says no such thing."""
+    oid, tab, rest = data.split(b"\n", 1)[0].decode("ascii", "replace").partition("\t")
+    return oid if tab and is_oid(oid) and not rest.startswith("not-for-merge") else None
+
+
 def parse_header(line: bytes) -> Header:
     """`<oid> <type> <size>` or `<name> missing` (or `ambiguous`), without its newline."""
     text = line.decode("utf-8", "replace")

@@ -69,6 +69,13 @@ def test_headers_and_answers() -> None:
         gittree.parse_answer(f"{A} blob 30\nxyz\n".encode())
 
 
+def test_fetched_head() -> None:
+    assert gittree.fetched_head(f"{A}\t\tbranch 'main' of file:///r\n".encode()) == A
+    assert gittree.fetched_head(f"{A}\tnot-for-merge\tbranch 'x'\n".encode()) is None
+    assert gittree.fetched_head(b"") is None
+    assert gittree.fetched_head(b"ref: refs/heads/main\n") is None
+
+
 def test_subject_is_the_first_paragraph() -> None:
     head = b"tree " + A.encode() + b"\nauthor x <x@y> 1 +0000\ngpgsig -----BEGIN-----\n \n" \
         b" sig\n -----END-----\n\n"
@@ -156,3 +163,22 @@ def test_reads_outside_a_session_and_too_large_a_blob(repo: Path) -> None:
             return text, checkout._batch[-1].started
 
     assert asyncio.run(session()) == ("key a\n", 2)  # the cut answer ended the first one
+
+
+def test_a_fetch_lists_the_new_commit_while_it_reads_the_ref(repo: Path, tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    checkout = Checkout(str(clone), f"file://{repo}", "main", Account.current())
+    asyncio.run(checkout.clone())
+    (repo / "new.txt").write_text("new\n")
+    git(repo, "add", "new.txt")
+    git(repo, "commit", "-q", "-m", "new")
+    new = git(repo, "rev-parse", "HEAD").strip()
+
+    async def fetch() -> str:
+        async with checkout.batch():
+            return await checkout.fetch()
+
+    assert asyncio.run(fetch()) == new
+    assert checkout.fetched_hint() == new
+    assert "new.txt" in {e.name for e in checkout._trees[new]}  # listed by the fetch
