@@ -300,7 +300,7 @@ def main(rounds: int) -> None:
 
 
 def report(rounds: int, samples: dict[tuple[str, str], list[float]]) -> None:
-    before = f"; before: pgod from {os.environ['BEFORE']}" if os.environ.get("BEFORE") else ""
+    before = f" Before: pgod from {os.environ['BEFORE']}." if os.environ.get("BEFORE") else ""
     lines = [heading("change to live (bench/live.py)").rstrip("\n") + before +
              f" {rounds} interleaved "
              "rounds; one push per method and kind per round.\n",

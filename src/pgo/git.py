@@ -19,7 +19,7 @@ from pgo.signatures import Signature, judge, judge_gpg
 GIT_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
-TREES_KEPT = 4  # commits' listings kept (the target's, the deployed one's, a fallback's)
+TREES_KEPT = 2  # commits' listings kept (the target's and the deployed one's)
 
 __all__ = ["Checkout", "TreeEntry", "local_path", "system_config_text"]
 

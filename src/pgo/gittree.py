@@ -17,7 +17,7 @@ SUBJECT_LIMIT = 200
 _OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TreeEntry:
     mode: str
     kind: str
