@@ -51,8 +51,8 @@ def append(text: str) -> None:
         handle.write(text)
 
 
-def pgod_argv() -> list[str]:
-    src = os.environ.get("PGO_SRC")
+def pgod_argv(src: str | None = None) -> list[str]:
+    src = src or os.environ.get("PGO_SRC")
     if src:  # the installed pgo is an editable install: PYTHONPATH comes first
         return ["env", f"PYTHONPATH={src}/src", f"{BIN}/python", "-m", "pgo.cli.pgod"]
     return [f"{BIN}/pgod"]
@@ -110,8 +110,9 @@ def usage(pid: int) -> Usage:
 class Daemon:
     """pgod as a child with its log in a file (a trimmed tests' Pgod, for any source tree)."""
 
-    def __init__(self, config: Path, directory: Path, log: Path, *extra: str) -> None:
-        self.argv = [*pgod_argv(), "-c", str(config), "--dir", str(directory), "-m", "",
+    def __init__(self, config: Path, directory: Path, log: Path, *extra: str,
+                 src: str | None = None) -> None:
+        self.argv = [*pgod_argv(src), "-c", str(config), "--dir", str(directory), "-m", "",
                      *extra]
         self.log_path, self.proc = log, None  # type: ignore[var-annotated]
         self.offset = 0

@@ -14,6 +14,10 @@ container (a second page, written by the command in compose.yaml: served once th
 is recreated). Each push's time is measured on its own, after the one before has settled (pgod:
 status ok at the new commit; by hand: the command ended). pgod runs with -d: its log's
 timestamps give the time of each step (printed per round, for finding where time goes).
+
+`BEFORE=DIR` adds a fourth project, "before", and a pgod from the source tree DIR (DIR/src/pgo,
+a worktree of main, say) at -t 1h with -w of its own: its sync and webhook rounds run in the
+same rounds, interleaved with the others ("sync (before)", "webhook (before)").
 """
 
 from __future__ import annotations
@@ -148,15 +152,21 @@ class Hand:
 class Pgods:
     """The two pgods: `push` (-t 1h, -w) and `poll` (-t 5s), each with one service."""
 
-    def __init__(self, root: Path, user: str, key: Path, push: Project, poll: Project) -> None:
-        self.root, self.key, self.hook = root, key, free_port()
+    def __init__(self, root: Path, user: str, key: Path, push: Project, poll: Project,
+                 before: Project | None = None) -> None:
+        self.root, self.key = root, key
+        self.hooks = {"push": free_port(), "before": free_port()}
         secret = root / "hook.secret"
         secret.write_text(SECRET + "\n")
         secret.chmod(0o600)
-        self.ssh = {"push": free_port(), "poll": free_port()}
+        self.ssh = {"push": free_port(), "poll": free_port(), "before": free_port()}
         self.daemons = {}
-        for project, interval, extra in ((push, "1h", ["-w", f"127.0.0.1:{self.hook}"]),
-                                         (poll, "5s", [])):
+        runs = [(push, "1h", ["-w", f"127.0.0.1:{self.hooks['push']}"], None),
+                (poll, "5s", [], None)]
+        if before is not None:
+            runs.append((before, "1h", ["-w", f"127.0.0.1:{self.hooks['before']}"],
+                         os.environ["BEFORE"]))
+        for project, interval, extra, src in runs:
             config = root / f"{project.name}.toml"
             config.write_text(
                 f'[[services]]\nname = "{project.name}"\nuser = "{user}"\n'
@@ -164,7 +174,8 @@ class Pgods:
                 f'health_settle = "1s"\nwebhook_secret = "file:{secret}"\n')
             self.daemons[project.name] = Daemon(
                 config, root / f"lib-{project.name}", root / f"{project.name}.log", "-d",
-                "-t", interval, "-s", f"127.0.0.1:{self.ssh[project.name]}", *extra).start()
+                "-t", interval, "-s", f"127.0.0.1:{self.ssh[project.name]}", *extra,
+                src=src).start()
 
     def ctl(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
         return pgoctl(self.root, self.ssh[name], str(self.key), f"{name}//{args[0]}",
@@ -214,13 +225,19 @@ def measure(projects: dict[str, Project], hand: Hand, pgods: Pgods, kind: str, l
             ) -> dict[str, float]:
     """One push per method, in turn: seconds from each push's end until served."""
     took: dict[str, float] = {}
+    def sync(name: str) -> Callable[[], object]:
+        return lambda: subprocess.Popen(
+            ["env", f"HOME={pgods.root}", *pgoctl_args(pgods, name, "sync")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def webhook(name: str) -> Callable[[], object]:
+        return lambda: signed_post(pgods.hooks[name], f"file://{projects[name].repo}")
     wake: dict[str, tuple[str, Callable[[], object]]] = {
-        "by hand": ("hand", hand.up),
-        "sync": ("push", lambda: subprocess.Popen(
-            ["env", f"HOME={pgods.root}", *pgoctl_args(pgods, "push", "sync")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)),
-        "webhook": ("push", lambda: signed_post(pgods.hook, f"file://{projects['push'].repo}")),
-        "polling": ("poll", lambda: None)}
+        "by hand": ("hand", hand.up), "sync": ("push", sync("push")),
+        "webhook": ("push", webhook("push")), "polling": ("poll", lambda: None)}
+    if "before" in projects:
+        wake["sync (before)"] = ("before", sync("before"))
+        wake["webhook (before)"] = ("before", webhook("before"))
     for method, (name, act) in wake.items():
         project = projects[name]
         since = wall()
@@ -254,10 +271,12 @@ def main(rounds: int) -> None:
     try:
         build_images(root, users)
         key = keygen(root, "op")
-        projects = {name: Project(root, name, user, key) for name in ("hand", "push", "poll")}
+        names = ("hand", "push", "poll", *(("before",) if os.environ.get("BEFORE") else ()))
+        projects = {name: Project(root, name, user, key) for name in names}
         hand = Hand(root, projects["hand"])
-        pgods = Pgods(root, user, key, projects["push"], projects["poll"])
-        for name in ("push", "poll"):  # (a key offered before it is known is penalised)
+        pgods = Pgods(root, user, key, projects["push"], projects["poll"],
+                      projects.get("before"))
+        for name in pgods.daemons:  # (a key offered before it is known is penalised)
             pgods.daemons[name].wait_for("operator key(s)", 1, 300)
             pgods.wait_ok(name)
         samples: dict[tuple[str, str], list[float]] = {}
@@ -281,7 +300,9 @@ def main(rounds: int) -> None:
 
 
 def report(rounds: int, samples: dict[tuple[str, str], list[float]]) -> None:
-    lines = [heading("change to live (bench/live.py)").rstrip("\n") + f" {rounds} interleaved "
+    before = f" Before: pgod from {os.environ['BEFORE']}." if os.environ.get("BEFORE") else ""
+    lines = [heading("change to live (bench/live.py)").rstrip("\n") + before +
+             f" {rounds} interleaved "
              "rounds; one push per method and kind per round.\n",
              "| change | woken by | median push-to-served | min | max | vs by hand |",
              "|---|---|---|---|---|---|"]

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-import re
-from dataclasses import dataclass, field
+import stat
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 
-from pgo import proc, refpool
-from pgo.errors import PgoError
+from pgo import gittree, proc, refpool
+from pgo.errors import CommandFailed, PgoError
+from pgo.gitbatch import Batch
+from pgo.gittree import Header, TreeEntry
 from pgo.proc import Account
 from pgo.signatures import Signature, judge, judge_gpg
 
 GIT_TIMEOUT = 300.0
 LOCAL_TIMEOUT = 60.0
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": "ssh -o BatchMode=yes"}
+TREES_KEPT = 2  # commits' listings kept (the target's and the deployed one's)
+
+__all__ = ["Checkout", "TreeEntry", "local_path", "system_config_text"]
 
 
 def local_path(url: str) -> str | None:
@@ -33,15 +41,6 @@ def system_config_text(urls: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class TreeEntry:
-    mode: str
-    kind: str
-    name: str
-    oid: str = ""
-    size: int | None = None  # of a blob, when listed with sizes
-
-
-@dataclass(frozen=True)
 class Checkout:
     """A clone of one branch of a repository in `path`, owned by `account`."""
 
@@ -52,8 +51,11 @@ class Checkout:
     system_config: str | None = None  # pgod's gitconfig, in place of /etc/gitconfig
     # asks the user's ref worker first: no git process for a git:// remote's head
     heads: refpool.RefPool | None = field(default=None, compare=False, repr=False)
-    # the last commit's whole tree listing, by its hash (see `full_tree`)
-    _trees: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # the last commits' whole tree listings, by their hashes (see `tree`)
+    _trees: dict[str, tuple[TreeEntry, ...]] = field(default_factory=dict, compare=False,
+                                                     repr=False)
+    # the open `batch()` session's cat-file process (see `_object`)
+    _batch: list[Batch] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def upstream(self) -> str:
@@ -72,15 +74,56 @@ class Checkout:
     async def _git(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
         return (await self._git_result(*args, timeout=timeout)).output
 
-    async def _git_result(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> proc.Result:
+    async def _git_result(self, *args: str, timeout: float = LOCAL_TIMEOUT,
+                          input: bytes | None = None) -> proc.Result:
         return await proc.run(self._argv(*args), self.account, self.path, timeout=timeout,
-                              env=self._env(), merge_stderr=False)
+                              env=self._env(), merge_stderr=False, input=input)
+
+    @contextlib.asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """A session (a pass): every object read in it (a commit's hash and subject, file
+        contents) is asked of one `git cat-file --batch` process, ended with the session.
+        Outside one, each read runs a `git cat-file --batch` of its own."""
+        reader = Batch(self._argv("cat-file", "--batch"), self.account, self.path,
+                       self._env(), LOCAL_TIMEOUT)
+        self._batch.append(reader)
+        try:
+            yield
+        finally:
+            self._batch.remove(reader)
+            await reader.close()
+
+    async def _restart_batch(self) -> None:
+        """After git wrote objects or refs (a fetch, a clone): a reader started before
+        may have looked at what is gone now; the next read starts another."""
+        for reader in self._batch:
+            await reader.close()
+
+    async def _object(self, name: str) -> tuple[Header, bytes]:
+        """The object `name` names (a header that is not `found` if none)."""
+        if self._batch:
+            return await self._batch[-1].get(name)
+        if not name or "\n" in name:
+            raise CommandFailed(self._argv("cat-file"), None, f"not an object name: {name!r}")
+        result = await self._git_result("cat-file", "--batch", input=name.encode() + b"\n")
+        try:
+            return gittree.parse_answer(result.data)
+        except ValueError as err:
+            raise CommandFailed(self._argv("cat-file", "--batch"), None, str(err)) from None
+
+    async def _blob(self, oid: str) -> bytes:
+        header, data = await self._object(oid)
+        if header.kind != "blob":
+            raise CommandFailed(self._argv("cat-file", "blob", oid), 128,
+                                f"{oid} is {'no' if not header.found else 'not a'} blob")
+        return data
 
     def exists(self) -> bool:
         return os.path.isdir(os.path.join(self.path, ".git"))
 
     async def clone(self) -> None:
         """Clone the branch into the (existing, empty, user-owned) directory."""
+        await self._restart_batch()
         await self._git("clone", "--quiet", "--single-branch", "--no-tags",
                         "--branch", self.branch, "--", self.url, ".", timeout=GIT_TIMEOUT)
 
@@ -94,7 +137,43 @@ class Checkout:
         # config takes effect without a new clone.
         await self._git("fetch", "--quiet", "--prune", "--no-tags", "--", self.url,
                         f"+refs/heads/{self.branch}:{self.upstream}", timeout=GIT_TIMEOUT)
-        return await self.rev_parse(self.upstream)
+        await self._restart_batch()
+        if (hint := self.fetched_hint()) is None:
+            return await self.rev_parse(self.upstream)
+        # the new commit's tree is listed while the ref is read (the ref has the last word)
+        listing = asyncio.ensure_future(self._list_quietly(hint))
+        try:
+            head = await self.rev_parse(self.upstream)
+        except BaseException:
+            listing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listing
+            raise
+        await listing
+        return head
+
+    def fetched_hint(self) -> str | None:
+        """The commit the fetch just brought, as git wrote it to .git/FETCH_HEAD (read as
+        pgod, no symlink followed, 4 KiB at most): only a hint, the ref says which commit
+        the pass takes."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            git_dir = os.open(os.path.join(self.path, ".git"), flags | os.O_DIRECTORY)
+            try:
+                fd = os.open("FETCH_HEAD", flags | os.O_NONBLOCK, dir_fd=git_dir)
+            finally:
+                os.close(git_dir)
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    return None
+                data = handle.read(4096)
+        except OSError:
+            return None
+        return gittree.fetched_head(data)
+
+    async def _list_quietly(self, commit: str) -> None:
+        with contextlib.suppress(PgoError):
+            await self.tree(commit)
 
     async def remote_head(self) -> str | None:
         """The branch's head on the remote (`git ls-remote`); None if it has no such branch."""
@@ -130,8 +209,13 @@ class Checkout:
         return tuple(stamps)
 
     async def rev_parse(self, ref: str) -> str:
-        out = await self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-        return out.strip()
+        """The hash of the commit `ref` names (asked of cat-file: no process of its own in a
+        session); CommandFailed if it names none."""
+        header, _ = await self._object(f"{ref}^{{commit}}")
+        if header.kind != "commit":
+            raise CommandFailed(self._argv("rev-parse", "--verify", ref), 1,
+                                f"{ref[:100]}: no such commit")
+        return header.name
 
     async def head(self) -> str:
         return await self.rev_parse("HEAD")
@@ -139,10 +223,10 @@ class Checkout:
     async def subject(self, commit: str) -> str:
         """The first line of `commit`'s message ("" if it cannot be read)."""
         try:
-            out = await self._git("log", "-1", "--format=%s", commit, "--")
+            header, data = await self._object(f"{commit}^{{commit}}")
         except PgoError:
             return ""
-        return out.strip()[:200]
+        return gittree.subject(data) if header.kind == "commit" else ""
 
     async def verify_commit(self, commit: str, signers: str) -> Signature:
         """Whether `commit` carries an SSH signature by one of the allowed `signers` (a
@@ -182,8 +266,8 @@ class Checkout:
         return result.returncode == 0
 
     async def changed_paths(self, old: str, new: str) -> frozenset[str]:
-        out = await self._git("diff", "--name-only", "--no-renames", "-z", old, new, "--")
-        return frozenset(p for p in out.split("\0") if p)
+        """What `git diff --name-only OLD NEW` names, from the two commits' listings."""
+        return gittree.changed(await self.tree(old), await self.tree(new))
 
     async def reset(self, commit: str) -> None:
         """Move the working tree to `commit` (follows force-pushes; never merges)."""
@@ -196,10 +280,8 @@ class Checkout:
 
     async def read_blob(self, commit: str, path: str) -> tuple[str, str] | None:
         """The text and object id of a regular file at `commit`, or None."""
-        entries = await self.ls_tree(commit, path)
-        if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
-            return None
-        return await self.cat_blob(entries[0].oid), entries[0].oid
+        found = await self.read_bytes(commit, path)
+        return (found[0].decode("utf-8", "replace"), found[1]) if found else None
 
     async def read_bytes(self, commit: str, path: str) -> tuple[bytes, str] | None:
         """The bytes and object id of a regular file at `commit`, or None: undecoded, so
@@ -207,59 +289,43 @@ class Checkout:
         entries = await self.ls_tree(commit, path)
         if len(entries) != 1 or entries[0].kind != "blob" or entries[0].mode == "120000":
             return None
-        result = await self._git_result("cat-file", "blob", entries[0].oid)
-        return result.data, entries[0].oid
+        return await self._blob(entries[0].oid), entries[0].oid
 
     async def cat_blob(self, oid: str) -> str:
         """The text of blob `oid` (at most proc.DATA_LIMIT bytes, else CommandFailed)."""
-        return await self._git("cat-file", "blob", oid)
+        return (await self._blob(oid)).decode("utf-8", "replace")
+
+    async def blob_bytes(self, oid: str) -> bytes:
+        """Blob `oid` as it is, undecoded (at most proc.DATA_LIMIT bytes)."""
+        return await self._blob(oid)
 
     async def blobs_ending(self, commit: str, suffix: str) -> list[TreeEntry]:
         """Every regular file of the tree of `commit` whose path ends in `suffix` (with
         its size), at any depth."""
-        out = await self.full_tree(commit)
-        entries = []
-        for record in out.split("\0"):
-            meta, _, name = record.partition("\t")
-            mode, kind, oid, *size = meta.split() or ("", "", "")
-            if kind == "blob" and mode != "120000" and name.endswith(suffix):
-                entries.append(TreeEntry(mode, kind, name, oid,
-                                         int(size[0]) if size and size[0].isdigit() else None))
-        return entries
+        return [e for e in gittree.blobs(await self.tree(commit)) if e.name.endswith(suffix)]
 
-    async def full_tree(self, commit: str) -> str:
-        """`git ls-tree -r -z -l --full-tree COMMIT`: kept for the last commit named by
-        its hash (a commit's tree never changes; reading a new commit and deploying it list
-        its tree three times)."""
-        if (out := self._trees.get(commit)) is not None:
-            return out
-        out = await self._git("ls-tree", "-r", "-z", "-l", "--full-tree", commit)
-        if re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", commit):
-            self._trees.clear()
-            self._trees[commit] = out
-        return out
-
-    async def blob_bytes(self, oid: str) -> bytes:
-        """Blob `oid` as it is, undecoded (at most proc.DATA_LIMIT bytes)."""
-        return (await self._git_result("cat-file", "blob", oid)).data
+    async def tree(self, commit: str) -> tuple[TreeEntry, ...]:
+        """Every entry of the tree of `commit`, trees too, with blobs' sizes (`git ls-tree
+        -r -t -z -l --full-tree`): kept for the last TREES_KEPT commits named by their hash
+        (a commit's tree never changes). Every tree question of a pass is answered from it."""
+        if (found := self._trees.get(commit)) is not None:
+            self._trees[commit] = self._trees.pop(commit)  # (the most recent last)
+            return found
+        listing = gittree.parse_listing(
+            await self._git("ls-tree", "-r", "-t", "-z", "-l", "--full-tree", commit))
+        if gittree.is_oid(commit):
+            self._trees[commit] = listing
+            while len(self._trees) > TREES_KEPT:
+                del self._trees[next(iter(self._trees))]
+        return listing
 
     async def symlinks(self, commit: str) -> frozenset[str]:
         """The path of every symlink in the tree of `commit`."""
-        out = await self.full_tree(commit)
-        return frozenset(record.split("\t", 1)[1] for record in out.split("\0")
-                         if record.startswith("120000 "))
+        return gittree.symlinks(await self.tree(commit))
 
     async def ls_tree(self, commit: str, path: str = "", *,
                       sizes: bool = False) -> list[TreeEntry]:
-        """Entries at the top of the tree, or of directory `path/`, or the file `path`;
-        with `sizes`, each blob's size too."""
-        out = await self._git("ls-tree", "-z", *(["-l"] if sizes else []), commit,
-                              *(["--", path] if path else []))
-        entries = []
-        for record in out.split("\0"):
-            if record:
-                meta, name = record.split("\t", 1)
-                mode, kind, oid, *size = meta.split()
-                entries.append(TreeEntry(mode, kind, name, oid,
-                                         int(size[0]) if size and size[0].isdigit() else None))
-        return entries
+        """Entries at the top of the tree, or of directory `path/`, or the file `path`
+        (as `git ls-tree` lists them); with `sizes`, each blob's size too."""
+        entries = gittree.entries_at(await self.tree(commit), path)
+        return entries if sizes else [replace(e, size=None) for e in entries]

@@ -204,7 +204,8 @@ class ServiceRunner:
         if retry:  # a broken commit may be tried, a failing one's next try is now
             self.event(state.Unbroken())
         try:
-            fetched = await self._pass(trigger)
+            async with self.checkout.batch():  # (one cat-file for every object of the pass)
+                fetched = await self._pass(trigger)
         except PgoError as err:
             self.log.error("%s", err)
             self._failed(str(err))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pgo import compose, deploy, dryrun, probes, proc, state, statestore, workspace
+from pgo import compose, deploy, dryrun, gitbatch, probes, proc, state, statestore, workspace
 from pgo.compose import Project
 from pgo.config import ServiceConfig
 from pgo.errors import CommandFailed
@@ -764,9 +764,10 @@ def test_a_first_pass_clones_and_reads_head_once(tmp_path: Path, podman: Podman,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The clone fetched the branch: no fetch nor ls-remote after it in the same pass, and
     HEAD read once (it was read three times, and fetched twice, per service at a cold
-    start of 100)."""
+    start of 100); every object of the pass read by one cat-file."""
     started: list[list[str]] = []
     real = proc.start
+    asked = asking(monkeypatch)
 
     async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
         if argv[0] == "git":
@@ -782,7 +783,8 @@ def test_a_first_pass_clones_and_reads_head_once(tmp_path: Path, podman: Podman,
     commands = [argv[0] for argv in started]
     assert commands.count("clone") == 1
     assert "fetch" not in commands and "ls-remote" not in commands
-    assert started.count(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) == 1
+    assert commands.count("cat-file") == 1 and "rev-parse" not in commands
+    assert asked.count("HEAD^{commit}") == 1
     second = branch.commit("two", USES_ALL)
     started.clear()
     assert asyncio.run(service.run_pass())  # (the next pass fetches)
@@ -798,6 +800,7 @@ def test_a_restart_runs_no_rm_without_a_lock(
     branch, _, first = deployed(tmp_path)
     started: list[list[str]] = []
     real = proc.start
+    asked = asking(monkeypatch)
 
     async def counting(argv: Sequence[str], *args: Any, **kwargs: Any) -> Any:
         started.append([a for a in argv if a != "-c" and not a.startswith(
@@ -808,7 +811,21 @@ def test_a_restart_runs_no_rm_without_a_lock(
     assert asyncio.run(again.run_pass())
     assert again.record.deployed == first and again.record.state is State.OK
     assert "rm" not in [argv[0] for argv in started]
-    assert started.count(["git", "rev-parse", "--verify", "--quiet", "HEAD^{commit}"]) == 2
+    assert asked.count("HEAD^{commit}") == 2
+    # (the look before the fetch had a cat-file; it is not trusted after the fetch)
+    assert [argv[:2] for argv in started].count(["git", "cat-file"]) == 2
+
+
+def asking(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every object name asked of a pass's cat-file (gitbatch.Batch), in order."""
+    asked: list[str] = []
+    real = gitbatch.Batch.get
+
+    async def get(self: gitbatch.Batch, name: str) -> Any:
+        asked.append(name)
+        return await real(self, name)
+    monkeypatch.setattr(gitbatch.Batch, "get", get)
+    return asked
 
 
 PS_JSON = ('[{"Names": ["svc_web_1"], "State": "running", "Status": "Up 2 minutes (healthy)",'
