@@ -32,7 +32,7 @@ from pgo.looks import Looks
 from pgo.notify.sender import Notifications
 from pgo.penalties import Penalties
 from pgo.probes import checks_for
-from pgo.proc import Account
+from pgo.proc import Account, watch_children
 from pgo.proxy.caddy import CaddySettings, Router
 from pgo.removal import remove_unconfigured
 from pgo.service import Checks, ServiceRunner, Watch
@@ -113,6 +113,7 @@ class Daemon:
 
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
+        watch_children(loop)  # (no thread per command started)
         for signum, code in ((signal.SIGINT, EXIT_OK), (signal.SIGTERM, EXIT_OK),
                              (signal.SIGHUP, EXIT_HUP)):
             loop.add_signal_handler(signum, self._on_signal, signum, code)

@@ -1,0 +1,87 @@
+import asyncio
+import logging
+import time
+
+import pytest
+
+from pgo.slowcallbacks import WORST, Slow, Tally, Watch, source, spot, spot_text
+
+
+def burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_the_tally_keeps_the_worst_call_of_each_source_most_cpu_first() -> None:
+    tally = Tally()
+    for slow in (Slow("a", 0.1, 0.03), Slow("b", 0.2, 0.09), Slow("a", 0.06, 0.05),
+                 Slow("a", 0.3, 0.01)):
+        tally = tally.with_slow(slow)
+    assert tally.slow == 4
+    assert tally.worst == (Slow("b", 0.2, 0.09), Slow("a", 0.06, 0.05))
+    for n in range(WORST + 3):
+        tally = tally.with_slow(Slow(f"s{n}", 0.1, 0.021 + n / 1000))
+    assert len(tally.worst) == WORST and tally.worst[0].source == "b"
+    assert "s0" not in {s.source for s in tally.worst}
+
+
+def test_the_summary_names_the_counts_and_the_worst() -> None:
+    tally = Tally().with_slow(Slow("task 'x': from f (m.py:3) to g (m.py:9)", 0.08, 0.061))
+    text = tally.counted(1200, 3.25, 0.061, 0.08).summary()
+    assert text.startswith("callbacks: 1200 run, 3.2 s of CPU; 1 over 20 ms of CPU or 50 ms; "
+                           "the longest 61 ms of CPU, 80 ms")
+    assert "\n  61 ms of CPU in 80 ms: task 'x': from f (m.py:3) to g (m.py:9)" in text
+
+
+def test_a_suspended_coroutine_is_told_by_its_innermost_frame() -> None:
+    async def inner() -> None:
+        await asyncio.sleep(1)
+
+    async def outer() -> None:
+        await inner()
+
+    async def look() -> str:
+        task = asyncio.create_task(outer(), name="t")
+        await asyncio.sleep(0)
+        text = spot_text(spot(task.get_coro()))
+        task.cancel()
+        return text
+
+    text = asyncio.run(look())
+    assert "inner" in text and "sleep (tasks.py:" in text
+
+
+def test_a_plain_callback_is_told_by_its_name() -> None:
+    assert source(burn, ()) == "burn"
+
+
+def test_the_watch_names_a_callback_that_burns_cpu_not_one_that_sleeps(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def busy() -> None:
+        await asyncio.sleep(0)
+        burn(0.06)  # (the CPU the watch must see)
+        await asyncio.sleep(0)
+        time.sleep(0.06)  # (wall time without CPU)
+        await asyncio.sleep(0)
+
+    async def watched() -> Tally:
+        watch = Watch().install()
+        try:
+            await asyncio.create_task(busy(), name="busy one")
+        finally:
+            watch.uninstall()
+        return watch.tally
+
+    with caplog.at_level(logging.DEBUG, logger="pgo.lagprobe"):
+        tally = asyncio.run(watched())
+    assert tally.calls >= 4 and tally.slow == 2
+    assert tally.longest_cpu >= 0.06 and tally.longest_wall >= 0.06
+    by_cpu = [s for s in tally.worst if s.cpu >= 0.05]
+    assert len(by_cpu) == 1 and by_cpu[0].source.startswith("task 'busy one': from ")
+    assert "busy (test_slowcallbacks.py:" in by_cpu[0].source
+    sleeper = [s for s in tally.worst if s.cpu < 0.02]
+    assert len(sleeper) == 1 and sleeper[0].wall >= 0.06
+    assert any("callback used" in r.getMessage() and "busy one" in r.getMessage()
+               for r in caplog.records)
+    assert asyncio.events.Handle._run.__name__ == "_run"  # (uninstalled)
