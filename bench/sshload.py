@@ -62,6 +62,7 @@ class Phase:
     slow: list[tuple[float, float, str]] = field(default_factory=list)  # CPU, wall ms, what
     longest: tuple[float, float, str] | None = None  # the most CPU of one callback
     kinds: dict[str, list[float]] = field(default_factory=dict)  # calls, CPU ms, wall ms
+    gc: tuple[int, float, float] = (0, 0.0, 0.0)  # gc passes, ms in all, the longest ms
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -142,19 +143,25 @@ def stalls(log: str) -> list[tuple[float, float, float]]:
 def slow_callbacks(log: str) -> list[tuple[float, float, str]]:
     """(CPU ms, wall ms, source) of each callback pgod's -d named."""
     return [(float(m[1]), float(m[2]), m[3].strip()) for m in re.finditer(
-        r"callback used (\d+) ms of CPU in (\d+) ms: (.*)", log)]
+        r"callback used (\d+) ms of CPU in (\d+) ms(?: \(\d+ ms of it collecting garbage\))?: "
+        r"(.*)", log)]
 
 
 def meanwhile(log: str, result: Phase) -> None:
     """The longest callback and the CPU by kind from the lines pgod's -d logs every 10 s."""
     kinds = False
     for line in log.splitlines():
-        head = re.search(r"callbacks in \d+ s: \d+ run, \d+ ms of CPU(?:; the longest "
-                         r"([\d.]+) ms of CPU in ([\d.]+) ms: (.*))?", line)
+        head = re.search(r"callbacks in \d+ s: \d+ run, \d+ ms of CPU(?:; (\d+) gc passes, "
+                         r"(\d+) ms, the longest ([\d.]+) ms)?(?:; the longest callback ([\d.]+) "
+                         r"ms of CPU in ([\d.]+) ms \(([\d.]+) ms of it collecting garbage\): "
+                         r"(.*))?", line)
         if head:
             kinds = True
-            if head[1] and (result.longest is None or float(head[1]) > result.longest[0]):
-                result.longest = (float(head[1]), float(head[2]), head[3].strip())
+            if head[1]:
+                result.gc = (result.gc[0] + int(head[1]), result.gc[1] + float(head[2]),
+                             max(result.gc[2], float(head[3])))
+            if head[4] and (result.longest is None or float(head[4]) > result.longest[0]):
+                result.longest = (float(head[4]), float(head[5]), head[7].strip())
             continue
         part = re.search(r"^\s+\|?\s*(\d+) ms of CPU, (\d+) ms in (\d+) call\(s\): (.*)", line)
         if kinds and part:
@@ -252,8 +259,9 @@ def report(requests: int, clients: int, phases: list[Phase],
              "| phase | p50 | vs idle | p99 | vs idle | failures | connect p50 / max | "
              "requests/s | stalls > 50 ms (longest) | of them > 50 ms not waiting for a "
              "CPU (longest) | with > 50 ms of the loop's CPU (most) | callbacks > 20 ms "
-             "CPU / > 50 ms CPU | longest callback CPU (its wall) | deploys |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "CPU / > 50 ms CPU | longest callback CPU (its wall) | gc passes, longest | "
+             "deploys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in phases:
         own = [mine for _, mine, _ in p.stalls if mine > 50]
         busy = [cpu for _, _, cpu in p.stalls if cpu > 50]
@@ -269,7 +277,8 @@ def report(requests: int, clients: int, phases: list[Phase],
             + (f"{len(busy)} ({max(busy, default=0):.0f} ms) | "
                f"{sum(c > 20 for c, _, _ in p.slow)} / {sum(c > 50 for c, _, _ in p.slow)} | "
                + (f"{p.longest[0]:.1f} ms ({p.longest[1]:.1f} ms) | " if p.longest else "- | ")
-               if logged else "(not logged) | (not logged) | (not logged) | ")
+               + f"{p.gc[0]}, {p.gc[2]:.1f} ms | "
+               if logged else "(not logged) | (not logged) | (not logged) | (not logged) | ")
             + f"{p.deploys} |")
     for p in phases:
         worst = sorted(p.slow, reverse=True)[:5]

@@ -7,12 +7,15 @@ its source: the task and where its coroutine resumed and suspended, or the callb
 transport's read: its protocol). The count, the longest and the worst sources are kept.
 
 It wraps `asyncio.events.Handle._run`, the one call through which every loop runs its
-callbacks, while installed (only with -d).
+callbacks, while installed (only with -d); it times the garbage collector's passes as well
+(`gc.callbacks`): a pass runs inside whichever callback allocated last, and is told apart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import time
@@ -39,10 +42,13 @@ class Slow:
     source: str
     wall: float
     cpu: float
+    collecting: float = 0.0  # seconds of the wall in the garbage collector
 
     def line(self) -> str:
-        return f"callback used {self.cpu * 1000:.0f} ms of CPU in {self.wall * 1000:.0f} ms: " \
-               f"{self.source}"
+        collected = f" ({self.collecting * 1000:.0f} ms of it collecting garbage)" \
+            if self.collecting >= 0.001 else ""
+        return f"callback used {self.cpu * 1000:.0f} ms of CPU in {self.wall * 1000:.0f} ms" \
+               f"{collected}: {self.source}"
 
 
 @dataclass(frozen=True)
@@ -144,13 +150,17 @@ class Kind:
 
 
 def meanwhile(seconds: float, calls: int, cpu: float, longest: Slow | None,
-              kinds: list[Kind]) -> str:
+              kinds: list[Kind], passes: tuple[int, float, float] = (0, 0.0, 0.0)) -> str:
     """The line that says what the callbacks did in the last `seconds`: the longest (its
-    CPU, wall and source) and the kinds that took the most CPU."""
-    head = f"callbacks in {seconds:.0f} s: {calls} run, {cpu * 1000:.0f} ms of CPU"
+    CPU, wall and source), the garbage collector's passes (count, seconds in all, the
+    longest) and the kinds that took the most CPU."""
+    head = f"callbacks in {seconds:.0f} s: {calls} run, {cpu * 1000:.0f} ms of CPU; " \
+           f"{passes[0]} gc passes, {passes[1] * 1000:.0f} ms, the longest " \
+           f"{passes[2] * 1000:.1f} ms"
     if longest is not None:
-        head += f"; the longest {longest.cpu * 1000:.1f} ms of CPU in " \
-                f"{longest.wall * 1000:.1f} ms: {longest.source}"
+        head += f"; the longest callback {longest.cpu * 1000:.1f} ms of CPU in " \
+                f"{longest.wall * 1000:.1f} ms ({longest.collecting * 1000:.1f} ms of it " \
+                f"collecting garbage): {longest.source}"
     top = sorted(kinds, key=lambda k: -k.cpu)[:5]
     return head + "".join(f"\n  {k.cpu * 1000:.0f} ms of CPU, {k.wall * 1000:.0f} ms in "
                           f"{k.calls} call(s): {k.name}" for k in top)
@@ -167,6 +177,8 @@ class Watch:
         self._since, self._calls_then, self._total_then = time.monotonic(), 0, 0.0
         self._kinds: dict[str, list[float]] = {}  # name: calls, CPU, wall (meanwhile)
         self._top: Slow | None = None  # the most CPU of one callback meanwhile
+        self._gc_at, self._collecting = 0.0, 0.0  # a pass's start; seconds of them in all
+        self._passes = [0, 0.0, 0.0]  # meanwhile: count, seconds, the longest
 
     def install(self) -> Watch:
         original = self._original = asyncio.events.Handle._run
@@ -175,14 +187,27 @@ class Watch:
         def run(handle: asyncio.Handle) -> None:
             task = task_of(handle._callback)  # type: ignore[attr-defined]
             resumed = spot(task.get_coro()) if task is not None else ()
-            wall0, cpu0 = clock(), cpu_clock()
+            wall0, cpu0, gc0 = clock(), cpu_clock(), self._collecting
             original(handle)
-            self._timed(handle, resumed, clock() - wall0, cpu_clock() - cpu0)
+            self._timed(handle, resumed, clock() - wall0, cpu_clock() - cpu0,
+                        self._collecting - gc0)
 
         setattr(asyncio.events.Handle, "_run", run)  # noqa: B010 (a method, replaced)
+        gc.callbacks.append(self._gc)
         return self
 
+    def _gc(self, phase: str, _: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_at = time.perf_counter()
+            return
+        took = time.perf_counter() - self._gc_at
+        self._collecting += took
+        self._passes = [self._passes[0] + 1, self._passes[1] + took,
+                        max(self._passes[2], took)]
+
     def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._gc)
         if self._original is not None:
             setattr(asyncio.events.Handle, "_run", self._original)  # noqa: B010
             self._original = None
@@ -196,13 +221,14 @@ class Watch:
         now = time.monotonic()
         text = meanwhile(now - self._since, self._calls - self._calls_then,
                          self._total - self._total_then, self._top,
-                         [Kind(n, int(k[0]), k[1], k[2]) for n, k in self._kinds.items()])
+                         [Kind(n, int(k[0]), k[1], k[2]) for n, k in self._kinds.items()],
+                         (int(self._passes[0]), self._passes[1], self._passes[2]))
         self._since, self._calls_then, self._total_then = now, self._calls, self._total
-        self._kinds, self._top = {}, None
+        self._kinds, self._top, self._passes = {}, None, [0, 0.0, 0.0]
         return text
 
-    def _timed(self, handle: asyncio.Handle, resumed: Spot, wall: float,
-               cpu: float) -> None:
+    def _timed(self, handle: asyncio.Handle, resumed: Spot, wall: float, cpu: float,
+               collecting: float) -> None:
         self._calls, self._total = self._calls + 1, self._total + cpu
         self._longest_cpu = max(self._longest_cpu, cpu)
         self._longest_wall = max(self._longest_wall, wall)
@@ -210,9 +236,9 @@ class Watch:
         sums = self._kinds.setdefault(kind(callback), [0, 0.0, 0.0])
         sums[0], sums[1], sums[2] = sums[0] + 1, sums[1] + cpu, sums[2] + wall
         if self._top is None or cpu > self._top.cpu:
-            self._top = Slow(source(callback, resumed), wall, cpu)
+            self._top = Slow(source(callback, resumed), wall, cpu, collecting)
         if cpu > self.cpu or wall > self.wall:
-            slow = Slow(source(handle._callback, resumed), wall, cpu)  # type: ignore[attr-defined]
+            slow = Slow(source(callback, resumed), wall, cpu, collecting)
             self.tally = self.tally.with_slow(slow)
             log.debug("%s", slow.line())
 
