@@ -152,9 +152,9 @@ def meanwhile(log: str, result: Phase) -> None:
     kinds = False
     for line in log.splitlines():
         head = re.search(r"callbacks in \d+ s: \d+ run, \d+ ms of CPU(?:; (\d+) gc passes, "
-                         r"(\d+) ms, the longest ([\d.]+) ms)?(?:; the longest callback ([\d.]+) "
-                         r"ms of CPU in ([\d.]+) ms \(([\d.]+) ms of it collecting garbage\): "
-                         r"(.*))?", line)
+                         r"(\d+) ms, the longest ([\d.]+) ms[^;]*)?"
+                         r"(?:; the longest callback ([\d.]+) ms of CPU in ([\d.]+) ms "
+                         r"\(([\d.]+) ms of it collecting garbage\): (.*))?", line)
         if head:
             kinds = True
             if head[1]:

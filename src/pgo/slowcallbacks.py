@@ -150,13 +150,14 @@ class Kind:
 
 
 def meanwhile(seconds: float, calls: int, cpu: float, longest: Slow | None,
-              kinds: list[Kind], passes: tuple[int, float, float] = (0, 0.0, 0.0)) -> str:
+              kinds: list[Kind], passes: tuple[int, float, float, int] = (0, 0.0, 0.0, 0)
+              ) -> str:
     """The line that says what the callbacks did in the last `seconds`: the longest (its
     CPU, wall and source), the garbage collector's passes (count, seconds in all, the
-    longest) and the kinds that took the most CPU."""
+    longest and its generation) and the kinds that took the most CPU."""
     head = f"callbacks in {seconds:.0f} s: {calls} run, {cpu * 1000:.0f} ms of CPU; " \
            f"{passes[0]} gc passes, {passes[1] * 1000:.0f} ms, the longest " \
-           f"{passes[2] * 1000:.1f} ms"
+           f"{passes[2] * 1000:.1f} ms (generation {passes[3]})"
     if longest is not None:
         head += f"; the longest callback {longest.cpu * 1000:.1f} ms of CPU in " \
                 f"{longest.wall * 1000:.1f} ms ({longest.collecting * 1000:.1f} ms of it " \
@@ -178,7 +179,7 @@ class Watch:
         self._kinds: dict[str, list[float]] = {}  # name: calls, CPU, wall (meanwhile)
         self._top: Slow | None = None  # the most CPU of one callback meanwhile
         self._gc_at, self._collecting = 0.0, 0.0  # a pass's start; seconds of them in all
-        self._passes = [0, 0.0, 0.0]  # meanwhile: count, seconds, the longest
+        self._passes = [0, 0.0, 0.0, 0]  # meanwhile: count, seconds, the longest, its gen.
 
     def install(self) -> Watch:
         original = self._original = asyncio.events.Handle._run
@@ -196,14 +197,16 @@ class Watch:
         gc.callbacks.append(self._gc)
         return self
 
-    def _gc(self, phase: str, _: dict[str, int]) -> None:
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_at = time.perf_counter()
             return
         took = time.perf_counter() - self._gc_at
         self._collecting += took
+        longest = took > self._passes[2]
         self._passes = [self._passes[0] + 1, self._passes[1] + took,
-                        max(self._passes[2], took)]
+                        took if longest else self._passes[2],
+                        info.get("generation", -1) if longest else self._passes[3]]
 
     def uninstall(self) -> None:
         with contextlib.suppress(ValueError):
@@ -222,9 +225,10 @@ class Watch:
         text = meanwhile(now - self._since, self._calls - self._calls_then,
                          self._total - self._total_then, self._top,
                          [Kind(n, int(k[0]), k[1], k[2]) for n, k in self._kinds.items()],
-                         (int(self._passes[0]), self._passes[1], self._passes[2]))
+                         (int(self._passes[0]), self._passes[1], self._passes[2],
+                          int(self._passes[3])))
         self._since, self._calls_then, self._total_then = now, self._calls, self._total
-        self._kinds, self._top, self._passes = {}, None, [0, 0.0, 0.0]
+        self._kinds, self._top, self._passes = {}, None, [0, 0.0, 0.0, 0]
         return text
 
     def _timed(self, handle: asyncio.Handle, resumed: Spot, wall: float, cpu: float,

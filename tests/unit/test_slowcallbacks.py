@@ -101,15 +101,16 @@ def test_the_watch_names_a_callback_that_burns_cpu_not_one_that_sleeps(
 def test_the_line_meanwhile_names_the_longest_the_gc_and_the_costliest_kinds() -> None:
     kinds = [Kind(f"k{n}", n, n / 100, n / 50) for n in range(1, 8)]
     text = meanwhile(10.02, 900, 0.25, Slow("task 't': from a to b", 0.0158, 0.0151, 0.004),
-                     kinds, (3, 0.012, 0.0061))
+                     kinds, (3, 0.012, 0.0061, 2))
     head, *rest = text.split("\n")
     assert head == "callbacks in 10 s: 900 run, 250 ms of CPU; 3 gc passes, 12 ms, the " \
-                   "longest 6.1 ms; the longest callback 15.1 ms of CPU in 15.8 ms (4.0 ms " \
-                   "of it collecting garbage): task 't': from a to b"
+                   "longest 6.1 ms (generation 2); the longest callback 15.1 ms of CPU in " \
+                   "15.8 ms (4.0 ms of it collecting garbage): task 't': from a to b"
     assert rest == [f"  {n * 10} ms of CPU, {n * 20} ms in {n} call(s): k{n}"
                     for n in (7, 6, 5, 4, 3)]
     assert meanwhile(5, 0, 0.0, None, []) == "callbacks in 5 s: 0 run, 0 ms of CPU; 0 gc " \
-                                             "passes, 0 ms, the longest 0.0 ms"
+                                             "passes, 0 ms, the longest 0.0 ms " \
+                                             "(generation 0)"
 
 
 def test_the_watch_tells_the_costliest_callback_and_the_collector_meanwhile() -> None:
@@ -136,6 +137,7 @@ def test_the_watch_tells_the_costliest_callback_and_the_collector_meanwhile() ->
     first, second = asyncio.run(watched())
     assert "the longest callback 3" in first and "task 'busy one': from " in first
     assert "gc passes" in first and not first.split("; ")[1].startswith("0 gc passes")
+    assert "(generation 2)" in first  # (gc.collect(): a full pass, the longest here)
     assert "\n  " in first and "task test_the_watch_tells" in first
     assert "the longest callback" not in second  # (all told the first time)
     assert not any(getattr(cb, "__self__", None).__class__ is Watch for cb in gc.callbacks)
