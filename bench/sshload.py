@@ -14,7 +14,8 @@ its own (127.0.0.2, ...: pgod admits at most 8 unauthenticated connections per a
 
 `BEFORE=DIR` measures the pgod of another source tree (DIR/src/pgo, e.g. a worktree of
 main) first, in the same run, then this one: each pgod gets both phases on the same
-services (its own state directory, the containers taken down between them). The callbacks
+services (its own state directory, the containers taken down between them); `ROUNDS=N`
+alternates them N times. The callbacks
 pgod's -d names (over 20 ms of their own CPU or 50 ms) are counted and the worst listed.
 """
 
@@ -198,6 +199,9 @@ def main(requests: int, clients: int) -> None:
     names = ["svc", *(f"d{i}" for i in range(DEPLOYING))]
     pgods = [("before", os.environ["BEFORE"])] if os.environ.get("BEFORE") else []
     pgods.append(("after" if pgods else "", os.environ.get("PGO_SRC", "")))
+    rounds = int(os.environ.get("ROUNDS", "1"))  # before, after, before, after, ...
+    runs = [(f"{label} {n + 1}" if rounds > 1 else label, src)
+            for n in range(rounds) for label, src in pgods]
     try:
         build_images(root, users)
         key = keygen(root, "op")
@@ -209,7 +213,7 @@ def main(requests: int, clients: int) -> None:
             f'repository = "file://{p.repo}"\nports = ["{p.port}"]\nhealth_settle = "1s"\n'
             for p in projects.values()))
         phases = []
-        for label, src in pgods:
+        for label, src in runs:
             phases += measure(label, src, root, config, key, projects, requests, clients)
         report(requests, clients, phases, pgods)
     finally:
@@ -223,8 +227,9 @@ def measure(label: str, src: str, root: Path, config: Path, key: Path,
     """Both phases with one pgod (from source tree `src`, or this venv's)."""
     os.environ["PGO_SRC"] = src  # (read when the Daemon is made)
     names, ssh_port = list(projects), free_port()
-    lib, prefix = root / f"lib-{label or 'pgod'}", f"{label} " if label else ""
-    daemon = Daemon(config, lib, root / f"pgod-{label or 'pgod'}.log", "-d", "-t", "2s",
+    file = label.replace(" ", "") or "pgod"
+    lib, prefix = root / f"lib-{file}", f"{label}: " if label else ""
+    daemon = Daemon(config, lib, root / f"pgod-{file}.log", "-d", "-t", "2s",
                     "-s", f"127.0.0.1:{ssh_port}")
     try:
         daemon.start()
@@ -239,7 +244,7 @@ def measure(label: str, src: str, root: Path, config: Path, key: Path,
         return [idle, loaded]
     finally:
         daemon.stop()
-        copy = f"-{label}" if label else ""
+        copy = f"-{file}" if label else ""
         shutil.copy(daemon.log_path, f"/tmp/pgo-bench-sshload{copy}.log")  # noqa: S108
         for project in projects.values():
             with contextlib.suppress(OSError):
@@ -249,20 +254,20 @@ def measure(label: str, src: str, root: Path, config: Path, key: Path,
 
 def report(requests: int, clients: int, phases: list[Phase],
            pgods: list[tuple[str, str]]) -> None:
-    idle = phases[0]
     which = f" ({', '.join(f'{label}: pgod from {src or sys.prefix}' for label, src in pgods)})" \
         if len(pgods) > 1 else ""
     lines = [heading("SSH under load (bench/sshload.py)").rstrip("\n") + f" {clients} "
              f"asyncssh clients, {requests} requests per phase (ping and status in turn), "
              f"{DEPLOYING} other services pushed every {PUSH_EVERY:.0f} s under load{which}; "
-             f"the ratios against the first idle phase.\n",
+             "the ratios against the same pgod's idle phase.\n",
              "| phase | p50 | vs idle | p99 | vs idle | failures | connect p50 / max | "
              "requests/s | stalls > 50 ms (longest) | of them > 50 ms not waiting for a "
              "CPU (longest) | with > 50 ms of the loop's CPU (most) | callbacks > 20 ms "
              "CPU / > 50 ms CPU | longest callback CPU (its wall) | gc passes, longest | "
              "deploys |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for p in phases:
+    for n, p in enumerate(phases):
+        idle = phases[n - n % 2]
         own = [mine for _, mine, _ in p.stalls if mine > 50]
         busy = [cpu for _, _, cpu in p.stalls if cpu > 50]
         logged = any(cpu >= 0 for _, _, cpu in p.stalls) or p.slow
@@ -281,7 +286,7 @@ def report(requests: int, clients: int, phases: list[Phase],
                if logged else "(not logged) | (not logged) | (not logged) | (not logged) | ")
             + f"{p.deploys} |")
     for p in phases:
-        worst = sorted(p.slow, reverse=True)[:5]
+        worst = sorted(p.slow, reverse=True)[:3]
         if p.longest:
             lines.append(f"\n{p.name}: the longest callback, {p.longest[0]:.1f} ms of CPU: "
                          f"`{p.longest[2][:300]}`")
@@ -294,7 +299,7 @@ def report(requests: int, clients: int, phases: list[Phase],
             lines.append(f"\n{p.name}: the loop's CPU by kind of callback ({total / 1000:.1f} s "
                          "in all; calls, CPU, wall):\n")
             lines += [f"- `{name[:200]}`: {int(k[0])}, {k[1]:.0f} ms, {k[2]:.0f} ms"
-                      for name, k in sorted(p.kinds.items(), key=lambda kv: -kv[1][1])[:6]]
+                      for name, k in sorted(p.kinds.items(), key=lambda kv: -kv[1][1])[:3]]
     append("\n".join(lines) + "\n")
 
 
