@@ -197,7 +197,8 @@ def main(requests: int, clients: int) -> None:
     users = make_users(2)
     projects: dict[str, Project] = {}
     names = ["svc", *(f"d{i}" for i in range(DEPLOYING))]
-    pgods = [("before", os.environ["BEFORE"])] if os.environ.get("BEFORE") else []
+    pgods = [(Path(d).name, d) for d in os.environ["BEFORE"].split(":")] \
+        if os.environ.get("BEFORE") else []  # (DIR:DIR...: several befores)
     pgods.append(("after" if pgods else "", os.environ.get("PGO_SRC", "")))
     rounds = int(os.environ.get("ROUNDS", "1"))  # before, after, before, after, ...
     runs = [(f"{label} {n + 1}" if rounds > 1 else label, src)

@@ -81,9 +81,6 @@ class Settings:
     jobs: int = DEFAULT_JOBS  # -j: podman-compose runs (pull, build, down, up) at once
 
 
-GC_YOUNG = 10_000  # allocations between young collections (Python's 700)
-
-
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -138,9 +135,8 @@ class Daemon:
             self.webhook = await http.start(self.hooks, *self.settings.webhook)
         watchdog = self._ready()
         # A full collection traced start-up's objects (89 ms of CPU in one SSH read, 50
-        # clients): frozen, never traced again; fewer young passes, so fewer full ones.
+        # clients): frozen, never traced again.
         gc.freeze()
-        gc.set_threshold(GC_YOUNG, 10, 10)
         tasks = [*probing, *self._start_all()]
         await self._stop.wait()
         self.systemd.stopping()

@@ -97,12 +97,20 @@ def frames(coro: Any) -> Iterator[FrameType]:
 def spot(coro: Any) -> Spot:
     """Where a coroutine is suspended: its innermost frame, and the innermost outside
     asyncio when that is another (kept as code and line: cheap, formatted only when slow)."""
-    chain = list(frames(coro))
-    if not chain:
+    inner = outside = None
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        inner = frame
+        if not frame.f_code.co_filename.startswith(ASYNCIO):
+            outside = frame
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    if inner is None:
         return ()
-    mine = [f for f in chain if not f.f_code.co_filename.startswith(ASYNCIO)]
-    shown = [chain[-1], *mine[-1:]] if mine and mine[-1] is not chain[-1] else [chain[-1]]
-    return tuple((f.f_code, f.f_lineno) for f in shown)
+    if outside is None or outside is inner:
+        return ((inner.f_code, inner.f_lineno),)
+    return ((inner.f_code, inner.f_lineno), (outside.f_code, outside.f_lineno))
 
 
 def spot_text(spot: Spot) -> str:
@@ -179,18 +187,23 @@ class Watch:
         self._kinds: dict[str, list[float]] = {}  # name: calls, CPU, wall (meanwhile)
         self._top: Slow | None = None  # the most CPU of one callback meanwhile
         self._gc_at, self._collecting = 0.0, 0.0  # a pass's start; seconds of them in all
+        self._cpu_at = time.thread_time()  # the loop thread's CPU when a callback ended
         self._passes = [0, 0.0, 0.0, 0]  # meanwhile: count, seconds, the longest, its gen.
 
     def install(self) -> Watch:
         original = self._original = asyncio.events.Handle._run
         clock, cpu_clock = time.perf_counter, time.thread_time
+        self._cpu_at = cpu_clock()
 
         def run(handle: asyncio.Handle) -> None:
             task = task_of(handle._callback)  # type: ignore[attr-defined]
             resumed = spot(task.get_coro()) if task is not None else ()
-            wall0, cpu0, gc0 = clock(), cpu_clock(), self._collecting
+            wall0, gc0 = clock(), self._collecting
             original(handle)
-            self._timed(handle, resumed, clock() - wall0, cpu_clock() - cpu0,
+            # (the CPU since the last callback ended: the loop's own bits between them too,
+            # a few µs; one clock read per callback, not two: each is a system call)
+            cpu0, self._cpu_at = self._cpu_at, cpu_clock()
+            self._timed(handle, resumed, clock() - wall0, self._cpu_at - cpu0,
                         self._collecting - gc0)
 
         setattr(asyncio.events.Handle, "_run", run)  # noqa: B010 (a method, replaced)
