@@ -183,6 +183,9 @@ def phase(name: str, daemon: Daemon, ssh_port: int, key: Path, requests: int,
     result.stalls, result.deploys = stalls(log), log.count(" up at ")
     result.slow = slow_callbacks(log)
     meanwhile(log, result)
+    top = max(result.slow, default=None)  # (its 10 s line may come after the phase)
+    if top is not None and (result.longest is None or top[0] > result.longest[0]):
+        result.longest = top
     print(f"{name}: {len(result.latencies)} requests in {result.wall:.1f}s, p50 "
           f"{result.quantile(0.5) * 1000:.0f} ms p99 {result.quantile(0.99) * 1000:.0f} ms, "
           f"{len(result.failures)} failures {result.failures[:3]}, {len(result.stalls)} stalls, "
