@@ -18,10 +18,11 @@ import contextlib
 import gc
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import CodeType, FrameType
+from types import CodeType
 from typing import Any
 
 Spot = tuple[tuple[CodeType, int], ...]  # where a coroutine is: (code, line), innermost first
@@ -82,16 +83,6 @@ class Tally:
                f"{self.longest_cpu * 1000:.0f} ms of CPU, {self.longest_wall * 1000:.0f} ms"
         return head + "".join(f"\n  {s.cpu * 1000:.0f} ms of CPU in {s.wall * 1000:.0f} ms: "
                               f"{s.source}" for s in self.worst)
-
-
-def frames(coro: Any) -> Iterator[FrameType]:
-    """The frames of a coroutine and of those it awaits, outermost first."""
-    while coro is not None:
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            return
-        yield frame
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
 
 
 def spot(coro: Any) -> Spot:
@@ -193,9 +184,12 @@ class Watch:
     def install(self) -> Watch:
         original = self._original = asyncio.events.Handle._run
         clock, cpu_clock = time.perf_counter, time.thread_time
-        self._cpu_at = cpu_clock()
+        self._cpu_at, mine, ident = cpu_clock(), threading.get_ident(), threading.get_ident
 
         def run(handle: asyncio.Handle) -> None:
+            if ident() != mine:  # (a loop in another thread: not the one watched)
+                original(handle)
+                return
             task = task_of(handle._callback)  # type: ignore[attr-defined]
             resumed = spot(task.get_coro()) if task is not None else ()
             wall0, gc0 = clock(), self._collecting
