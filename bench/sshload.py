@@ -11,6 +11,12 @@ pgod's lag probe (-d) logged: event-loop stalls over 50 ms, their count and the 
 The clients are asyncssh connections from this process, each from a loopback address of
 its own (127.0.0.2, ...: pgod admits at most 8 unauthenticated connections per address and
 32 in all, so they are opened at most 8 at a time), with a key from the service's ssh/.
+
+`BEFORE=DIR` measures the pgod of another source tree (DIR/src/pgo, e.g. a worktree of
+main) first, in the same run, then this one: each pgod gets both phases on the same
+services (its own state directory, the containers taken down between them); `ROUNDS=N`
+alternates them N times. The callbacks
+pgod's -d names (over 20 ms of their own CPU or 50 ms) are counted and the worst listed.
 """
 
 from __future__ import annotations
@@ -52,8 +58,12 @@ class Phase:
     connects: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     wall: float = 0.0
-    stalls: list[tuple[float, float]] = field(default_factory=list)  # (ms, not waiting)
-    deploys: int = 0
+    stalls: list[tuple[float, float, float]] = field(default_factory=list)  # ms: late,
+    deploys: int = 0  # not waiting for a CPU, of the loop's CPU (-1: not logged)
+    slow: list[tuple[float, float, str]] = field(default_factory=list)  # CPU, wall ms, what
+    longest: tuple[float, float, str] | None = None  # the most CPU of one callback
+    kinds: dict[str, list[float]] = field(default_factory=dict)  # calls, CPU ms, wall ms
+    gc: tuple[int, float, float] = (0, 0.0, 0.0)  # gc passes, ms in all, the longest ms
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -123,10 +133,45 @@ class Pusher:
         self.thread.join()
 
 
-def stalls(log: str) -> list[tuple[float, float]]:
-    """(ms, ms of it not waiting for a CPU) of each stall the lag probe logged."""
-    return [(float(m[1]), float(m[1]) - float(m[2])) for m in re.finditer(
-        r"event loop stalled (\d+) ms \((\d+) ms of it waiting for a CPU\)", log)]
+def stalls(log: str) -> list[tuple[float, float, float]]:
+    """(ms, ms of it not waiting for a CPU, ms of the loop's CPU or -1) of each stall the
+    lag probe logged (an older pgod does not log the CPU)."""
+    return [(float(m[1]), float(m[1]) - float(m[2]), float(m[3] or -1)) for m in re.finditer(
+        r"event loop stalled (\d+) ms \((\d+) ms of it waiting for a CPU(?:; (\d+) ms of "
+        r"the loop's CPU)?\)", log)]
+
+
+def slow_callbacks(log: str) -> list[tuple[float, float, str]]:
+    """(CPU ms, wall ms, source) of each callback pgod's -d named."""
+    return [(float(m[1]), float(m[2]), m[3].strip()) for m in re.finditer(
+        r"callback used (\d+) ms of CPU in (\d+) ms(?: \(\d+ ms of it collecting garbage\))?: "
+        r"(.*)", log)]
+
+
+def meanwhile(log: str, result: Phase) -> None:
+    """The longest callback and the CPU by kind from the lines pgod's -d logs every 10 s."""
+    kinds = False
+    for line in log.splitlines():
+        head = re.search(r"callbacks in \d+ s: \d+ run, \d+ ms of CPU(?:; (\d+) gc passes, "
+                         r"(\d+) ms, the longest ([\d.]+) ms[^;]*)?"
+                         r"(?:; the longest callback ([\d.]+) ms of CPU in ([\d.]+) ms "
+                         r"\(([\d.]+) ms of it collecting garbage\): (.*))?", line)
+        if head:
+            kinds = True
+            if head[1]:
+                result.gc = (result.gc[0] + int(head[1]), result.gc[1] + float(head[2]),
+                             max(result.gc[2], float(head[3])))
+            if head[4] and (result.longest is None or float(head[4]) > result.longest[0]):
+                result.longest = (float(head[4]), float(head[5]), head[7].strip())
+            continue
+        part = re.search(r"^\s+\|?\s*(\d+) ms of CPU, (\d+) ms in (\d+) call\(s\): (.*)", line)
+        if kinds and part:
+            sums = result.kinds.setdefault(part[4].strip(), [0, 0.0, 0.0])
+            sums[0] += int(part[3])
+            sums[1] += float(part[1])
+            sums[2] += float(part[2])
+        else:
+            kinds = False
 
 
 def phase(name: str, daemon: Daemon, ssh_port: int, key: Path, requests: int,
@@ -136,10 +181,15 @@ def phase(name: str, daemon: Daemon, ssh_port: int, key: Path, requests: int,
     asyncio.run(drive(ssh_port, key, requests, clients, result))
     log = daemon.log(offset)
     result.stalls, result.deploys = stalls(log), log.count(" up at ")
+    result.slow = slow_callbacks(log)
+    meanwhile(log, result)
+    top = max(result.slow, default=None)  # (its 10 s line may come after the phase)
+    if top is not None and (result.longest is None or top[0] > result.longest[0]):
+        result.longest = top
     print(f"{name}: {len(result.latencies)} requests in {result.wall:.1f}s, p50 "
           f"{result.quantile(0.5) * 1000:.0f} ms p99 {result.quantile(0.99) * 1000:.0f} ms, "
           f"{len(result.failures)} failures {result.failures[:3]}, {len(result.stalls)} stalls, "
-          f"{result.deploys} deploys", flush=True)
+          f"{result.deploys} deploys, {len(result.slow)} slow callbacks", flush=True)
     return result
 
 
@@ -148,62 +198,112 @@ def main(requests: int, clients: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="pgo-bench-sshload-", dir="/tmp"))
     root.chmod(0o755)
     users = make_users(2)
-    daemon, projects = None, {}
+    projects: dict[str, Project] = {}
     names = ["svc", *(f"d{i}" for i in range(DEPLOYING))]
+    pgods = [(Path(d).name, d) for d in os.environ["BEFORE"].split(":")] \
+        if os.environ.get("BEFORE") else []  # (DIR:DIR...: several befores)
+    pgods.append(("after" if pgods else "", os.environ.get("PGO_SRC", "")))
+    rounds = int(os.environ.get("ROUNDS", "1"))  # before, after, before, after, ...
+    runs = [(f"{label} {n + 1}" if rounds > 1 else label, src)
+            for n in range(rounds) for label, src in pgods]
     try:
         build_images(root, users)
         key = keygen(root, "op")
         projects.update({name: Project(root, name, users[i % 2], key)
                          for i, name in enumerate(names)})
-        ssh_port = free_port()
         config = root / "pgod.toml"
         config.write_text("".join(
             f'[[services]]\nname = "{p.name}"\nuser = "{p.user}"\n'
             f'repository = "file://{p.repo}"\nports = ["{p.port}"]\nhealth_settle = "1s"\n'
             for p in projects.values()))
-        daemon = Daemon(config, root / "lib", root / "pgod.log", "-d", "-t", "2s", "-s",
-                        f"127.0.0.1:{ssh_port}").start()
-        daemon.wait_for("operator key(s)", len(names), 300)
-        daemon.wait_for(" up at ", len(names), 300)
-        idle = phase("idle", daemon, ssh_port, key, requests, clients)
-        with Pusher([projects[n] for n in names[1:]]) as pusher:
-            time.sleep(PUSH_EVERY + 2)  # (the deploys under way)
-            loaded = phase("4 services deploying", daemon, ssh_port, key, requests, clients)
-        print(f"{pusher.pushes} pushes")
-        report(requests, clients, [idle, loaded])
+        phases = []
+        for label, src in runs:
+            phases += measure(label, src, root, config, key, projects, requests, clients)
+        report(requests, clients, phases, pgods)
     finally:
-        if daemon is not None:
-            daemon.stop()
-            shutil.copy(daemon.log_path, "/tmp/pgo-bench-sshload.log")  # noqa: S108
-            for project in projects.values():
-                with contextlib.suppress(OSError):
-                    subprocess.run([PODMAN_COMPOSE, "-p", project.name, "down"], **as_user(
-                        project.user, root / "lib" / project.name), capture_output=True,
-                        check=False)
         remove_users(users)
         if not os.environ.get("KEEP"):
             shutil.rmtree(root, ignore_errors=True)
 
 
-def report(requests: int, clients: int, phases: list[Phase]) -> None:
-    idle = phases[0]
+def measure(label: str, src: str, root: Path, config: Path, key: Path,
+            projects: dict[str, Project], requests: int, clients: int) -> list[Phase]:
+    """Both phases with one pgod (from source tree `src`, or this venv's)."""
+    os.environ["PGO_SRC"] = src  # (read when the Daemon is made)
+    names, ssh_port = list(projects), free_port()
+    file = label.replace(" ", "") or "pgod"
+    lib, prefix = root / f"lib-{file}", f"{label}: " if label else ""
+    daemon = Daemon(config, lib, root / f"pgod-{file}.log", "-d", "-t", "2s",
+                    "-s", f"127.0.0.1:{ssh_port}")
+    try:
+        daemon.start()
+        daemon.wait_for("operator key(s)", len(names), 300)
+        daemon.wait_for(" up at ", len(names), 300)
+        idle = phase(f"{prefix}idle", daemon, ssh_port, key, requests, clients)
+        with Pusher([projects[n] for n in names[1:]]) as pusher:
+            time.sleep(PUSH_EVERY + 2)  # (the deploys under way)
+            loaded = phase(f"{prefix}4 services deploying", daemon, ssh_port, key, requests,
+                           clients)
+        print(f"{pusher.pushes} pushes")
+        return [idle, loaded]
+    finally:
+        daemon.stop()
+        copy = f"-{file}" if label else ""
+        shutil.copy(daemon.log_path, f"/tmp/pgo-bench-sshload{copy}.log")  # noqa: S108
+        for project in projects.values():
+            with contextlib.suppress(OSError):
+                subprocess.run([PODMAN_COMPOSE, "-p", project.name, "down"], **as_user(
+                    project.user, lib / project.name), capture_output=True, check=False)
+
+
+def report(requests: int, clients: int, phases: list[Phase],
+           pgods: list[tuple[str, str]]) -> None:
+    which = f" ({', '.join(f'{label}: pgod from {src or sys.prefix}' for label, src in pgods)})" \
+        if len(pgods) > 1 else ""
     lines = [heading("SSH under load (bench/sshload.py)").rstrip("\n") + f" {clients} "
              f"asyncssh clients, {requests} requests per phase (ping and status in turn), "
-             f"{DEPLOYING} other services pushed every {PUSH_EVERY:.0f} s under load.\n",
+             f"{DEPLOYING} other services pushed every {PUSH_EVERY:.0f} s under load{which}; "
+             "the ratios against the same pgod's idle phase.\n",
              "| phase | p50 | vs idle | p99 | vs idle | failures | connect p50 / max | "
              "requests/s | stalls > 50 ms (longest) | of them > 50 ms not waiting for a "
-             "CPU (longest) | deploys |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for p in phases:
-        own = [mine for _, mine in p.stalls if mine > 50]
+             "CPU (longest) | with > 50 ms of the loop's CPU (most) | callbacks > 20 ms "
+             "CPU / > 50 ms CPU | longest callback CPU (its wall) | gc passes, longest | "
+             "deploys |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for n, p in enumerate(phases):
+        idle = phases[n - n % 2]
+        own = [mine for _, mine, _ in p.stalls if mine > 50]
+        busy = [cpu for _, _, cpu in p.stalls if cpu > 50]
+        logged = any(cpu >= 0 for _, _, cpu in p.stalls) or p.slow
         lines.append(
             f"| {p.name} | {p.quantile(0.5) * 1000:.0f} ms | "
             f"{p.quantile(0.5) / idle.quantile(0.5):.2f}x | {p.quantile(0.99) * 1000:.0f} ms | "
             f"{p.quantile(0.99) / idle.quantile(0.99):.2f}x | {len(p.failures)} | "
             f"{statistics.median(p.connects) * 1000:.0f} / {max(p.connects) * 1000:.0f} ms | "
             f"{len(p.latencies) / p.wall:.0f} | {len(p.stalls)} "
-            f"({max((t for t, _ in p.stalls), default=0):.0f} ms) | {len(own)} "
-            f"({max(own, default=0):.0f} ms) | {p.deploys} |")
+            f"({max((t for t, _, _ in p.stalls), default=0):.0f} ms) | {len(own)} "
+            f"({max(own, default=0):.0f} ms) | "
+            + (f"{len(busy)} ({max(busy, default=0):.0f} ms) | "
+               f"{sum(c > 20 for c, _, _ in p.slow)} / {sum(c > 50 for c, _, _ in p.slow)} | "
+               + (f"{p.longest[0]:.1f} ms ({p.longest[1]:.1f} ms) | " if p.longest else "- | ")
+               + f"{p.gc[0]}, {p.gc[2]:.1f} ms | "
+               if logged else "(not logged) | (not logged) | (not logged) | (not logged) | ")
+            + f"{p.deploys} |")
+    for p in phases:
+        worst = sorted(p.slow, reverse=True)[:3]
+        if p.longest:
+            lines.append(f"\n{p.name}: the longest callback, {p.longest[0]:.1f} ms of CPU: "
+                         f"`{p.longest[2][:300]}`")
+        if worst:
+            lines.append(f"\n{p.name}: the callbacks over 20 ms of CPU or 50 ms, the most CPU "
+                         "first (CPU / wall ms: source):\n")
+            lines += [f"- {c:.0f} / {w:.0f}: `{what[:300]}`" for c, w, what in worst]
+        if p.kinds:
+            total = sum(k[1] for k in p.kinds.values())
+            lines.append(f"\n{p.name}: the loop's CPU by kind of callback ({total / 1000:.1f} s "
+                         "in all; calls, CPU, wall):\n")
+            lines += [f"- `{name[:200]}`: {int(k[0])}, {k[1]:.0f} ms, {k[2]:.0f} ms"
+                      for name, k in sorted(p.kinds.items(), key=lambda kv: -kv[1][1])[:3]]
     append("\n".join(lines) + "\n")
 
 

@@ -23,7 +23,8 @@ def test_only_wakes_later_than_the_threshold_are_stalls() -> None:
     assert (stalls.looks, stalls.count, stalls.own) == (7, 2, 2)
     assert stalls.longest == pytest.approx(0.12)
     assert stalls.summary() == "event loop: 2 stall(s) over 50 ms in 7 looks, the longest " \
-                               "120 ms; 2 without the waits for a CPU, the longest 120 ms"
+                               "120 ms; 2 without the waits for a CPU, the longest 120 ms; " \
+                               "0 with over 50 ms of the loop's CPU, the most 0 ms"
 
 
 def test_a_stall_spent_waiting_for_a_cpu_is_not_pgods_own() -> None:
@@ -52,3 +53,11 @@ def test_the_probe_logs_a_blocking_call(caplog: pytest.LogCaptureFixture) -> Non
     assert stalls.count >= 1 and stalls.longest >= 0.15
     assert any("event loop stalled" in r.getMessage() and "waiting for a CPU" in r.getMessage()
                for r in caplog.records)
+
+
+def test_a_stall_with_the_loops_own_cpu_is_busy() -> None:
+    stalls = Stalls(threshold=0.05).seen(0.09, waited=0.0, cpu=0.08).seen(0.2, cpu=0.01)
+    assert (stalls.count, stalls.own, stalls.busy) == (2, 2, 1)
+    assert stalls.longest_busy == pytest.approx(0.08)
+    assert stalls.summary().endswith("2 without the waits for a CPU, the longest 200 ms; "
+                                     "1 with over 50 ms of the loop's CPU, the most 80 ms")

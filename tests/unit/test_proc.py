@@ -7,6 +7,9 @@ import gc
 import grp
 import os
 import pwd
+import sys
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +159,26 @@ def test_a_program_the_user_cannot_start_is_a_command_failure(tmp_path: Path) ->
                 asyncio.run(proc.run([program, "x"], Account.lookup("nobody"), "/",
                                      timeout=10, check=check))
             assert program in str(caught.value)
+
+
+def test_children_are_waited_for_by_pidfd_without_a_thread_each() -> None:
+    async def three() -> tuple[bool, list[int], int]:
+        watched = proc.watch_children(asyncio.get_running_loop())
+        before = threading.active_count()
+        procs = [await proc.start(["sh", "-c", f"sleep 0.2; exit {n}"], Account.current())
+                 for n in range(3)]
+        during = threading.active_count() - before
+        return watched, [await p.wait() for p in procs], during
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        previous = asyncio.get_child_watcher()
+    try:
+        watched, codes, threads = asyncio.run(three())
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asyncio.set_child_watcher(previous)
+    assert codes == [0, 1, 2]
+    if sys.version_info < (3, 12):
+        assert watched and threads == 0

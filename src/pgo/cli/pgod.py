@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "the -m address shares its listener)")
     parser.add_argument("-d", "--debug", action=argparse.BooleanOptionalAction, default=False,
                         help="debug logging: every command run, as which user, where; "
-                        "the event loop's stalls over 50 ms")
+                        "the event loop's stalls over 50 ms, its callbacks over 20 ms "
+                        "of CPU")
     parser.add_argument("-r", "--restart", action=argparse.BooleanOptionalAction,
                         default=False,
                         help="send SIGHUP to ourselves when the config file changes")
