@@ -494,5 +494,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return max(codes)
 
 
+def entry() -> None:
+    """pgoctl as a program (scripts/install's launcher): `main`, then out at once with its
+    status, without the interpreter's own clean-up (freeing every object and module: ~3 ms
+    of CPU here, on every call; nothing of pgoctl's is left to close by then). An error
+    still leaves the usual way, and so does output that cannot be flushed (the
+    interpreter reports that as it always has)."""
+    code = main()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with that descriptor closed
+                stream.flush()
+    except OSError:  # e.g. a closed pipe: the interpreter reports it at its exit, as before
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
