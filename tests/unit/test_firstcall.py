@@ -100,3 +100,14 @@ def test_start_master_reports_ssh_failing_as_relay_does(tmp_path: Path) -> None:
     a, b = _socket.socketpair()
     b.close()
     assert pgoctl.start_master([ssh], ENV, a.detach()) == (255, True, False)
+
+
+def test_a_sigint_while_dialling_ends_the_call_as_it_ends_ssh(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def dial(*_: object) -> tuple[int | None, bool]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pgoctl, "dial", dial)
+    args = pgoctl.parse_args(["example.org:svc//ping"])
+    target = pgoctl.targets_of(args)[0]
+    assert pgoctl.first_call(args, target, "/nonexistent", "key", {}) == (130, None, False)

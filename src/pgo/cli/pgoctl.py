@@ -392,7 +392,10 @@ def first_call(args: Args, target: Target, path: str, key_path: str,
     over it as the master, the command as a session of it (`relay_mux`); what `relay`
     returns, or None where ssh must run as before (it could not be dialled, the master
     would not run the session: nothing has run)."""
-    connection, timed_out = dial(target.host, args.port)
+    try:
+        connection, timed_out = dial(target.host, args.port)
+    except KeyboardInterrupt:  # as ssh, which SIGINT ends while it connects (SIGTERM,
+        return 128 + signal.SIGINT, None, False  # SIGHUP: `_leave`, the same status)
     if timed_out:  # ssh would have waited as long: its words for it
         print(f"ssh: connect to host {target.host} port {args.port}: Connection timed out",
               file=sys.stderr)
