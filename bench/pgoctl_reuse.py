@@ -11,11 +11,14 @@ The clients run interleaved, round by round, against the same pgod. Before each 
 call" the held connection is ended (`ssh -O exit`, not timed), so it opens a new one; the
 calls after it ride that (all within its 60 s). `PGOCTL_BEFORE=DIR` adds the pgoctl of
 another source tree DIR (the before), run side by side. The result is the ratio of
-medians; printed, and appended to FILE with --out.
+medians; printed, and appended to FILE with --out. One reference row is not pgoctl: ssh
+given a TCP_NODELAY socket from the start (an fd-passing dialer), what ssh's handshake
+would take without Nagle's algorithm waiting on pgod's delayed ACKs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import resource
@@ -68,16 +71,20 @@ class Meter:
         self.master = 0
 
     @staticmethod
-    def _ticks(pid: int) -> int:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return int(fields[11]) + int(fields[12])  # utime, stime
+    def _run_time(pid: int) -> float:
+        """CPU seconds of every thread of `pid` so far (schedstat: nanoseconds, where
+        /proc/PID/stat counts 10 ms clock ticks, too coarse for a master's share)."""
+        total = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
 
     def _cpu(self) -> tuple[float, float, float]:
         """CPU seconds so far: the clients', pgod's, the master's."""
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        tick = os.sysconf("SC_CLK_TCK")
-        return (usage.ru_utime + usage.ru_stime, self._ticks(self.pgod) / tick,
-                self._ticks(self.master) / tick if self.master else 0.0)
+        return (usage.ru_utime + usage.ru_stime, self._run_time(self.pgod),
+                self._run_time(self.master) if self.master else 0.0)
 
     def timed(self, argv: list[str], env: dict[str, str], first: bool = False,
               ) -> tuple[float, ...]:
@@ -85,31 +92,42 @@ class Meter:
         cpu, start = self._cpu(), time.perf_counter()
         result = subprocess.run(argv, capture_output=True, env=env, check=False)
         elapsed = time.perf_counter() - start
+        after = self._cpu()  # before `ssh -O check` below, whose CPU is not the call's
         if result.returncode != 0 or (argv[-1].endswith("//ping")
                                       and b"pong" not in result.stdout):
             raise SystemExit(f"{argv} failed: {result.stderr.decode()}")
-        if first:
-            self.master = self.master_pid()  # new: all its CPU time is this call's
-            cpu = (*cpu[:2], 0.0)
-        return elapsed, *(after - before for after, before in zip(self._cpu(), cpu,
-                                                                   strict=True))
+        if first:  # a new master: all its CPU time so far is this call's
+            self.master = self.master_pid()
+            cpu, after = (*cpu[:2], 0.0), (*after[:2], self._run_time(self.master))
+        return elapsed, *(a - b for a, b in zip(after, cpu, strict=True))
 
 
 def wrappers(root: Path) -> dict[str, str]:
     """pgoctl started as pip's console script starts it (with site: the .pth files and
     sitecustomize; scripts/install writes an -IS one instead), and, with PGOCTL_BEFORE=DIR,
-    the pgoctl of another source tree DIR (the before, started like pip's script)."""
-    made, lines = {}, {"pgoctl-site": ""}
+    the pgoctl of another source tree DIR (the before), started the way scripts/install's
+    launcher started it before it called `entry` (-IS, `sys.exit(main())`)."""
+    made, lines = {}, {"pgoctl-site": ("", "")}
     if os.environ.get("PGOCTL_BEFORE"):
-        lines["pgoctl-before"] = os.path.join(os.environ["PGOCTL_BEFORE"], "src")
-    for name, path in lines.items():
+        lines["pgoctl-before"] = (" -IS", os.path.join(os.environ["PGOCTL_BEFORE"], "src"))
+    for name, (flags, path) in lines.items():
         script = root / name
-        script.write_text(f"#!{sys.executable}\nimport sys\n"
+        script.write_text(f"#!{sys.executable}{flags}\nimport sys\n"
                           + (f"sys.path.insert(0, {path!r})\n" if path else "")
                           + "from pgo.cli.pgoctl import main\nsys.exit(main())\n")
         script.chmod(0o755)
         made[name] = str(script)
     return made
+
+
+# An fd-passing ProxyCommand: connects with TCP_NODELAY and hands ssh the socket. Not for
+# use: a reference showing what ssh's own handshake loses to Nagle's algorithm meeting the
+# server's delayed ACKs (ssh sets TCP_NODELAY only once logged in).
+NODELAY_DIALER = ("import _socket as s, sys; c = s.socket(s.AF_INET, s.SOCK_STREAM); "
+                  "c.setsockopt(s.IPPROTO_TCP, s.TCP_NODELAY, 1); "
+                  "c.connect((sys.argv[1], int(sys.argv[2]))); "
+                  "s.socket(fileno=1).sendmsg([b'\\0'], "
+                  "[(s.SOL_SOCKET, s.SCM_RIGHTS, c.fileno().to_bytes(4, sys.byteorder))])")
 
 
 def clients(key: Path, ssh_port: int, scripts: dict[str, str],
@@ -119,8 +137,12 @@ def clients(key: Path, ssh_port: int, scripts: dict[str, str],
     from_variable = [*words[:1], "-i", "$BENCH_KEY", *words[3:]]  # BENCH_KEY: the key's text
     ssh = ["ssh", *SSH_OPTIONS, "-i", str(key), "-p", str(ssh_port), "127.0.0.1", "bench//ping"]
     before = scripts.get("pgoctl-before")
+    dialer = ["-o", "ProxyUseFdpass=yes",
+              "-o", f"ProxyCommand={sys.executable} -IS -c \"{NODELAY_DIALER}\" %h %p"]
     found: dict[str, tuple[bool, list[str] | None]] = {
         "ssh": (False, ssh),
+        "ssh, TCP_NODELAY from the start (dialer)": (False, [*ssh[:-2], *dialer,
+                                                             *ssh[-2:]]),
         "pgoctl --no-reuse": (False, [PGOCTL, "--no-reuse", *words]),
         "pgoctl before, first call": (True, before and [before, *words]),
         "pgoctl before, held connection": (False, before and [before, *words]),

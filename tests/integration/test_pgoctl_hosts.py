@@ -193,3 +193,45 @@ def test_a_stale_socket_falls_back_to_ssh_which_takes_its_place(fleet: Fleet) ->
     assert blind.returncode == 0, blind.stderr
     subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
                    capture_output=True, check=False, timeout=30)
+
+
+def client_ports(port: int) -> set[int]:
+    """The local ports of every client-side TCP socket to 127.0.0.1:`port`, in any state."""
+    return {int(fields[1].split(":")[1], 16)
+            for fields in map(str.split, Path("/proc/net/tcp").read_text().splitlines()[1:])
+            if fields[2] == f"0100007F:{port:04X}"}
+
+
+def drop_master(path: Path) -> None:
+    """End the master at `path` and wait until it has removed its socket."""
+    subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
+                   capture_output=True, check=False, timeout=30)
+    deadline = time.monotonic() + 30
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not path.exists(), "the master did not remove its socket"
+
+
+def test_a_first_call_is_one_connection_the_masters_and_answers_as_ssh_does(
+        fleet: Fleet) -> None:
+    """A first call dials pgod itself and hands the connection to ssh, which logs in over it
+    as the master: one TCP connection, held for the next call; what it prints and its exit
+    status are those of a call with --no-reuse (ssh's own connection, a session of ssh's)."""
+    home = fresh_home(fleet, "first")
+    assert run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping").returncode == 0
+    (path,) = (home / ".cache" / "pgoctl").iterdir()
+    for words, code in ((["127.0.0.1:alpha//frobnicate"], 65), (["127.0.0.1:nosuch//ping"], 68),
+                        (["127.0.0.1:alpha//logs", "--tail", "x"], 65),
+                        (["127.0.0.1:alpha//ping"], 0)):
+        drop_master(path)
+        before, closing = connections(fleet.ssh_port), client_ports(fleet.ssh_port)
+        first = run_pgoctl(fleet, home, "a", *words)
+        after = connections(fleet.ssh_port)
+        plain = run_pgoctl(fleet, home, "a", "--no-reuse", *words)
+        assert (first.returncode, first.stderr) == (code, plain.stderr), words
+        assert first.stdout.split(" - ")[0] == plain.stdout.split(" - ")[0]  # ping: its host
+        assert path.is_socket()  # the master stays, for the next call
+        new = after["established"] - before["established"]  # (the dropped master's may
+        # still be closing, and reach TIME_WAIT meanwhile: not this call's)
+        assert len(new) == 1 and not after["time_wait"] - closing, (before, after)
+    drop_master(path)

@@ -4,8 +4,10 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -338,6 +340,7 @@ def test_a_sigterm_before_ssh_runs_leaves_no_copy_of_the_key(
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM did not end pgoctl")
     monkeypatch.setattr(pgoctl_module, "relay", relay)
+    monkeypatch.setattr(pgoctl_module, "dial", lambda *_: (None, False))  # ssh connects
     try:
         with pytest.raises(SystemExit) as stop:
             main(["localhost:svc//ping"])
@@ -361,3 +364,35 @@ def test_the_key_copys_directory_is_private_and_in_tmpdir(
     path = pgoctl_module.private_directory()
     os.rmdir(path)
     assert os.path.dirname(path) == "/tmp"
+
+
+def _entry(*args: str, stdout: int | TextIO = subprocess.PIPE,
+           ) -> subprocess.CompletedProcess[str]:
+    """pgoctl started the way scripts/install's launcher starts it (`entry`)."""
+    code = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+            "from pgo.cli.pgoctl import entry; entry()")
+    return subprocess.run([sys.executable, "-IS", "-c", code, str(ROOT / "src"), *args],
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, check=False,
+                          timeout=60)
+
+
+def test_entry_leaves_with_mains_status_and_its_output_flushed() -> None:
+    version = _entry("--version")  # print(..., end=""): still in the buffer at the end
+    assert (version.returncode, version.stdout, version.stderr) == (0, "pgoctl 0.1.0", "")
+    usage = _entry("h:s/c")
+    assert usage.returncode == EXIT_USAGE and usage.stdout == ""
+    assert usage.stderr.startswith("pgoctl: 'h:s/c': expected HOST:SERVICE//COMMAND")
+
+
+def test_entry_reports_output_it_cannot_flush_as_the_interpreter_does() -> None:
+    with open("/dev/full", "w") as full:
+        result = _entry("--help", stdout=full)
+    assert result.returncode == 120  # the interpreter's status for a failed flush at exit
+    assert "No space left on device" in result.stderr
+    closed = subprocess.run([sys.executable, "-IS", "-c", "import os, subprocess, sys; "
+                             "os.close(1); sys.exit(subprocess.call(sys.argv[1:]))",
+                             sys.executable, "-IS", "-c", "import sys; sys.path.insert(0, "
+                             f"{str(ROOT / 'src')!r}); from pgo.cli.pgoctl import entry; "
+                             "sys.argv[1:] = ['--version']; entry()"],
+                            capture_output=True, text=True, check=False, timeout=60)
+    assert (closed.returncode, closed.stderr) == (0, "")  # no stdout at all: as before

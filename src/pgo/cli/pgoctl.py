@@ -15,7 +15,7 @@ import os
 import sys
 
 from pgo import __version__
-from pgo.cli.sshmux import control_path, mux_options
+from pgo.cli.sshmux import control_path, dial, master_options, mux_options
 from pgo.target import looks_like_target, parse_targets
 
 # signal's own functions and numbers without its enum wrappers (enum costs more CPU than
@@ -65,6 +65,7 @@ HELP = "\n".join([
     "the highest of their statuses.", ""])
 _REFUSAL = b"pgod: "
 _CHANGED = b"REMOTE HOST IDENTIFICATION HAS CHANGED"
+_TAKEN = b"disabling multiplexing"  # ssh: "ControlSocket PATH already exists, disabling ..."
 
 
 # the options without a value: the attribute of Args each sets, and to what
@@ -181,12 +182,13 @@ def login_name() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool,
+def ssh_argv(host: str, port: int, key_path: str, remote: str | None, insecure: bool,
              mux: Sequence[str] = ("-o", "ControlMaster=no", "-o", "ControlPath=none"),
              ) -> list[str]:
     """The OpenSSH command line: no ssh_config (-F /dev/null: no other keys, no master
     connection but ours, `mux`), our key only, publickey only, no forwarding, TOFU hosts,
-    keep-alives (a dead network ends `logs -f` within about a minute)."""
+    keep-alives (a dead network ends `logs -f` within about a minute). No `remote`: no
+    command (`mux` has -N)."""
     if insecure:
         hosts = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     else:
@@ -199,7 +201,7 @@ def ssh_argv(host: str, port: int, key_path: str, remote: str, insecure: bool,
             "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "ForwardX11=no",
             "-o", "ConnectTimeout=15", "-o", "ServerAliveInterval=15",
             "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR", *hosts, *mux,
-            "--", host, remote]
+            "--", host, *([] if remote is None else [remote])]
 
 
 def ssh_environment(variable: str | None) -> dict[str, str]:
@@ -266,13 +268,17 @@ class KeyFile:
                 pass
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> tuple[int, int]:
-    """Start ssh with stdin from /dev/null and stderr into a pipe; its pid and the pipe."""
+def spawn(argv: list[str], env: dict[str, str], connection: int | None = None,
+          ) -> tuple[int, int]:
+    """Start ssh with stdin from /dev/null (or stdin and stdout the socket `connection`)
+    and stderr into a pipe; its pid and the pipe."""
     reader, writer = os.pipe()
+    stdio: list[tuple[int, ...] | tuple[int, int, str, int, int]] = (
+        [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)] if connection is None else
+        [(os.POSIX_SPAWN_DUP2, connection, 0), (os.POSIX_SPAWN_DUP2, connection, 1)])
     try:
-        pid = os.posix_spawnp(argv[0], argv, env, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, writer, 2)])
+        pid = os.posix_spawnp(argv[0], argv, env,
+                              file_actions=[*stdio, (os.POSIX_SPAWN_DUP2, writer, 2)])
     except BaseException:
         os.close(reader)
         raise
@@ -295,9 +301,10 @@ def relay(argv: list[str], env: dict[str, str]) -> tuple[int, int | None, bool]:
     return (status if status >= 0 else 128 - status), refusal, changed
 
 
-def watch(reader: int) -> tuple[int | None, bool]:
-    """Relay the stderr pipe `reader` to ours until its end (then close it): pgod's refusal
-    status if one was announced, and whether ssh reported a changed host key."""
+def watch(reader: int, each: Callable[[bytes], object] = len) -> tuple[int | None, bool]:
+    """Relay the stderr pipe `reader` to ours until its end (then close it), each complete
+    line also to `each`: pgod's refusal status if one was announced, and whether ssh
+    reported a changed host key."""
     refusal, changed, line = None, False, b""
     try:
         while data := os.read(reader, 65536):
@@ -306,6 +313,7 @@ def watch(reader: int) -> tuple[int | None, bool]:
             for text in complete:
                 refusal = _refusal(text) or refusal
                 changed = changed or _CHANGED in text
+                each(text)
     finally:
         os.close(reader)
     return _refusal(line) or refusal, changed
@@ -350,6 +358,58 @@ def relay_mux(path: str, remote: str) -> tuple[int, int | None, bool] | None:
             signal.signal(signum, handler)
 
 
+def start_master(argv: list[str], env: dict[str, str], connection: int,
+                 ) -> tuple[int, bool, bool]:
+    """ssh logging in as the master over `connection` (our socket, closed here), its
+    stderr relayed: its exit status (0: it is logged in and in the background), whether it
+    reported a changed host key, and whether another call's master took the socket first
+    (ssh would then stay, a connection of no use: it is stopped)."""
+    try:
+        pid, reader = spawn(argv, env, connection)
+    finally:
+        os.close(connection)
+    lost: list[bytes] = []
+
+    def took(line: bytes) -> None:
+        if _TAKEN in line and not lost:
+            lost.append(line)
+            os.kill(pid, signal.SIGTERM)
+
+    signums = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    before = [signal.signal(signum, lambda sig, _frame: os.kill(pid, sig)) for signum in signums]
+    try:
+        _, changed = watch(reader, took)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        for signum, handler in zip(signums, before, strict=True):
+            signal.signal(signum, handler)
+    return (status if status >= 0 else 128 - status), changed, bool(lost)
+
+
+def first_call(args: Args, target: Target, path: str, key_path: str,
+               env: dict[str, str]) -> tuple[int, int | None, bool] | None:
+    """The first call with `path` not there yet: our own connection (`dial`), ssh logging in
+    over it as the master, the command as a session of it (`relay_mux`); what `relay`
+    returns, or None where ssh must run as before (it could not be dialled, the master
+    would not run the session: nothing has run)."""
+    try:
+        connection, timed_out = dial(target.host, args.port)
+    except KeyboardInterrupt:  # as ssh, which SIGINT ends while it connects (SIGTERM,
+        return 128 + signal.SIGINT, None, False  # SIGHUP: `_leave`, the same status)
+    if timed_out:  # ssh would have waited as long: its words for it
+        print(f"ssh: connect to host {target.host} port {args.port}: Connection timed out",
+              file=sys.stderr)
+        return EXIT_SSH, None, False
+    if connection is None:
+        return None
+    argv = ssh_argv(target.host, args.port, key_path, None, args.insecure,
+                    master_options(ssh_path(path)))
+    status, changed, lost = start_master(argv, env, connection)
+    if status != 0 and not lost:  # ssh's own failure, in its words on stderr
+        return status, None, changed
+    return relay_mux(path, target.remote_command())
+
+
 def _refusal(line: bytes) -> int | None:
     """pgod's status from a `pgod: NNN Reason: why` line."""
     code = line[len(_REFUSAL):len(_REFUSAL) + 3]
@@ -391,11 +451,16 @@ def reuse_path(args: Args, key_path: str, host: str) -> str | None:
 def held_socket(args: Args, paths: Sequence[str | None],
                 exists: Callable[[str], bool]) -> str | None:
     """The control socket to run the command over without ssh (`relay_mux`): that of the
-    one target, when there is one (no socket yet: ssh runs, and becomes the master). For
-    several targets, or --json, or without reuse, None: ssh runs (over its masters)."""
-    if len(paths) != 1 or args.json or not (path := paths[0]) or not exists(path):
-        return None
-    return path
+    one target, when there is one (no socket yet: `first_call`). For several targets, or
+    --json, or without reuse, None: ssh runs (over its masters)."""
+    path = session_socket(args, paths)
+    return path if path and exists(path) else None
+
+
+def session_socket(args: Args, paths: Sequence[str | None]) -> str | None:
+    """The control socket whose master runs the command of the one target, None for several
+    targets, --json or --no-reuse (ssh runs the command, over its masters if any)."""
+    return paths[0] if len(paths) == 1 and not args.json else None
 
 
 def reuse_options(path: str | None) -> list[str]:
@@ -415,12 +480,17 @@ def run(args: Args, targets: Sequence[Target]) -> list[tuple[int, int | None, bo
             held = relay_mux(socket, targets[0].remote_command())
             if held is not None:
                 return [held]
-        argvs = [ssh_argv(t.host, args.port, key_path, t.remote_command(), args.insecure,
-                          reuse_options(path)) for t, path in zip(targets, paths, strict=True)]
         if not args.insecure:
             os.makedirs(os.path.dirname(known_hosts_file()), mode=0o700, exist_ok=True)
         env = ssh_environment(key.variable)
         try:
+            if socket is None and (fresh := session_socket(args, paths)) is not None:
+                first = first_call(args, targets[0], fresh, key_path, env)
+                if first is not None:
+                    return [first]
+            argvs = [ssh_argv(t.host, args.port, key_path, t.remote_command(), args.insecure,
+                              reuse_options(path))
+                     for t, path in zip(targets, paths, strict=True)]
             if len(targets) == 1 and not args.json:
                 return [relay(argvs[0], env)]
             from pgo.cli import fanout  # noqa: PLC0415 (only for several)
@@ -494,5 +564,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return max(codes)
 
 
+def entry() -> None:
+    """pgoctl as a program (scripts/install's launcher): `main`, then out at once with its
+    status, without the interpreter's own clean-up (freeing every object and module: ~3 ms
+    of CPU here, on every call; nothing of pgoctl's is left to close by then). An error
+    still leaves the usual way, and so does output that cannot be flushed (the
+    interpreter reports that as it always has)."""
+    code = main()
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with that descriptor closed
+                stream.flush()
+    except OSError:  # e.g. a closed pipe: the interpreter reports it at its exit, as before
+        sys.exit(code)
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

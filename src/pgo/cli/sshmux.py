@@ -9,6 +9,15 @@ key never rides a connection that was authenticated with this one. The directory
 user's own: created 0700, and refused (no reuse, a warning) if someone else owns it or may
 write into it, or if a socket in it is not the user's.
 
+The first call connects itself (`dial`): ssh sets TCP_NODELAY only once logged in, and
+until then Nagle's algorithm holds each small packet of the handshake until the one before
+is acknowledged, which pgod's side (like most servers) delays by up to 40 ms when it has
+nothing to send back; that happened twice in each of ssh's logins here (bench/results.md,
+"TCP_NODELAY from the start"). ssh is handed the connected socket as its stdin and stdout
+(`ProxyCommand=-`, OpenSSH's way to use an open connection), logs in over it as the
+master (`master_options`: -N, into the background once logged in) and the command runs as
+a session of that master, as in every later call.
+
 Few imports: this runs on every pgoctl call.
 """
 
@@ -18,6 +27,7 @@ import os
 import stat
 
 CONTROL_PERSIST = 60  # seconds an idle master stays
+CONNECT_TIMEOUT = 15.0  # seconds, for every address together: ssh's ConnectTimeout (pgoctl's)
 # sun_path holds 108 bytes; ssh first binds PATH.XXXXXXXXXXXXXXXX, then renames it.
 _MAX_PATH = 107 - 17
 _OPENSSH_KEY = b"openssh-key-v1\0"
@@ -151,3 +161,41 @@ def mux_options(path: str | None, quoted: str = "") -> list[str]:
         return ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
     return ["-o", "ControlMaster=auto", "-o", f"ControlPath={quoted}",
             "-o", f"ControlPersist={CONTROL_PERSIST}"]
+
+
+def master_options(quoted: str) -> list[str]:
+    """ssh's options to log in as the master at the socket `quoted` (as ssh_path gives it)
+    over the connection on its stdin and stdout (`dial`), with no session of its own."""
+    return ["-N", "-o", "ProxyCommand=-", "-o", "ControlMaster=yes",
+            "-o", f"ControlPath={quoted}", "-o", f"ControlPersist={CONTROL_PERSIST}"]
+
+
+def dial(host: str, port: int, timeout: float = CONNECT_TIMEOUT) -> tuple[int | None, bool]:
+    """A TCP connection to `host`, `port` with TCP_NODELAY (and SO_KEEPALIVE, as ssh sets
+    it), trying each address in turn as ssh does: its descriptor, or None and whether the
+    time ran out. None otherwise (no such host, refused, ...): ssh then connects itself and
+    says why, in its own words."""
+    import _socket  # noqa: PLC0415 (the socket module's enums cost start-up time)
+    import time  # noqa: PLC0415
+
+    deadline, timed_out = time.monotonic() + timeout, False
+    try:
+        addresses = _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM)
+    except OSError:
+        return None, False
+    for family, kind, proto, _, address in addresses:
+        if (left := deadline - time.monotonic()) <= 0:
+            break
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+            sock.settimeout(left)
+            sock.connect(address)
+            sock.settimeout(None)
+        except OSError as err:
+            sock.close()
+            timed_out = isinstance(err, TimeoutError)
+            continue
+        return sock.detach(), False
+    return None, timed_out or deadline <= time.monotonic()
