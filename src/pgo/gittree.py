@@ -39,9 +39,10 @@ class Header:
         return self.kind not in ("missing", "ambiguous")
 
 
-def is_oid(name: str) -> bool:
-    """Whether `name` is a whole object id (SHA-1 or SHA-256): its objects never change."""
-    return _OID.fullmatch(name) is not None
+def is_oid(name: object) -> bool:
+    """Whether `name` is a whole object id, 40 (SHA-1) or 64 (SHA-256) lower-case hex
+    digits: its objects never change."""
+    return isinstance(name, str) and _OID.fullmatch(name) is not None
 
 
 def parse_listing(text: str) -> tuple[TreeEntry, ...]:

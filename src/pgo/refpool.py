@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pgo import proc, refwire
+from pgo import gittree, proc, refwire
 from pgo.errors import CommandFailed
 from pgo.logformat import without_credentials
 from pgo.proc import Account
@@ -144,7 +144,7 @@ class RefPool:
                       without_credentials(url), reply["defer"])
             return DEFER
         oid = reply.get("oid", "")
-        if oid is None or refwire.is_oid(oid):  # (never anything else onwards)
+        if oid is None or gittree.is_oid(oid):  # (never anything else onwards)
             return str(oid) if oid else None
         log.warning("refworker for %s: not an answer: %.100r", account.user, reply)
         return DEFER

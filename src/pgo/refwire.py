@@ -16,6 +16,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pgo.gittree import is_oid
+
 MAX_PKT = 65520  # the longest pkt-line, its 4-byte length included
 DEFAULT_PORT = 9418
 # What pgod itself puts in the environment of git (git.py): nothing that changes git://.
@@ -185,14 +187,6 @@ def ls_refs(ref: str, caps: Mapping[str, str]) -> bytes:
                      Special.FLUSH.value])
 
 
-_OID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-
-
-def is_oid(value: object) -> bool:
-    """An object id: 40 (sha1) or 64 (sha256) lower-case hex digits."""
-    return isinstance(value, str) and _OID.fullmatch(value) is not None
-
-
 def listed_refs(packets: Iterable[Packet]) -> dict[str, str]:
     """ls-refs' answer up to its flush: {ref name: object id}."""
     refs: dict[str, str] = {}
@@ -201,7 +195,7 @@ def listed_refs(packets: Iterable[Packet]) -> dict[str, str]:
             return refs
         oid, _, rest = _text(packet).partition(" ")
         name = rest.split(" ", 1)[0]
-        if not _OID.fullmatch(oid) or not name:
+        if not is_oid(oid) or not name:
             raise WireError(f"not a ref line: {_text(packet)[:100]!r}")
         refs[name] = oid
     raise WireError("ls-refs answer without its flush")
@@ -223,7 +217,7 @@ def advertised_refs(packets: Sequence[Packet]) -> dict[str, str]:
         if i == 0:
             line = line.split("\0", 1)[0]
         oid, _, name = line.partition(" ")
-        if not _OID.fullmatch(oid) or not name:
+        if not is_oid(oid) or not name:
             raise WireError(f"not a ref line: {line[:100]!r}")
         if not name.endswith("^{}"):
             refs[name] = oid

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgo import refwire
+from pgo.gittree import is_oid
 from pgo.refwire import RemoteError, Special, Target, WireError
 from pgo.refworker import config_files
 
@@ -206,9 +207,10 @@ def test_environment() -> None:
 
 
 def test_object_ids() -> None:
-    assert refwire.is_oid(A) and refwire.is_oid(S256)
+    """What a worker may send onwards (refpool) and what the listings keep (gittree)."""
+    assert is_oid(A) and is_oid(S256)
     for bad in (A.upper(), A[:39], A + "a", "", None, 1, "g" * 40, f"{A}\n"):
-        assert not refwire.is_oid(bad)
+        assert not is_oid(bad)
 
 
 def test_the_config_files_the_worker_watches() -> None:
