@@ -128,8 +128,7 @@ def test_a_second_call_rides_the_held_connection_and_another_key_does_not(
     assert stranger.returncode == 255, stranger.stderr
     assert len(list(directory.iterdir())) == 2
     for socket in directory.iterdir():  # end the masters: the fleet's later tests start clean
-        subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
-                       capture_output=True, check=False, timeout=30)
+        end_master(socket)
 
 
 def test_a_reused_call_is_a_session_of_the_master_without_ssh(fleet: Fleet) -> None:
@@ -167,8 +166,7 @@ def test_a_reused_call_is_a_session_of_the_master_without_ssh(fleet: Fleet) -> N
     fast_closed = connections(port)["time_wait"] - closed  # only the --no-reuse calls'
     assert len(fast_closed) == 4, fast_closed
     (socket,) = (home / ".cache" / "pgoctl").iterdir()
-    subprocess.run(["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
-                   capture_output=True, check=False, timeout=30)
+    end_master(socket)
 
 
 def test_a_stale_socket_falls_back_to_ssh_which_takes_its_place(fleet: Fleet) -> None:
@@ -177,13 +175,7 @@ def test_a_stale_socket_falls_back_to_ssh_which_takes_its_place(fleet: Fleet) ->
     home = fresh_home(fleet, "stale")
     assert run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping").returncode == 0
     (path,) = (home / ".cache" / "pgoctl").iterdir()
-    subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
-                   capture_output=True, check=True, timeout=30)
-    # The master acknowledges "exit" before it removes its socket: wait for that.
-    deadline = time.monotonic() + 30
-    while path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not path.exists(), "the master did not remove its socket"
+    drop_master(path)
     with pysocket.socket(pysocket.AF_UNIX) as stale:
         stale.bind(str(path))  # the file stays; nobody listens
     again = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping")
@@ -191,8 +183,7 @@ def test_a_stale_socket_falls_back_to_ssh_which_takes_its_place(fleet: Fleet) ->
     blind = run_pgoctl(fleet, home, "a", "127.0.0.1:alpha//ping",
                        env={"PATH": str(fleet.root)})
     assert blind.returncode == 0, blind.stderr
-    subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
-                   capture_output=True, check=False, timeout=30)
+    end_master(path)
 
 
 def client_ports(port: int) -> set[int]:
@@ -202,10 +193,16 @@ def client_ports(port: int) -> set[int]:
             if fields[2] == f"0100007F:{port:04X}"}
 
 
-def drop_master(path: Path) -> None:
-    """End the master at `path` and wait until it has removed its socket."""
+def end_master(path: Path) -> None:
+    """Tell the master at `path` to exit (`ssh -O exit`), if one is there."""
     subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "exit", "x"],
                    capture_output=True, check=False, timeout=30)
+
+
+def drop_master(path: Path) -> None:
+    """End the master at `path` and wait until it has removed its socket (it acknowledges
+    "exit" before it does)."""
+    end_master(path)
     deadline = time.monotonic() + 30
     while path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
