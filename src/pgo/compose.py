@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pgo import proc
 from pgo.errors import CommandFailed, PgoError
@@ -24,9 +26,12 @@ log = logging.getLogger("pgo.compose")
 ENV = {"PYTHONUNBUFFERED": "1"}
 TIMEOUTS = {"pull": 1800.0, "build": 1800.0, "up": 600.0, "down": 300.0}
 DEFAULT_TIMEOUT = 300.0
+DOWN = ("down", "--remove-orphans")  # what pgod's own down runs
 # What rootless podman says when the user's pause process died but its pid file stayed
 # (the processes were killed, /tmp survived); `podman system migrate` starts a new one.
 STALE_PAUSE = "try resetting the pause process"
+# pgo.warmstart's text, run with -c as the service user (who may not read pgo's files)
+WARMSTART = (Path(__file__).parent / "warmstart.py").read_text(encoding="utf-8")
 
 
 # What pgod's checks are written against (pyproject pins it): its interpolation, port
@@ -45,6 +50,25 @@ async def check_podman_compose(executable: str) -> None:
                        f"checks compose files as podman-compose {PODMAN_COMPOSE_VERSION} reads "
                        "them: install that version (pip install "
                        f"podman-compose=={PODMAN_COMPOSE_VERSION})")
+
+
+@functools.cache
+def warm_python(executable: str) -> str | None:
+    """The Python that runs `executable`, if it is pip's script of podman-compose (a
+    `#!` line naming that Python, then `from podman_compose import main`): then pgo.warmstart
+    run by that Python does what the script does. None for anything else (a wrapper, a
+    distribution's own script): that is run as it is, never started ahead."""
+    try:
+        with open(executable, encoding="utf-8") as script:
+            text = script.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return None
+    first, _, rest = text.partition("\n")
+    python = first[2:].strip() if first.startswith("#!") else ""
+    if not os.path.isabs(python) or " " in python or \
+            "from podman_compose import main\n" not in rest:
+        return None
+    return python
 
 
 def find_podman_compose() -> str:
@@ -124,26 +148,37 @@ class Project:
         return [self.executable, "-f", os.path.join(self.workdir, self.file), "-p", self.name,
                 *args]
 
-    async def run(self, *args: str, timeout: float | None = None) -> proc.Result:
+    async def run(self, *args: str, timeout: float | None = None,
+                  go: asyncio.Future[bytes] | None = None) -> proc.Result:
         """Run a podman-compose subcommand to completion; CommandFailed on failure. With
         `jobs`, it waits for a slot first (pull, build, down, up: the heavy steps), unless
-        this task holds one (a deploy)."""
+        this task holds one (a deploy). With `go`, through pgo.warmstart: started at once,
+        run once `go` says b"go\n" (see Ahead)."""
         if self.jobs is None:
-            return await self._run(*args, timeout=timeout)
+            return await self._run(*args, timeout=timeout, go=go)
         async with self.jobs.slot():
             try:
-                return await self._run(*args, timeout=timeout)
+                return await self._run(*args, timeout=timeout, go=go)
             finally:
                 self.jobs.ended[self.name] = time.monotonic()
 
-    async def _run(self, *args: str, timeout: float | None = None) -> proc.Result:
+    def ahead(self, *args: str) -> Ahead:
+        """`run(*args)`, started now and run when its `run()` is awaited (see Ahead)."""
+        return Ahead(self, args)
+
+    async def _run(self, *args: str, timeout: float | None = None,
+                   go: asyncio.Future[bytes] | None = None) -> proc.Result:
         limit = timeout or TIMEOUTS.get(args[0], DEFAULT_TIMEOUT)
+        python = warm_python(self.executable) if go is not None else None
+        argv = [python, "-I", "-c", WARMSTART, *self.argv(*args)[1:]] if python \
+            else self.argv(*args)
         try:
-            return await proc.run(self.argv(*args), self.account, self.workdir,
-                                  timeout=limit, env=self.environment)
+            return await proc.run(argv, self.account, self.workdir, timeout=limit,
+                                  env=self.environment, go=go if python else None)
         except CommandFailed as err:
-            if STALE_PAUSE not in err.output:
-                raise
+            if STALE_PAUSE not in err.output:  # (named as the podman-compose it ran)
+                raise CommandFailed(self.argv(*args), err.returncode, err.output,
+                                    err.given_status) from None
         log.warning("%s: %s's podman pause process is gone; running podman system migrate "
                     "and trying again", self.name, self.account.user)
         await proc.run(["podman", "system", "migrate"], self.account, self.workdir,
@@ -213,10 +248,11 @@ class Project:
                 removed.append(image)
         return removed
 
-    async def down(self) -> None:
-        """`down --remove-orphans`, then a look: podman-compose 1.6.0 ignores the exit status
-        of each `podman stop` and `podman rm`, so a failed down exits 0."""
-        result = await self.run("down", "--remove-orphans")
+    async def down(self, ahead: Ahead | None = None) -> None:
+        """`down --remove-orphans` (`ahead`: that run, started already), then a look:
+        podman-compose 1.6.0 ignores the exit status of each `podman stop` and `podman rm`,
+        so a failed down exits 0."""
+        result = await (ahead.run() if ahead is not None else self.run(*DOWN))
         if left := await self.containers():
             errors = [line for line in result.output.splitlines() if "rror" in line]
             about = [line for line in errors if any(name in line for name in left)]
@@ -234,3 +270,42 @@ class Project:
         """Start a podman-compose subcommand whose output the caller streams."""
         return await proc.start(self.argv(*args), self.account, self.workdir,
                                 self.environment, merge_stderr=merge_stderr)
+
+
+class Ahead:
+    """A podman-compose run of a deploy's next step, started while the step before it still
+    runs (the argument layer's dry run, a `down`): its Python and podman-compose's import
+    are done by the time it is its turn, then `run()` lets it go. `drop()` ends one whose
+    turn never comes (the deploy failed or stopped first), having done nothing.
+
+    Only for pip's podman-compose script (see warm_python); any other executable is run
+    as it is when `run()` is awaited. Under -j it is part of the deploy's slot, as each
+    of its steps is."""
+
+    def __init__(self, project: Project, args: Sequence[str]) -> None:
+        self.project, self.args = project, tuple(args)
+        self.go: asyncio.Future[bytes] | None = None
+        self.task: asyncio.Task[proc.Result] | None = None
+        if warm_python(project.executable) is not None:
+            self.go = asyncio.get_running_loop().create_future()
+            self.task = asyncio.ensure_future(project.run(*self.args, go=self.go))
+
+    async def run(self) -> proc.Result:
+        """Run it now (as `Project.run` would): its result, or CommandFailed."""
+        if self.go is None or self.task is None:
+            return await self.project.run(*self.args)
+        self.go.set_result(b"go\n")
+        return await self.task
+
+    async def drop(self) -> None:
+        """End it without running it (nothing, if it ran)."""
+        if self.go is None or self.task is None or self.go.done():
+            return
+        self.go.set_result(b"")
+        try:
+            await self.task
+        except PgoError:
+            pass  # (it did nothing: what failed is of no interest)
+        except BaseException:
+            self.task.cancel()  # (this deploy is cancelled: so is the process, killed)
+            raise

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pgo.compose import Project
+from pgo import compose
+from pgo.compose import Ahead, Project
 from pgo.dryrun import argument_problems
 from pgo.errors import PgoError
 from pgo.project import ProjectAt
@@ -24,6 +25,10 @@ from pgo.reconcile import Action, Plan
 from pgo.workspace import Workspace
 
 FINISH_GRACE = 60.0  # seconds a stop waits for a deploy that has taken the service down
+
+# What podman-compose runs for each step of a plan.
+STEP_ARGS = {Action.PULL: ("pull",), Action.BUILD: ("build",), Action.DOWN: compose.DOWN,
+             Action.UP: ("up", "-d")}
 
 # The health gate: None when the project is ready, else why not (one line).
 Ready = Callable[[Project, ProjectAt], Awaitable[str | None]]
@@ -134,8 +139,19 @@ class Deployer:
                        done: list[Action], unsure: bool) -> bool:
         """Run the plan's actions in order; `done` gets each one as it starts. True if the
         containers were brought up (False: the plan did not restart them, or no image
-        changed when that was the condition)."""
-        for action in decided.actions:
+        changed when that was the condition). Each podman-compose step is started ahead
+        (see compose.Ahead) while the one before it runs: the first while the argument
+        layer's dry run does."""
+        ahead: dict[Action, Ahead] = {}
+        try:
+            return await self._steps(project, decided, at, done, unsure, ahead)
+        finally:
+            for run in ahead.values():
+                await run.drop()
+
+    async def _steps(self, project: Project, decided: Plan, at: ProjectAt,
+                     done: list[Action], unsure: bool, ahead: dict[Action, Ahead]) -> bool:
+        for index, action in enumerate(decided.actions):
             if self.stopping() and not took_down(done):
                 raise PgoError("pgod is stopping: the deploy goes no further")  # (a sync's)
             if action is Action.CHECKOUT:
@@ -151,19 +167,26 @@ class Deployer:
             if action is Action.DOWN and decided.if_containers \
                     and not await project.containers():
                 self.log.debug("no containers to take down")
+                if (skipped := ahead.pop(action, None)) is not None:
+                    await skipped.drop()
                 continue
             verify(at, self.work.path)  # before down too: a bad tree costs no downtime
             if all(a is Action.CHECKOUT for a in done):  # before the first podman step
                 await self.work.place_secrets(at.commit)
+                ahead[action] = project.ahead(*STEP_ARGS[action])  # (while the dry run runs)
                 await self.check_arguments(project, decided.actions)
                 await self.work.login()
             done.append(action)
             self.log.info("%s", {Action.PULL: "pulling", Action.BUILD: "building",
                                  Action.DOWN: "down", Action.UP: "up"}[action])
+            run = ahead.pop(action, None) or project.ahead(*STEP_ARGS[action])
+            if following := next((a for a in decided.actions[index + 1:]
+                                  if a is not Action.CHECKOUT), None):
+                ahead[following] = project.ahead(*STEP_ARGS[following])
             if action is Action.DOWN:
-                await project.down()
+                await project.down(run)
             else:
-                await project.run(*(("up", "-d") if action is Action.UP else (action.value,)))
+                await run.run()
         return decided.restarts
 
     async def check_arguments(self, project: Project, actions: tuple[Action, ...]) -> None:
@@ -171,7 +194,7 @@ class Deployer:
         argument layer, see pgo.dryrun): all checked before the first podman step, so a
         refusal never costs a down."""
         for action in (a for a in actions if a in (Action.PULL, Action.BUILD, Action.UP)):
-            args = ("up", "-d") if action is Action.UP else (action.value,)
+            args = STEP_ARGS[action]
             if problems := await argument_problems(project, self.work.config, args):
                 raise PgoError("podman arguments refused: " + "; ".join(problems))
 
@@ -187,7 +210,7 @@ class Deployer:
             await self.check_arguments(project, (Action.UP,))
             try:  # not down(): whatever it leaves, `up -d` is the way back (it starts a
                 # container left stopped, with this commit's configuration)
-                await project.run("down", "--remove-orphans")
+                await project.run(*compose.DOWN)
             except PgoError as err:
                 self.log.warning("down before bringing %s up failed, bringing it up "
                                  "anyway: %s", commit[:12], err)

@@ -30,6 +30,7 @@ class CommandFailed(PgoError):
     def __init__(self, argv: Sequence[str], returncode: int | None, output: str,
                  status: str | None = None) -> None:
         self.argv, self.returncode, self.output = list(argv), returncode, output
+        self.given_status = status
         status = status or ("timed out" if returncode is None else f"exited {returncode}")
         tail = output.strip().splitlines()[-5:]
         detail = ("\n    " + "\n    ".join(tail)) if tail else ""

@@ -16,7 +16,7 @@ import shutil
 import signal
 import sys
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pgo.errors import CommandFailed
@@ -179,17 +179,22 @@ async def end_group(proc: asyncio.subprocess.Process) -> None:
 async def run(argv: Sequence[str], account: Account, cwd: str | None = None, *,
               timeout: float, env: Mapping[str, str] | None = None,
               check: bool = True, merge_stderr: bool = True,
-              input: bytes | None = None) -> Result:
+              input: bytes | None = None, go: Awaitable[bytes] | None = None) -> Result:
     """Run to completion; raise CommandFailed on a non-zero exit (if `check`) or timeout.
     `input` is written to its stdin (a secret, say: never in argv), which is then closed.
+    With `go`, the process is started at once and what `go` gives is its input, once it
+    does: the timeout counts from then (a process started ahead of its turn that waits
+    for a word on stdin, see pgo.compose.Ahead).
 
     With `merge_stderr` False, stderr is kept apart (for commands whose stdout is data), and
     stdout is data: all of it, or CommandFailed past DATA_LIMIT (a cut file could hide what
     a check must see).
     """
     proc = await start(argv, account, cwd, env, merge_stderr=merge_stderr,
-                       stdin=input is not None)
+                       stdin=input is not None or go is not None)
     try:
+        if go is not None:
+            input = await go
         async with asyncio.timeout(timeout):
             # A TaskGroup, not gather: when the loop shuts down and cancels every task, a
             # gather whose children were cancelled logs "exception was never retrieved".

@@ -71,7 +71,8 @@ class Podman:
 def podman(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Podman:
     recorder = Podman(tmp_path)
 
-    async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+    async def run(self: compose.Project, *args: str, timeout: float | None = None,
+                  go: Any = None) -> Any:
         recorder.did(args[0])
 
     async def containers(self: compose.Project) -> list[str]:
@@ -341,7 +342,8 @@ def _stop_while(tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch,
     podman.calls.clear()
     finished: list[str] = []
 
-    async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+    async def run(self: compose.Project, *args: str, timeout: float | None = None,
+                  go: Any = None) -> Any:
         podman.calls.append((args[0], podman.head()))
         if args[0] == slow:
             await asyncio.sleep(0.5)
@@ -438,7 +440,8 @@ def test_a_pass_going_when_pgod_begins_to_stop_goes_no_further_before_down(
     branch.commit("two", USES_ALL)
     podman.calls.clear()
 
-    async def run(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+    async def run(self: compose.Project, *args: str, timeout: float | None = None,
+                  go: Any = None) -> Any:
         podman.calls.append((args[0], podman.head()))
         if args[0] == "pull":
             service.stopping = True
@@ -532,7 +535,7 @@ def test_the_hosts_stop_file_takes_it_down_and_keeps_it_down(
     stop.write_text("")
     downs: list[str] = []
 
-    async def down(self: compose.Project) -> None:
+    async def down(self: compose.Project, ahead: Any = None) -> None:
         downs.append(self.name)
     monkeypatch.setattr(compose.Project, "down", down)
     branch.commit("two", USES_ALL)
@@ -709,7 +712,8 @@ def test_jobs_bound_the_podman_compose_processes_of_all_services_at_once(
         now[0] -= 1
         ran.append((name, what))
 
-    async def slow(self: compose.Project, *args: str, timeout: float | None = None) -> Any:
+    async def slow(self: compose.Project, *args: str, timeout: float | None = None,
+                   go: Any = None) -> Any:
         await busy(self.name, args[0])
     real_run = proc.run
 
@@ -891,7 +895,7 @@ def test_a_first_deploy_takes_down_only_containers_that_exist(
         left: list[str]) -> None:
     """Containers left from a lost state file are taken down before the first up; with none
     (the usual first start) no podman-compose down runs."""
-    async def down(self: compose.Project) -> None:
+    async def down(self: compose.Project, ahead: Any = None) -> None:
         podman.did("down")
     monkeypatch.setattr(compose.Project, "down", down)
     branch = Branch(tmp_path)
