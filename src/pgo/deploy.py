@@ -87,7 +87,10 @@ class Deployer:
 
     async def _prune(self, project: Project, saved: dict[str, str]) -> None:
         """The images this deploy replaced (a name now points elsewhere, the gate passed):
-        removed, unless something still uses them. Never another image of the user's."""
+        removed, unless something still uses them. Never another image of the user's.
+        Nothing to look at when no pull or build ran (`saved` empty): no name moved."""
+        if not saved:
+            return
         try:
             now = await project.images()
             replaced = {image for name, image in saved.items() if now.get(name) != image}

@@ -613,6 +613,28 @@ def test_a_good_deploy_prunes_the_images_it_replaced_and_no_other(
     assert pruned == [{"0ld"}]
 
 
+def test_a_deploy_that_pulled_and_built_nothing_looks_at_no_images(
+        tmp_path: Path, podman: Podman, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pull, no build: no image name can have moved, so neither before the deploy nor
+    after its gate does it ask podman which images its containers run."""
+    asked: list[str] = []
+
+    async def images(self: compose.Project) -> dict[str, str]:
+        asked.append(podman.head())
+        return {"localhost/web:latest": "0ld"}
+    monkeypatch.setattr(compose.Project, "images", images)
+    branch = Branch(tmp_path)
+    local = COMPOSE.replace("reg.example/web", "localhost/web")
+    first = branch.commit("one", local)
+    service = runner(tmp_path, branch)
+    assert asyncio.run(service.run_pass())
+    second = branch.commit("two", local.replace("5006:8080", "5006:8081"))
+    assert asyncio.run(service.run_pass())
+    assert service.record.deployed == second != first
+    assert ("up", second[:7]) in podman.calls and ("gate", second[:7]) in podman.calls
+    assert asked == []
+
+
 def test_failing_brings_the_last_good_back_not_the_broken_commit(tmp_path: Path,
                                                                  podman: Podman) -> None:
     _branch, service, first = unsure(tmp_path, podman)  # upstream stays at the broken one
