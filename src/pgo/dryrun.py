@@ -21,6 +21,9 @@ from pgo.policy.argv import check_calls
 from pgo.policy.podmanargs import Scope
 
 TIMEOUT = 120.0
+# pgo.recorder's text, read once (as pgo.compose reads pgo.warmstart's): run with -c as the
+# service user, who may not read pgo's files
+RECORDER = Path(recorder.__file__).read_text(encoding="utf-8")
 MODEL_BUG = "the argument layer refused what the model layer passed (a bug in pgod's " \
             "policy: please report it with this message)"
 
@@ -40,8 +43,7 @@ async def argument_problems(project: Project, service: ServiceConfig,
 
 async def recorded_calls(project: Project, args: Sequence[str]) -> list[list[str]] | str:
     """Every podman argv of `podman-compose -f FILE -p NAME ARGS`, or why not (a text)."""
-    source = Path(recorder.__file__).read_text(encoding="utf-8")
-    argv = [python_of(project.executable), "-I", "-c", source,
+    argv = [python_of(project.executable), "-I", "-c", RECORDER,
             *project.argv(*args)[1:]]
     try:
         async with project.slot():  # a podman-compose too (Python, CPU-heavy): under -j
