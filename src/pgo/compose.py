@@ -176,7 +176,10 @@ class Project:
             return await proc.run(argv, self.account, self.workdir, timeout=limit,
                                   env=self.environment, go=go if python else None)
         except CommandFailed as err:
-            if STALE_PAUSE not in err.output:  # (named as the podman-compose it ran)
+            if STALE_PAUSE not in err.output:
+                if python is None:
+                    raise
+                # named as the podman-compose it ran, not as its Python
                 raise CommandFailed(self.argv(*args), err.returncode, err.output,
                                     err.given_status) from None
         log.warning("%s: %s's podman pause process is gone; running podman system migrate "
